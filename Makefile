@@ -1,0 +1,32 @@
+# Everything a developer or CI runs. `make test` installs what it needs from scratch (venv + pinned dependencies).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+STAMP := $(VENV)/.installed
+
+.PHONY: help install test test-fast lint events build sam-local bench clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): requirements-dev.txt constraints.txt layers/gateway/requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements-dev.txt -c constraints.txt
+	$(PIP) install --no-deps -e .
+	touch $@
+
+install: $(STAMP)  ## Create .venv with the pinned dependencies
+
+test: $(STAMP)  ## Run every test suite (unit, integration, contract, e2e)
+	$(PY) -m pytest -q
+
+events: $(STAMP)  ## Re-sign the sample events in events/ (Stripe's carry a timestamp: re-sign before sam local invoke)
+	$(PY) -m tools.make_events
+
+clean:  ## Remove build output and virtualenvs
+	rm -rf .aws-sam .pytest_cache .hypothesis $(VENV) .tools-venv
+
+# Topic-specific targets (lint and build, local runs, benchmarks) live in mk/*.mk.
+include $(wildcard mk/*.mk)

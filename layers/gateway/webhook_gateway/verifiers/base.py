@@ -1,0 +1,126 @@
+"""The contract every provider verifier implements.
+
+A provider module (``github.py``, ``stripe.py``, ...) exposes one ``PROVIDER: Provider`` built from two plain
+functions:
+
+* ``verify(request, secrets, policy) -> SecretCandidate``: checks the signature over the exact raw bytes, trying each
+  secret candidate in order (current first, then previous), and returns the candidate that matched. It raises
+  :class:`Rejected` with a :class:`Reason` on any failure and never anything else.
+* ``identify(request) -> DeliveryIdentity``: after a valid signature, parses the body just enough to name the delivery
+  (idempotency key and event type). It raises ``Rejected(Reason.UNPARSEABLE_PAYLOAD)`` when the body is not in the
+  provider's format.
+
+Nothing here touches AWS or the environment, so verifiers are tested with plain values.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+
+class Reason(enum.StrEnum):
+    """Why a delivery was rejected. The values are the public reason codes (logs, metrics, response bodies)."""
+
+    MISSING_SIGNATURE = "missing_signature"
+    MALFORMED_SIGNATURE = "malformed_signature"
+    SIGNATURE_MISMATCH = "signature_mismatch"
+    TIMESTAMP_TOO_OLD = "timestamp_too_old"
+    TIMESTAMP_IN_FUTURE = "timestamp_in_future"
+    BODY_HASH_MISMATCH = "body_hash_mismatch"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNPARSEABLE_PAYLOAD = "unparseable_payload"
+    SECRET_UNAVAILABLE = "secret_unavailable"
+    SOURCE_IP_NOT_ALLOWED = "source_ip_not_allowed"
+
+
+class Rejected(Exception):
+    """A delivery that must not be enqueued. ``detail`` is for logs and must never hold a secret or the payload."""
+
+    def __init__(self, reason: Reason, detail: str = "") -> None:
+        super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class SecretCandidate:
+    """One usable value of a provider secret. ``version`` is ``"current"`` or ``"previous"`` (rotation)."""
+
+    version: str
+    value: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """An inbound HTTP request reduced to what verification needs: the exact raw body and lower-cased headers."""
+
+    body: bytes = field(repr=False)
+    headers: Mapping[str, str]
+    method: str = "POST"
+    scheme: str = "https"
+    host: str = ""
+    raw_path: str = "/"
+    raw_query_string: str = ""
+    source_ip: str = ""
+    request_id: str = ""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    @property
+    def url(self) -> str:
+        """The URL as the client requested it, rebuilt from the request (Twilio signs it)."""
+        query = f"?{self.raw_query_string}" if self.raw_query_string else ""
+        return f"{self.scheme}://{self.host}{self.raw_path}{query}"
+
+
+@dataclass(frozen=True)
+class VerificationPolicy:
+    """Knobs a verifier may need. Time is injected so that replay windows are tested without sleeping."""
+
+    now: float
+    tolerance_seconds: int = 300
+    future_tolerance_seconds: int = 60
+    public_base_url: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryIdentity:
+    """What makes a delivery unique for its provider, and what kind of event it is."""
+
+    delivery_id: str
+    event_type: str
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    verify: Callable[[WebhookRequest, Iterable[SecretCandidate], VerificationPolicy], SecretCandidate]
+    identify: Callable[[WebhookRequest], DeliveryIdentity]
+    # Request headers worth keeping in the envelope for the consumer (lower-case); never the signature itself.
+    forwarded_headers: tuple[str, ...] = ()
+
+
+def constant_time_equal(expected: str | bytes, received: str | bytes) -> bool:
+    """``hmac.compare_digest`` that never raises: non-ASCII str input is compared as UTF-8 bytes."""
+    if isinstance(expected, str):
+        expected = expected.encode("utf-8")
+    if isinstance(received, str):
+        received = received.encode("utf-8")
+    return hmac.compare_digest(expected, received)
+
+
+def first_matching_secret(
+    secrets: Iterable[SecretCandidate], matches: Callable[[SecretCandidate], bool]
+) -> SecretCandidate:
+    """Return the first candidate the signature matches, or raise ``SIGNATURE_MISMATCH``.
+
+    ``secrets`` may be lazy: the previous secret is only fetched when the current one does not match.
+    """
+    for candidate in secrets:
+        if matches(candidate):
+            return candidate
+    raise Rejected(Reason.SIGNATURE_MISMATCH)

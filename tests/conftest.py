@@ -1,0 +1,20 @@
+"""Suite-wide safety net: no test may reach real AWS, and Powertools behaves as it does in Lambda."""
+
+import os
+
+# Set before any boto3 client exists: fake credentials, a fixed region, and no endpoint inherited from a shell.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_METRICS_NAMESPACE": "WebhookGateway",
+        "POWERTOOLS_SERVICE_NAME": "webhook-gateway-tests",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)
