@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import hmac
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -96,12 +97,27 @@ class DeliveryIdentity:
 
 
 @dataclass(frozen=True)
+class Acknowledgement:
+    """The HTTP answer a provider expects once its delivery is durably queued."""
+
+    status: int
+    content_type: str
+    body: str
+
+
+def json_acknowledgement(identity: DeliveryIdentity) -> Acknowledgement:
+    body = json.dumps({"status": "accepted", "delivery_id": identity.delivery_id}, separators=(",", ":"))
+    return Acknowledgement(202, "application/json", body)
+
+
+@dataclass(frozen=True)
 class Provider:
     name: str
     verify: Callable[[WebhookRequest, Iterable[SecretCandidate], VerificationPolicy], SecretCandidate]
     identify: Callable[[WebhookRequest], DeliveryIdentity]
     # Request headers worth keeping in the envelope for the consumer (lower-case); never the signature itself.
     forwarded_headers: tuple[str, ...] = ()
+    acknowledge: Callable[[DeliveryIdentity], Acknowledgement] = json_acknowledgement
 
 
 def constant_time_equal(expected: str | bytes, received: str | bytes) -> bool:

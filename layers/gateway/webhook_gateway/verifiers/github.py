@@ -1,0 +1,89 @@
+"""GitHub: ``X-Hub-Signature-256: sha256=<hex>``, HMAC-SHA256 of the raw body keyed with the hook secret.
+
+GitHub signs no timestamp, so there is no replay window; redeliveries keep ``X-GitHub-Delivery``, and one GUID can
+reach several hooks, so the delivery id is ``<hook id>:<delivery GUID>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Iterable
+from urllib.parse import parse_qs
+
+from webhook_gateway.verifiers.base import (
+    DeliveryIdentity,
+    Provider,
+    Reason,
+    Rejected,
+    SecretCandidate,
+    VerificationPolicy,
+    WebhookRequest,
+    constant_time_equal,
+    first_matching_secret,
+)
+
+SIGNATURE_HEADER = "x-hub-signature-256"
+_SIGNATURE_FORMAT = re.compile(r"sha256=([0-9a-fA-F]{64})")
+
+
+def sign(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def verify(
+    request: WebhookRequest, secrets: Iterable[SecretCandidate], policy: VerificationPolicy
+) -> SecretCandidate:
+    header = request.header(SIGNATURE_HEADER)
+    if not header:
+        raise Rejected(Reason.MISSING_SIGNATURE, f"no {SIGNATURE_HEADER} header")
+    match = _SIGNATURE_FORMAT.fullmatch(header.strip())
+    if not match:
+        raise Rejected(Reason.MALFORMED_SIGNATURE, "expected sha256=<64 hex digits>")
+    received = match.group(1).lower()
+    return first_matching_secret(
+        secrets, lambda candidate: constant_time_equal(sign(request.body, candidate.value)[7:], received)
+    )
+
+
+def identify(request: WebhookRequest) -> DeliveryIdentity:
+    guid = (request.header("x-github-delivery") or "").strip()
+    event = (request.header("x-github-event") or "").strip()
+    if not guid or not event:
+        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "missing X-GitHub-Delivery or X-GitHub-Event")
+    _require_json_payload(request)
+    hook_id = (request.header("x-github-hook-id") or "").strip() or "0"
+    return DeliveryIdentity(delivery_id=f"{hook_id}:{guid}", event_type=event)
+
+
+def _require_json_payload(request: WebhookRequest) -> None:
+    """The body is JSON, or (content type x-www-form-urlencoded) a form whose ``payload`` field is JSON."""
+    content_type = (request.header("content-type") or "").lower()
+    try:
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            form = parse_qs(request.body.decode("utf-8"), strict_parsing=True)
+            document = json.loads(form["payload"][0])
+        else:
+            document = json.loads(request.body)
+    except (ValueError, KeyError, IndexError) as error:
+        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"body is not a GitHub JSON payload ({type(error).__name__})")
+    if not isinstance(document, dict):
+        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "payload is not a JSON object")
+
+
+PROVIDER = Provider(
+    name="github",
+    verify=verify,
+    identify=identify,
+    forwarded_headers=(
+        "x-github-event",
+        "x-github-delivery",
+        "x-github-hook-id",
+        "x-github-hook-installation-target-id",
+        "x-github-hook-installation-target-type",
+        "user-agent",
+        "content-type",
+    ),
+)

@@ -1,0 +1,98 @@
+"""Stripe: ``Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>...]`` over ``f"{t}.{raw body}"`` with HMAC-SHA256.
+
+The key is the whole ``whsec_...`` string as UTF-8. Any ``v1`` entry may match (Stripe sends several while an
+endpoint secret is rolled); other schemes (``v0``) are ignored, never accepted. The signature is checked before the
+timestamp, so the timestamp reasons only ever describe authentic but replayed or mis-clocked deliveries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable
+
+from webhook_gateway.verifiers.base import (
+    DeliveryIdentity,
+    Provider,
+    Reason,
+    Rejected,
+    SecretCandidate,
+    VerificationPolicy,
+    WebhookRequest,
+    constant_time_equal,
+    first_matching_secret,
+)
+
+SIGNATURE_HEADER = "stripe-signature"
+SCHEME = "v1"
+
+
+def sign(body: bytes, secret: str, timestamp: int) -> str:
+    signed_payload = str(timestamp).encode("ascii") + b"." + body
+    return hmac.new(secret.encode("utf-8"), signed_payload, hashlib.sha256).hexdigest()
+
+
+def parse_header(header: str) -> tuple[int, list[str]]:
+    """Return the timestamp and every v1 signature; raise ``MALFORMED_SIGNATURE`` when either is missing."""
+    timestamps: list[str] = []
+    signatures: list[str] = []
+    for item in header.split(","):
+        key, separator, value = item.strip().partition("=")
+        if not separator:
+            continue
+        if key == "t":
+            timestamps.append(value.strip())
+        elif key == SCHEME:
+            signatures.append(value.strip())
+    if len(timestamps) != 1 or not timestamps[0].isascii() or not timestamps[0].isdigit():
+        raise Rejected(Reason.MALFORMED_SIGNATURE, "expected exactly one integer t= entry")
+    if not signatures:
+        raise Rejected(Reason.MALFORMED_SIGNATURE, f"no {SCHEME}= signature")
+    return int(timestamps[0]), signatures
+
+
+def verify(
+    request: WebhookRequest, secrets: Iterable[SecretCandidate], policy: VerificationPolicy
+) -> SecretCandidate:
+    header = request.header(SIGNATURE_HEADER)
+    if not header:
+        raise Rejected(Reason.MISSING_SIGNATURE, f"no {SIGNATURE_HEADER} header")
+    timestamp, signatures = parse_header(header)
+
+    def matches(candidate: SecretCandidate) -> bool:
+        expected = sign(request.body, candidate.value, timestamp)
+        # Compare against every entry without short-circuiting, so timing does not reveal which one matched.
+        results = [constant_time_equal(expected, signature) for signature in signatures]
+        return any(results)
+
+    matched = first_matching_secret(secrets, matches)
+    age = policy.now - timestamp
+    if age > policy.tolerance_seconds:
+        raise Rejected(Reason.TIMESTAMP_TOO_OLD, f"signed {int(age)} s ago, tolerance {policy.tolerance_seconds} s")
+    if -age > policy.future_tolerance_seconds:
+        raise Rejected(
+            Reason.TIMESTAMP_IN_FUTURE, f"signed {int(-age)} s ahead, allowance {policy.future_tolerance_seconds} s"
+        )
+    return matched
+
+
+def identify(request: WebhookRequest) -> DeliveryIdentity:
+    try:
+        document = json.loads(request.body)
+    except ValueError as error:
+        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"body is not JSON ({type(error).__name__})")
+    if not isinstance(document, dict):
+        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "body is not a JSON object")
+    event_id, event_type = document.get("id"), document.get("type")
+    if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str) or not event_type:
+        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "event has no string id and type")
+    return DeliveryIdentity(delivery_id=event_id, event_type=event_type)
+
+
+PROVIDER = Provider(
+    name="stripe",
+    verify=verify,
+    identify=identify,
+    forwarded_headers=("content-type", "user-agent"),
+)

@@ -1,0 +1,221 @@
+"""Twilio: ``X-Twilio-Signature``, base64 HMAC of the public URL followed by the sorted form parameters.
+
+* Form bodies: for each parameter name in sorted order, each of its values sorted, ``name + value`` is appended to
+  the URL. The key is the Auth Token and the hash SHA-1, unless ``X-Twilio-Webhooks-Signature-Settings`` names another
+  algorithm (``HMAC_SHA256``), in which case the key is the Webhook Setting's shared key.
+* JSON bodies: Twilio adds ``bodySHA256=<hex>`` to the URL and signs the URL alone; the body hash is checked too.
+* Ports: like twilio-python, the URL is tried without its port and with the scheme's default port.
+
+The secret's value is the Auth Token, or a JSON object ``{"auth_token": "...", "shared_key": "..."}`` when Webhook
+Settings sign with a shared key. Twilio signs no timestamp, so there is no replay window.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from webhook_gateway.verifiers.base import (
+    Acknowledgement,
+    DeliveryIdentity,
+    Provider,
+    Reason,
+    Rejected,
+    SecretCandidate,
+    VerificationPolicy,
+    WebhookRequest,
+    constant_time_equal,
+    first_matching_secret,
+)
+
+SIGNATURE_HEADER = "x-twilio-signature"
+SETTINGS_HEADER = "x-twilio-webhooks-signature-settings"
+IDEMPOTENCY_HEADER = "i-twilio-idempotency-token"
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+_ALGORITHMS = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+# (resource id parameter, status parameter, event type prefix), most specific first.
+_RESOURCE_KEYS = (
+    ("MessageSid", "MessageStatus", "message"),
+    ("SmsSid", "SmsStatus", "message"),
+    ("CallSid", "CallStatus", "call"),
+    ("RecordingSid", "RecordingStatus", "recording"),
+    ("TranscriptionSid", "TranscriptionStatus", "transcription"),
+    ("ConferenceSid", "StatusCallbackEvent", "conference"),
+)
+
+
+def compute_signature(url: str, params: Mapping[str, Sequence[str]], key: str, algorithm: str = "HMAC_SHA1") -> str:
+    data = url + "".join(name + value for name in sorted(params) for value in sorted(set(params[name])))
+    digest = hmac.new(key.encode("utf-8"), data.encode("utf-8"), _ALGORITHMS[algorithm]).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def url_variants(url: str) -> list[str]:
+    """The URL without its port and with the scheme's default port, as twilio-python accepts."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:  # a Host header no URL can hold: it matches no signature anyway
+        return [url]
+    if port is not None:
+        without_port = urlunsplit(parts._replace(netloc=parts.netloc.rsplit(":", 1)[0]))
+        return [url, without_port]
+    default_port = _DEFAULT_PORTS.get(parts.scheme)
+    with_port = urlunsplit(parts._replace(netloc=f"{parts.netloc}:{default_port}")) if default_port and host else url
+    return [url, with_port]
+
+
+def signed_url(request: WebhookRequest, public_base_url: str | None) -> str:
+    if not public_base_url:
+        return request.url
+    query = f"?{request.raw_query_string}" if request.raw_query_string else ""
+    return public_base_url.rstrip("/") + request.raw_path + query
+
+
+def _algorithm(settings_header: str | None) -> str:
+    if not settings_header:
+        return "HMAC_SHA1"
+    for part in settings_header.split(","):
+        name, separator, value = part.partition("=")
+        if separator and name.strip() == "algorithm" and value.strip():
+            algorithm = value.strip().upper()
+            if algorithm not in _ALGORITHMS:
+                raise Rejected(Reason.MALFORMED_SIGNATURE, "unsupported signature algorithm")
+            return algorithm
+    return "HMAC_SHA1"
+
+
+def _signing_key(candidate: SecretCandidate, shared_key: bool) -> str | None:
+    """The Auth Token (plain secret, or ``auth_token``), or the Webhook Setting's ``shared_key``."""
+    value = candidate.value
+    document = None
+    if value.lstrip().startswith("{"):
+        try:
+            document = json.loads(value)
+        except ValueError:
+            document = None
+    if isinstance(document, dict):
+        key = document.get("shared_key" if shared_key else "auth_token")
+        return key if isinstance(key, str) and key else None
+    return None if shared_key else value
+
+
+def _form_params(request: WebhookRequest) -> dict[str, list[str]]:
+    return parse_qs(request.body.decode("utf-8", errors="replace"), keep_blank_values=True)
+
+
+def _is_form(request: WebhookRequest) -> bool:
+    return (request.header("content-type") or "").lower().startswith(FORM_CONTENT_TYPE)
+
+
+def verify(
+    request: WebhookRequest, secrets: Iterable[SecretCandidate], policy: VerificationPolicy
+) -> SecretCandidate:
+    signature = (request.header(SIGNATURE_HEADER) or "").strip()
+    if not signature:
+        raise Rejected(Reason.MISSING_SIGNATURE, f"no {SIGNATURE_HEADER} header")
+    algorithm = _algorithm(request.header(SETTINGS_HEADER))
+    try:
+        decoded = base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError):
+        raise Rejected(Reason.MALFORMED_SIGNATURE, "signature is not base64")
+    if len(decoded) != _ALGORITHMS[algorithm]().digest_size:
+        raise Rejected(Reason.MALFORMED_SIGNATURE, f"signature length does not fit {algorithm}")
+
+    url = signed_url(request, policy.public_base_url)
+    body_hashes = parse_qs(request.raw_query_string).get("bodySHA256")
+    if body_hashes:
+        params: dict[str, list[str]] = {}
+    elif _is_form(request):
+        params = _form_params(request)
+    elif request.body:
+        # Without bodySHA256 a non-form body is covered by no signature: accepting it would let anyone swap it.
+        raise Rejected(Reason.MALFORMED_SIGNATURE, "body is neither form-encoded nor covered by bodySHA256")
+    else:
+        params = {}
+
+    candidates_urls = url_variants(url)
+    shared_key = request.header(SETTINGS_HEADER) is not None
+
+    def matches(candidate: SecretCandidate) -> bool:
+        key = _signing_key(candidate, shared_key)
+        if key is None:
+            return False
+        results = [
+            constant_time_equal(compute_signature(variant, params, key, algorithm), signature)
+            for variant in candidates_urls
+        ]
+        return any(results)
+
+    matched = first_matching_secret(secrets, matches)
+    if body_hashes:
+        actual = hashlib.sha256(request.body).hexdigest()
+        if not constant_time_equal(actual, body_hashes[0].lower()):
+            raise Rejected(Reason.BODY_HASH_MISMATCH, "bodySHA256 in the signed URL does not match the body")
+    return matched
+
+
+def identify(request: WebhookRequest) -> DeliveryIdentity:
+    fields = _identity_fields(request)
+    event_type = "webhook"
+    resource_id = ""
+    for sid_key, status_key, prefix in _RESOURCE_KEYS:
+        sid = _first(fields.get(sid_key))
+        if sid:
+            status = _first(fields.get(status_key))
+            resource_id = f"{sid}:{status}" if status else sid
+            event_type = f"{prefix}.{status.lower()}" if status else prefix
+            break
+    token = (request.header(IDEMPOTENCY_HEADER) or "").strip()
+    if token:
+        return DeliveryIdentity(delivery_id=token, event_type=event_type)
+    if resource_id:
+        return DeliveryIdentity(delivery_id=resource_id, event_type=event_type)
+    # Nothing names the delivery: the same bytes to the same URL are the same delivery.
+    digest = hashlib.sha256(request.url.encode("utf-8") + b"\n" + request.body).hexdigest()
+    return DeliveryIdentity(delivery_id=f"sha256:{digest[:40]}", event_type=event_type)
+
+
+def _identity_fields(request: WebhookRequest) -> Mapping[str, object]:
+    if _is_form(request):
+        return _form_params(request)
+    if not request.body:
+        return {}
+    try:
+        document = json.loads(request.body)
+    except ValueError as error:
+        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"body is neither a form nor JSON ({type(error).__name__})")
+    if not isinstance(document, dict):
+        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "JSON body is not an object")
+    return document
+
+
+def _first(value: object) -> str:
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return value if isinstance(value, str) else ""
+
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+def acknowledge(identity: DeliveryIdentity) -> Acknowledgement:
+    """Twilio reads the answer as TwiML: an empty ``<Response/>`` means "no reply message"."""
+    return Acknowledgement(200, "text/xml", EMPTY_TWIML)
+
+
+PROVIDER = Provider(
+    name="twilio",
+    verify=verify,
+    identify=identify,
+    acknowledge=acknowledge,
+    forwarded_headers=(IDEMPOTENCY_HEADER, "content-type", "user-agent", SETTINGS_HEADER),
+)
