@@ -1,0 +1,199 @@
+"""The receiver: verify one HTTP delivery, queue it durably, answer the provider.
+
+Order of checks, cheapest and least trusting first: body size, source IP allowlist, signature (with the rotated
+secret), then the provider's body format. Only a delivery that passed all of them is enqueued, and only an enqueued
+one gets a 2xx. Every rejection is logged and counted with its reason code; nothing secret and no body is logged.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from webhook_gateway.envelope import Envelope
+from webhook_gateway.http import json_response, request_from_event, text_response
+from webhook_gateway.observability import logger, metrics
+from webhook_gateway.queue import EnqueueError, EnvelopeSender
+from webhook_gateway.secrets import PREVIOUS, RotatingSecret
+from webhook_gateway.settings import ReceiverSettings
+from webhook_gateway.verifiers import load_provider
+from webhook_gateway.verifiers.base import (
+    Provider,
+    Reason,
+    Rejected,
+    SecretCandidate,
+    VerificationPolicy,
+    WebhookRequest,
+)
+
+STATUS_BY_REASON: Mapping[Reason, int] = {
+    Reason.MISSING_SIGNATURE: 401,
+    Reason.MALFORMED_SIGNATURE: 401,
+    Reason.SIGNATURE_MISMATCH: 401,
+    Reason.TIMESTAMP_TOO_OLD: 401,
+    Reason.TIMESTAMP_IN_FUTURE: 401,
+    Reason.BODY_HASH_MISMATCH: 401,
+    Reason.SOURCE_IP_NOT_ALLOWED: 403,
+    Reason.PAYLOAD_TOO_LARGE: 413,
+    Reason.UNPARSEABLE_PAYLOAD: 400,
+    # Our failure, not the sender's: a 5xx makes the provider retry once the secret is readable again.
+    Reason.SECRET_UNAVAILABLE: 503,
+}
+ENQUEUE_FAILED = "enqueue_failed"
+
+
+class SecretSource(Protocol):
+    def candidates(self) -> Iterable[SecretCandidate]: ...
+
+
+class Sender(Protocol):
+    def send(self, envelope: Envelope, raw_body: bytes) -> Envelope: ...
+
+
+@dataclass
+class Receiver:
+    provider: Provider
+    settings: ReceiverSettings
+    secret: SecretSource
+    sender: Sender
+    clock: Callable[[], float] = time.time
+    _allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._allowed_networks = parse_cidrs(self.settings.allowed_source_cidrs)
+
+    def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        logger.append_keys(provider=self.provider.name)
+        metrics.add_metric(name="DeliveriesReceived", unit=MetricUnit.Count, value=1)
+        try:
+            request = request_from_event(event)
+            self._check_size(request)
+            self._check_source(request)
+            matched = self.provider.verify(request, self.secret.candidates(), self._policy())
+            identity = self.provider.identify(request)
+        except Rejected as rejection:
+            return self._reject(rejection, event)
+        except Exception:  # a verifier bug must fail closed as a 4xx, never queue and never look like our outage
+            logger.exception("verifier raised unexpectedly; rejecting the delivery")
+            return self._reject(Rejected(Reason.MALFORMED_SIGNATURE, "unexpected verifier error"), event)
+
+        logger.set_correlation_id(identity.delivery_id)
+        envelope = self._envelope(request, identity.delivery_id, identity.event_type, matched)
+        try:
+            queued = self.sender.send(envelope, request.body)
+        except EnqueueError as error:
+            logger.error(
+                "delivery not queued; answering 503 so the provider retries",
+                extra={"reason": ENQUEUE_FAILED, "error": str(error), "event_type": identity.event_type},
+            )
+            metrics.add_metric(name="EnqueueFailures", unit=MetricUnit.Count, value=1)
+            return json_response(503, {"error": ENQUEUE_FAILED})
+
+        metrics.add_metric(name="DeliveriesEnqueued", unit=MetricUnit.Count, value=1)
+        if queued.body_ref is not None:
+            metrics.add_metric(name="BodiesOverflowedToS3", unit=MetricUnit.Count, value=1)
+        metric_name = "VerifiedWithPreviousSecret" if matched.version == PREVIOUS else "VerifiedWithCurrentSecret"
+        metrics.add_metric(name=metric_name, unit=MetricUnit.Count, value=1)
+        logger.info(
+            "delivery accepted",
+            extra={
+                "outcome": "accepted",
+                "delivery_id": identity.delivery_id,
+                "event_type": identity.event_type,
+                "secret_version": matched.version,
+                "body_location": queued.body_location,
+                "body_size": len(request.body),
+            },
+        )
+        ack = self.provider.acknowledge(identity)
+        return text_response(ack.status, ack.body, ack.content_type)
+
+    def _policy(self) -> VerificationPolicy:
+        return VerificationPolicy(
+            now=self.clock(),
+            tolerance_seconds=self.settings.tolerance_seconds,
+            future_tolerance_seconds=self.settings.future_tolerance_seconds,
+            public_base_url=self.settings.public_base_url,
+        )
+
+    def _check_size(self, request: WebhookRequest) -> None:
+        if len(request.body) > self.settings.max_body_bytes:
+            raise Rejected(
+                Reason.PAYLOAD_TOO_LARGE, f"{len(request.body)} bytes > limit {self.settings.max_body_bytes}"
+            )
+
+    def _check_source(self, request: WebhookRequest) -> None:
+        if not self._allowed_networks:
+            return
+        try:
+            address = ipaddress.ip_address(request.source_ip)
+        except ValueError:
+            raise Rejected(Reason.SOURCE_IP_NOT_ALLOWED, "source IP missing or invalid") from None
+        if not any(address in network for network in self._allowed_networks):
+            raise Rejected(Reason.SOURCE_IP_NOT_ALLOWED, f"{address} is outside the allowlist")
+
+    def _envelope(
+        self, request: WebhookRequest, delivery_id: str, event_type: str, matched: SecretCandidate
+    ) -> Envelope:
+        headers = {name: request.headers[name] for name in self.provider.forwarded_headers if name in request.headers}
+        return Envelope(
+            provider=self.provider.name,
+            delivery_id=delivery_id,
+            event_type=event_type,
+            received_at=datetime.fromtimestamp(self.clock(), tz=UTC),
+            request_id=request.request_id,
+            source_ip=request.source_ip,
+            secret_version=matched.version,
+            headers=headers,
+            **Envelope.inline_body_fields(request.body),
+        )
+
+    def _reject(self, rejection: Rejected, event: Mapping[str, Any]) -> dict[str, Any]:
+        status = STATUS_BY_REASON[rejection.reason]
+        context = event.get("requestContext") or {}
+        logger.warning(
+            "delivery rejected",
+            extra={
+                "outcome": "rejected",
+                "reason": rejection.reason.value,
+                "detail": rejection.detail,
+                "status_code": status,
+                "source_ip": (context.get("http") or {}).get("sourceIp"),
+                "request_id": context.get("requestId"),
+            },
+        )
+        with single_metric(
+            name="DeliveriesRejected",
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=metrics.namespace,
+            default_dimensions={**metrics.default_dimensions, "reason": rejection.reason.value},
+        ):
+            pass
+        return json_response(status, {"error": rejection.reason.value})
+
+
+def parse_cidrs(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in text.split(",") if item.strip())
+
+
+def build_receiver(settings: ReceiverSettings) -> Receiver:
+    """Wire a receiver from validated settings; AWS clients are created on first use."""
+    provider = load_provider(settings.provider)
+    metrics.set_default_dimensions(provider=provider.name)
+    return Receiver(
+        provider=provider,
+        settings=settings,
+        secret=RotatingSecret(settings.secret_id, max_age_seconds=settings.secret_max_age_seconds),
+        sender=EnvelopeSender(
+            settings.queue_url,
+            settings.overflow_bucket,
+            inline_limit_bytes=settings.inline_envelope_limit_bytes,
+        ),
+    )
