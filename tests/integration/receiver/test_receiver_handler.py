@@ -1,0 +1,218 @@
+"""Every sample event, and every failure mode, through the real receiver handler with moto's AWS."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+import receiver_app
+from webhook_gateway.observability import logger
+from tools.make_events import EVENT_FILES, EVENTS_DIR, SAMPLE_SECRETS, build_event
+
+from .conftest import BUCKET
+
+
+def load_event(name: str) -> dict:
+    return json.loads((Path(EVENTS_DIR) / name).read_text())
+
+
+def deliver_at_event_time(gateway, event: dict) -> dict:
+    """Invoke with the receiver's clock at the moment API Gateway stamped on the event (Stripe's replay window)."""
+    receiver_app.receiver().clock = lambda: event["requestContext"]["timeEpoch"] / 1000
+    return gateway.invoke(event)
+
+
+@pytest.mark.parametrize("name", sorted(EVENT_FILES))
+def test_every_sample_event_gets_its_documented_answer(gateway, name):
+    # Given the sample event file and the receiver of its provider
+    expected = EVENT_FILES[name]
+    gateway.use_provider(expected.provider)
+    event = load_event(name)
+    # When it is delivered
+    response = deliver_at_event_time(gateway, event)
+    # Then the status is the documented one, and the queue holds the envelope only for accepted deliveries
+    assert response["statusCode"] == expected.status
+    messages = gateway.messages()
+    if expected.valid:
+        assert len(messages) == 1
+        envelope = messages[0]["body"]
+        assert envelope["provider"] == expected.provider
+        raw = base64.b64decode(event["body"]) if event.get("isBase64Encoded") else event["body"].encode()
+        assert envelope["body_sha256"] == hashlib.sha256(raw).hexdigest()
+        assert messages[0]["attributes"]["delivery_id"]["StringValue"] == envelope["delivery_id"]
+    else:
+        assert messages == []
+        assert json.loads(response["body"]) == {"error": expected.reason}
+
+
+def test_github_push_answers_202_with_the_delivery_id(gateway):
+    gateway.use_provider("github")
+    event = load_event("github_push.json")
+    response = gateway.invoke(event)
+    headers = event["headers"]
+    expected_id = f"{headers['x-github-hook-id']}:{headers['x-github-delivery']}"
+    assert response["statusCode"] == 202
+    assert json.loads(response["body"]) == {"status": "accepted", "delivery_id": expected_id}
+    [message] = gateway.messages()
+    assert message["body"]["event_type"] == "push"
+    assert message["body"]["body"] == event["body"]  # exact bytes, never re-serialised
+    assert "x-hub-signature-256" not in message["body"]["headers"]
+
+
+def test_twilio_sms_answers_empty_twiml(gateway):
+    gateway.use_provider("twilio")
+    response = gateway.invoke(load_event("twilio_sms_inbound.json"))
+    assert response["statusCode"] == 200
+    assert response["headers"]["content-type"] == "text/xml"
+    assert response["body"].endswith("<Response/>")
+
+
+def test_enqueue_failure_answers_503_so_the_provider_retries(gateway):
+    # Given a receiver whose queue does not exist (SendMessage fails)
+    gateway.use_provider("github", QUEUE_URL=gateway.queue_url + "-missing")
+    # When a valid delivery arrives
+    response = gateway.invoke(load_event("github_push.json"))
+    # Then the provider is told to retry and nothing was queued
+    assert response["statusCode"] == 503
+    assert json.loads(response["body"]) == {"error": "enqueue_failed"}
+    assert gateway.messages() == []
+
+
+def test_two_megabyte_payload_goes_through_s3_and_the_envelope_points_at_it(gateway):
+    # Given a 2 MB GitHub push, far over one SQS message
+    body = json.dumps({"zen": "big", "commits": ["x" * 1000] * 2000}).encode()
+    assert len(body) > 2_000_000
+    gateway.use_provider("github")
+    event = build_event("github", "push", body=body)
+    # When it is delivered
+    response = gateway.invoke(event)
+    # Then it is accepted, the envelope carries a claim check, and S3 holds the exact bytes
+    assert response["statusCode"] == 202
+    [message] = gateway.messages()
+    envelope = message["body"]
+    assert envelope["body"] is None
+    assert envelope["body_ref"]["bucket"] == BUCKET
+    assert envelope["body_ref"]["key"].startswith("github/")
+    assert message["attributes"]["body_location"]["StringValue"] == "s3"
+    stored = gateway.s3.get_object(Bucket=BUCKET, Key=envelope["body_ref"]["key"])["Body"].read()
+    assert stored == body
+    assert hashlib.sha256(stored).hexdigest() == envelope["body_sha256"]
+
+
+def test_s3_failure_on_overflow_answers_503(gateway):
+    gateway.use_provider("github", OVERFLOW_BUCKET="no-such-bucket", INLINE_ENVELOPE_LIMIT_BYTES="1024")
+    response = gateway.invoke(load_event("github_push.json"))
+    assert response["statusCode"] == 503
+    assert gateway.messages() == []
+
+
+def test_base64_encoded_body_is_decoded_before_verification(gateway):
+    # Given the same signed delivery, as API Gateway sends it for a binary content type
+    gateway.use_provider("github")
+    event = build_event("github", "push")
+    event["body"] = base64.b64encode(event["body"].encode()).decode()
+    event["isBase64Encoded"] = True
+    response = gateway.invoke(event)
+    assert response["statusCode"] == 202
+    [message] = gateway.messages()
+    assert message["body"]["body"] == base64.b64decode(event["body"]).decode()
+
+
+def test_invalid_base64_body_is_a_400(gateway):
+    gateway.use_provider("github")
+    event = build_event("github", "push")
+    event["body"], event["isBase64Encoded"] = "%%%not-base64%%%", True
+    assert gateway.invoke(event)["statusCode"] == 400
+    assert gateway.messages() == []
+
+
+@pytest.mark.parametrize("transform", [str.upper, str.title, lambda name: name])
+def test_header_names_in_any_case_are_understood(gateway, transform):
+    gateway.use_provider("github")
+    event = build_event("github", "push")
+    event["headers"] = {transform(name): value for name, value in event["headers"].items()}
+    assert gateway.invoke(event)["statusCode"] == 202
+
+
+def test_delivery_signed_with_the_previous_secret_is_accepted_after_rotation(gateway, capsys):
+    # Given GitHub still signs with the old secret, and the stack's secret was just rotated
+    gateway.use_provider("github")
+    gateway.rotate("github", "brand-new-secret")
+    event = build_event("github", "push", secret=SAMPLE_SECRETS["github"])
+    # When the delivery arrives
+    response = gateway.invoke(event)
+    # Then it is accepted, the envelope and the metrics say the previous secret matched
+    assert response["statusCode"] == 202
+    [message] = gateway.messages()
+    assert message["body"]["secret_version"] == "previous"
+    assert "VerifiedWithPreviousSecret" in capsys.readouterr().out
+    # And one signed with the new secret matches the current one
+    response = gateway.invoke(build_event("github", "ping", secret="brand-new-secret"))
+    assert response["statusCode"] == 202
+    assert gateway.messages()[0]["body"]["secret_version"] == "current"
+
+
+def test_unreadable_secret_fails_closed_with_503(gateway):
+    gateway.use_provider("github", SECRET_ID="does-not-exist")
+    response = gateway.invoke(load_event("github_push.json"))
+    assert response["statusCode"] == 503
+    assert json.loads(response["body"]) == {"error": "secret_unavailable"}
+    assert gateway.messages() == []
+
+
+def test_body_over_the_limit_is_413(gateway):
+    gateway.use_provider("github", MAX_BODY_BYTES="100")
+    response = gateway.invoke(load_event("github_push.json"))
+    assert (response["statusCode"], json.loads(response["body"])) == (413, {"error": "payload_too_large"})
+    assert gateway.messages() == []
+
+
+def test_validly_signed_garbage_is_400_unparseable(gateway):
+    gateway.use_provider("stripe")
+    event = build_event("stripe", "payment_intent.succeeded", body=b"this is not json")
+    response = deliver_at_event_time(gateway, event)
+    assert (response["statusCode"], json.loads(response["body"])) == (400, {"error": "unparseable_payload"})
+    assert gateway.messages() == []
+
+
+def test_source_ip_outside_the_allowlist_is_403(gateway):
+    gateway.use_provider("github", ALLOWED_SOURCE_CIDRS="192.30.252.0/22, 185.199.108.0/22")
+    event = load_event("github_push.json")
+    event["requestContext"]["http"]["sourceIp"] = "203.0.113.9"
+    response = gateway.invoke(event)
+    assert (response["statusCode"], json.loads(response["body"])) == (403, {"error": "source_ip_not_allowed"})
+    event["requestContext"]["http"]["sourceIp"] = "192.30.252.17"
+    assert gateway.invoke(event)["statusCode"] == 202
+
+
+def test_rejections_are_logged_with_their_reason_and_no_secret_or_body(gateway, caplog):
+    gateway.use_provider("github")
+    event = load_event("github_bad_signature.json")
+    gateway.invoke(event)
+    # Render the captured records exactly as the Lambda's JSON log lines
+    output = "\n".join(logger.registered_formatter.format(record) for record in caplog.records)
+    [record] = [json.loads(line) for line in output.splitlines() if '"delivery rejected"' in line]
+    assert record["reason"] == "signature_mismatch"
+    assert record["provider"] == "github"
+    assert SAMPLE_SECRETS["github"] not in output
+    assert event["body"][:200] not in output
+    assert event["headers"]["x-hub-signature-256"] not in output
+
+
+def test_a_warm_receiver_makes_exactly_one_aws_call(gateway):
+    # Given a receiver that already served one delivery (cold start: the secret was fetched)
+    gateway.use_provider("github")
+    gateway.invoke(build_event("github", "push"))
+    calls: list[str] = []
+    receiver = receiver_app.receiver()
+    for client in (receiver.sender.sqs, receiver.secret._client):
+        client.meta.events.register("before-call.*.*", lambda model, **_: calls.append(model.name))
+    # When a second delivery arrives
+    assert gateway.invoke(build_event("github", "ping"))["statusCode"] == 202
+    # Then the only AWS call was the SendMessage
+    assert calls == ["SendMessage"]
