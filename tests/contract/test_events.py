@@ -1,0 +1,434 @@
+"""Contract: the sample events in events/ are real HTTP API v2 events, signed (or mis-signed) as they claim.
+
+Signatures are checked independently of the generator: GitHub with ``hmac``, Stripe with stripe-python's
+``verify_header`` and a hand-rolled HMAC, Twilio with twilio-python's ``RequestValidator.validate`` and a hand-rolled
+HMAC-SHA1. Everything is offline and takes well under a second.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, parse_qsl
+
+import pytest
+import stripe
+from twilio.request_validator import RequestValidator
+
+from tools import make_events
+from tools.make_events import (
+    EVENT_FILES,
+    SAMPLE_SECRETS,
+    build_event,
+    build_event_file,
+    render_event,
+    sign_request,
+    stripe_signature_timestamp,
+)
+from webhook_gateway.http import request_from_event
+from webhook_gateway.verifiers.base import Reason
+
+EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
+ON_DISK = sorted(path.name for path in EVENTS_DIR.glob("*.json"))
+VALID = [name for name, outcome in EVENT_FILES.items() if outcome.status < 400]
+INVALID = [name for name, outcome in EVENT_FILES.items() if outcome.status >= 400]
+HOST = "abc123def4.execute-api.us-east-1.amazonaws.com"
+STRIPE_TOLERANCE = 300
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Helpers: read an event the way a receiver must, without the generator's code
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS_DIR / name).read_text(encoding="utf-8"))
+
+
+def raw_body(event: dict[str, Any]) -> bytes:
+    if event["isBase64Encoded"]:
+        return base64.b64decode(event["body"], validate=True)
+    return event["body"].encode("utf-8")
+
+
+def public_url(event: dict[str, Any]) -> str:
+    query = event["rawQueryString"]
+    return f"https://{event['headers']['host']}{event['rawPath']}" + (f"?{query}" if query else "")
+
+
+def form_params(body: bytes) -> dict[str, list[str]]:
+    return parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+
+
+def is_form(event: dict[str, Any]) -> bool:
+    return event["headers"]["content-type"].split(";")[0].strip() == "application/x-www-form-urlencoded"
+
+
+def github_signature_ok(event: dict[str, Any], secret: str) -> bool:
+    body = raw_body(event)
+    expected = "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, event["headers"]["x-hub-signature-256"])
+
+
+def stripe_signature_ok(event: dict[str, Any], secret: str, *, tolerance: int | None) -> bool:
+    """stripe-python's verifier, cross-checked by a hand-rolled HMAC over ``f"{t}.{body}"``."""
+    header = event["headers"]["stripe-signature"]
+    body = raw_body(event)
+    fields = dict(item.split("=", 1) for item in header.split(","))
+    by_hand = hmac.new(secret.encode("utf-8"), f"{fields['t']}.".encode() + body, hashlib.sha256).hexdigest()
+    try:
+        stripe.WebhookSignature.verify_header(body.decode("utf-8"), header, secret, tolerance=tolerance)
+        sdk_ok = True
+    except stripe.SignatureVerificationError:
+        sdk_ok = False
+    if tolerance is None:
+        assert sdk_ok == hmac.compare_digest(by_hand, fields["v1"]), "stripe SDK and hand-rolled HMAC disagree"
+    return sdk_ok
+
+
+def twilio_signature_ok(event: dict[str, Any], token: str) -> bool:
+    """twilio-python's validator, cross-checked by a hand-rolled HMAC-SHA1 over URL + sorted name/value pairs."""
+    url = public_url(event)
+    body = raw_body(event)
+    signature = event["headers"]["x-twilio-signature"]
+    if is_form(event):
+        params = form_params(body)
+        assert all(len(values) == 1 for values in params.values()), "sample forms have no repeated names"
+        sdk_ok = RequestValidator(token).validate(url, {name: values[0] for name, values in params.items()}, signature)
+        signed = url + "".join(name + value for name in sorted(params) for value in sorted(params[name]))
+        body_hash_ok = True
+    else:
+        # JSON: the SDK checks bodySHA256 itself when given the raw body as a string.
+        sdk_ok = RequestValidator(token).validate(url, body.decode("utf-8"), signature)
+        signed = url
+        body_hash_ok = parse_qs(event["rawQueryString"])["bodySHA256"] == [hashlib.sha256(body).hexdigest()]
+    by_hand = base64.b64encode(hmac.new(token.encode("utf-8"), signed.encode("utf-8"), hashlib.sha1).digest())
+    assert sdk_ok == (body_hash_ok and hmac.compare_digest(by_hand.decode(), signature)), "twilio SDK and HMAC disagree"
+    return sdk_ok
+
+
+def signature_ok(name: str, event: dict[str, Any]) -> bool:
+    provider = EVENT_FILES[name].provider
+    secret = SAMPLE_SECRETS[provider]
+    if provider == "github":
+        return github_signature_ok(event, secret)
+    if provider == "stripe":
+        return stripe_signature_ok(event, secret, tolerance=None if EVENT_FILES[name].valid else STRIPE_TOLERANCE)
+    return twilio_signature_ok(event, secret)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The set of files
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def test_every_file_in_events_is_catalogued_and_every_catalogued_file_exists() -> None:
+    # Given the generator's catalogue and the directory
+    # When both are listed
+    # Then they name the same files, so none is unchecked and none is missing
+    assert ON_DISK == sorted(EVENT_FILES)
+
+
+def test_catalogue_states_the_status_and_reason_each_receiver_must_answer() -> None:
+    # Given every catalogued outcome
+    for name, outcome in EVENT_FILES.items():
+        # Then valid deliveries are accepted (GitHub/Stripe 202, Twilio 200 with TwiML) and have no reason
+        if outcome.valid:
+            assert outcome.reason is None, name
+            assert outcome.status == (200 if outcome.provider == "twilio" else 202), name
+        # And invalid ones are 401 with one of the gateway's public reason codes
+        else:
+            assert outcome.status == 401, name
+            assert outcome.reason in {reason.value for reason in Reason}, name
+        assert name.startswith(outcome.provider + "_"), name
+        assert outcome.function == f"{outcome.provider.capitalize()}ReceiverFunction"
+    assert {EVENT_FILES[name].reason for name in INVALID} == {"signature_mismatch", "timestamp_too_old"}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Shape: exactly what API Gateway HTTP API (payload format 2.0) sends
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ON_DISK)
+def test_file_is_a_well_formed_http_api_v2_event(name: str) -> None:
+    # Given a sample event file
+    event = load(name)
+    provider = name.split("_")[0]
+
+    # Then it has the v2 top-level keys, and none that HTTP API leaves out for these routes
+    assert {"version", "routeKey", "rawPath", "rawQueryString", "headers", "requestContext", "body"} <= set(event)
+    assert "isBase64Encoded" in event and isinstance(event["isBase64Encoded"], bool)
+    assert not {"cookies", "pathParameters", "stageVariables", "multiValueHeaders"} & set(event)
+    assert event["version"] == "2.0"
+    assert event["rawPath"] == f"/webhooks/{provider}"
+    assert event["routeKey"] == f"POST {event['rawPath']}"
+
+    # And header names are lower-case, with the transport headers API Gateway adds
+    headers = event["headers"]
+    assert all(name_ == name_.lower() and isinstance(value, str) for name_, value in headers.items())
+    assert headers["host"] == HOST
+    assert headers["x-forwarded-proto"] == "https"
+    assert headers["x-forwarded-port"] == "443"
+    assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24}", headers["x-amzn-trace-id"])
+    assert headers["content-type"] and headers["user-agent"]
+
+    # And content-length is the size of the raw body, which decodes when it is base64
+    body = raw_body(event)
+    assert headers["content-length"] == str(len(body))
+
+    # And the request context matches the headers and the route
+    context = event["requestContext"]
+    assert context["accountId"] == "123456789012"
+    assert context["apiId"] == "abc123def4"
+    assert context["domainName"] == HOST
+    assert context["domainPrefix"] == "abc123def4"
+    assert context["routeKey"] == event["routeKey"]
+    assert context["stage"] == "$default"
+    assert re.fullmatch(r"[A-Za-z0-9+/]{15}=", context["requestId"])
+    assert context["http"] == {
+        "method": "POST",
+        "path": event["rawPath"],
+        "protocol": "HTTP/1.1",
+        "sourceIp": headers["x-forwarded-for"].split(",")[0].strip(),
+        "userAgent": headers["user-agent"],
+    }
+    assert isinstance(context["timeEpoch"], int)
+    received = datetime.fromtimestamp(context["timeEpoch"] // 1000, UTC)
+    assert context["time"] == received.strftime("%d/%b/%Y:%H:%M:%S +0000")
+
+    # And the query string parameters, when present, are the decoded raw query string
+    if event["rawQueryString"]:
+        assert event["queryStringParameters"] == dict(parse_qsl(event["rawQueryString"], keep_blank_values=True))
+    else:
+        assert "queryStringParameters" not in event
+
+
+@pytest.mark.parametrize("name", ON_DISK)
+def test_body_encoding_follows_api_gateway(name: str) -> None:
+    # Given a sample event
+    event = load(name)
+    # Then form bodies arrive base64-encoded (HTTP API does not treat them as text) and JSON bodies as text
+    assert event["isBase64Encoded"] is is_form(event)
+    # And the body parses in the provider's format
+    body = raw_body(event)
+    if is_form(event):
+        params = form_params(body)
+        if name.startswith("github"):
+            json.loads(params["payload"][0])
+    else:
+        json.loads(body)
+
+
+def test_gateway_reads_each_event_as_the_bytes_and_url_that_were_signed() -> None:
+    # Given every sample event
+    for name in ON_DISK:
+        event = load(name)
+        # When the gateway's own adapter turns it into a request
+        request = request_from_event(event)
+        # Then it sees the signed bytes and rebuilds the public URL Twilio signs
+        assert request.body == raw_body(event), name
+        assert request.url == public_url(event), name
+        assert request.source_ip == event["requestContext"]["http"]["sourceIp"], name
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Signatures, checked independently of the generator
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", VALID)
+def test_valid_event_verifies_with_the_sample_secret(name: str) -> None:
+    # Given a file catalogued as valid
+    event = load(name)
+    # When its signature is checked with the provider's scheme and the sample secret
+    # Then it verifies (Stripe without a tolerance: the checked-in copy ages, see the freshness test)
+    assert signature_ok(name, event)
+
+
+@pytest.mark.parametrize("name", INVALID)
+def test_invalid_event_fails_the_provider_check(name: str) -> None:
+    # Given a file catalogued as invalid
+    event = load(name)
+    # When its signature is checked exactly like a valid one (Stripe with the 300 s tolerance)
+    # Then it fails
+    assert not signature_ok(name, event)
+
+
+def test_github_events_carry_both_signatures_and_a_unique_delivery() -> None:
+    # Given the GitHub files
+    names = [name for name in EVENT_FILES if EVENT_FILES[name].provider == "github"]
+    deliveries = set()
+    for name in names:
+        event = load(name)
+        headers = event["headers"]
+        body = raw_body(event)
+        # Then the legacy SHA-1 header is there too, like GitHub sends it
+        assert re.fullmatch(r"sha1=[0-9a-f]{40}", headers["x-hub-signature"])
+        if EVENT_FILES[name].valid:
+            key = SAMPLE_SECRETS["github"].encode()
+            assert headers["x-hub-signature"] == "sha1=" + hmac.new(key, body, hashlib.sha1).hexdigest()
+        assert re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", headers["x-github-delivery"])
+        assert headers["x-github-hook-id"].isdigit()
+        assert headers["user-agent"].startswith("GitHub-Hookshot/")
+        assert headers["x-github-event"] == ("ping" if "ping" in name else "push")
+        if EVENT_FILES[name].valid:
+            deliveries.add((headers["x-github-hook-id"], headers["x-github-delivery"]))
+    # And every valid delivery has its own idempotency key (hook id, delivery GUID)
+    assert len(deliveries) == len([name for name in names if EVENT_FILES[name].valid])
+
+
+def test_stale_stripe_event_is_correctly_signed_but_an_hour_old() -> None:
+    # Given the stale Stripe file
+    event = load("stripe_stale_timestamp.json")
+    signed_at = stripe_signature_timestamp(event)
+    received_at = event["requestContext"]["timeEpoch"] // 1000
+    # Then its signature is genuine: only the age is wrong
+    assert stripe_signature_ok(event, SAMPLE_SECRETS["stripe"], tolerance=None)
+    assert not stripe_signature_ok(event, SAMPLE_SECRETS["stripe"], tolerance=STRIPE_TOLERANCE)
+    # And it was delivered an hour after it was signed (a replay), so it is too old whenever it is used
+    assert received_at - signed_at >= 3600
+
+
+def test_freshly_generated_stripe_event_is_within_the_five_minute_tolerance() -> None:
+    # Given the Stripe event as `make events` writes it now
+    event = build_event_file("stripe_payment_intent_succeeded.json")
+    # Then it is signed with the current time and passes stripe-python's default 300 s tolerance
+    assert abs(stripe_signature_timestamp(event) - time.time()) < 5
+    assert stripe_signature_ok(event, SAMPLE_SECRETS["stripe"], tolerance=STRIPE_TOLERANCE)
+    # And the stale one generated now is still too old
+    stale = build_event_file("stripe_stale_timestamp.json")
+    assert not stripe_signature_ok(stale, SAMPLE_SECRETS["stripe"], tolerance=STRIPE_TOLERANCE)
+
+
+def test_stripe_body_names_the_event() -> None:
+    # Given the Stripe body
+    body = json.loads(raw_body(load("stripe_payment_intent_succeeded.json")))
+    # Then it is a real event: idempotency key evt_..., type, API version and a PaymentIntent
+    assert body["id"].startswith("evt_") and body["object"] == "event"
+    assert body["type"] == "payment_intent.succeeded"
+    assert body["api_version"]
+    assert body["data"]["object"]["object"] == "payment_intent"
+    assert body["data"]["object"]["status"] == "succeeded"
+
+
+def test_twilio_sms_carries_the_parameters_twilio_sends() -> None:
+    # Given the inbound SMS
+    event = load("twilio_sms_inbound.json")
+    params = form_params(raw_body(event))
+    # Then it has Twilio's inbound SMS parameter set and an idempotency token
+    required = {
+        "ToCountry", "ToState", "SmsMessageSid", "NumMedia", "ToCity", "FromZip", "SmsSid", "FromState", "SmsStatus",
+        "FromCity", "Body", "FromCountry", "To", "ToZip", "NumSegments", "MessageSid", "AccountSid", "From",
+        "ApiVersion",
+    }  # fmt: skip
+    assert required <= set(params)
+    assert params["SmsStatus"] == ["received"]
+    assert re.fullmatch(r"SM[0-9a-f]{32}", params["MessageSid"][0])
+    assert re.fullmatch(r"AC[0-9a-f]{32}", params["AccountSid"][0])
+    assert event["headers"]["i-twilio-idempotency-token"]
+
+
+def test_twilio_json_event_puts_the_body_hash_in_the_signed_url() -> None:
+    # Given the Twilio JSON event
+    event = load("twilio_json_body_sha256.json")
+    body = raw_body(event)
+    # Then the URL carries bodySHA256 of the exact body, and the signature covers that URL with no parameters
+    assert event["headers"]["content-type"] == "application/json"
+    assert event["rawQueryString"] == f"bodySHA256={hashlib.sha256(body).hexdigest()}"
+    assert RequestValidator(SAMPLE_SECRETS["twilio"]).compute_signature(public_url(event), {}) == (
+        event["headers"]["x-twilio-signature"]
+    )
+    # And a changed body no longer matches its hash
+    tampered = body.replace(b"order-1042", b"order-1043")
+    assert not RequestValidator(SAMPLE_SECRETS["twilio"]).validate(
+        public_url(event), tampered.decode(), event["headers"]["x-twilio-signature"]
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The files on disk are what the generator produces
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ON_DISK)
+def test_file_on_disk_is_what_the_generator_writes(name: str) -> None:
+    # Given a file on disk
+    text = (EVENTS_DIR / name).read_text(encoding="utf-8")
+    # When the generator rebuilds it (reusing the file's Stripe signing time, the one thing that varies)
+    expected = render_event(build_event_file(name, timestamp=stripe_signature_timestamp(json.loads(text))))
+    # Then both are identical to the byte: a stale or hand-edited file is caught (fix: `make events`)
+    assert text == expected, f"events/{name} is out of date: run `make events`"
+
+
+def test_check_mode_reports_only_files_that_differ(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given freshly written events
+    assert make_events.main(["--out", str(tmp_path)]) == 0
+    # When nothing changed, then --check passes
+    assert make_events.main(["--check", "--out", str(tmp_path)]) == 0
+    # When one file is edited by hand, then --check fails and names it
+    github_push = tmp_path / "github_push.json"
+    github_push.write_text(github_push.read_text().replace('"push"', '"pull_request"'))
+    assert make_events.main(["--check", "--out", str(tmp_path)]) == 1
+    assert "github_push.json" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The generator's public API
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def test_build_event_gives_the_sample_event_for_a_provider_and_kind() -> None:
+    # Given the sample secrets
+    assert SAMPLE_SECRETS == {
+        "github": "sample-github-webhook-secret",
+        "stripe": "whsec_sample_stripe_endpoint_secret",
+        "twilio": "sample_twilio_auth_token_0123456789",
+    }
+    # When an event is built by provider and kind
+    event = build_event("github", "push")
+    # Then it is signed with the sample secret, and a wrong secret gives a mismatch
+    assert github_signature_ok(event, SAMPLE_SECRETS["github"])
+    assert not github_signature_ok(build_event("github", "push", secret="other"), SAMPLE_SECRETS["github"])
+    # And Stripe takes the signing time from `timestamp`
+    stripe_event = build_event("stripe", "payment_intent.succeeded", timestamp=1700000000)
+    assert stripe_signature_timestamp(stripe_event) == 1700000000
+    assert stripe_signature_ok(stripe_event, SAMPLE_SECRETS["stripe"], tolerance=None)
+
+
+def test_signed_request_for_another_base_url_signs_that_url() -> None:
+    # Given a request meant for a local server with a port and a stage prefix
+    request = sign_request("twilio", "json_body", base_url="http://127.0.0.1:3000/dev/")
+    # Then Twilio's signature covers that URL (and the body hash in it)
+    assert request.url.startswith("http://127.0.0.1:3000/dev/webhooks/twilio?bodySHA256=")
+    assert RequestValidator(SAMPLE_SECRETS["twilio"]).validate(
+        request.url, request.body.decode(), request.headers["x-twilio-signature"]
+    )
+    # And a replacement form body is re-signed over its own parameters
+    form = sign_request("twilio", "sms_inbound", body=b"Body=hi&MessageSid=SM1&Empty=")
+    params = {name: values[0] for name, values in form_params(form.body).items()}
+    assert params["Empty"] == ""
+    assert RequestValidator(SAMPLE_SECRETS["twilio"]).validate(form.url, params, form.headers["x-twilio-signature"])
+
+
+def test_signers_reproduce_the_providers_published_vectors() -> None:
+    # GitHub's documented example
+    headers = make_events.github_signature_headers(b"Hello, World!", "It's a Secret to Everybody")
+    assert headers["x-hub-signature-256"] == "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+    # twilio-python's form vector
+    body = b"CallSid=CA1234567890ABCDE&Caller=%2B14158675309&Digits=1234&From=%2B14158675309&To=%2B18005551212"
+    signature = make_events.twilio_signature(
+        "https://mycompany.com/myapp.php?foo=1&bar=2", body, "application/x-www-form-urlencoded", "12345"
+    )
+    assert signature == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+    # twilio-python's JSON body hash vector
+    json_body = b'{"property": "value", "boolean": true}'
+    url = make_events.twilio_url_with_body_hash("https://mycompany.com/myapp.php", json_body)
+    assert url.endswith("?bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620")
