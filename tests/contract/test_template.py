@@ -1,0 +1,550 @@
+"""Contract tests for template.yaml: the wiring and the least-privilege promises other code relies on.
+
+The template is read as data (a YAML loader that understands CloudFormation's short tags), never deployed. These tests
+run in the test venv only: sam and checkov live in .tools-venv and run from `make lint`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "template.yaml"
+
+PROVIDERS = ("github", "stripe", "twilio")
+RECEIVER_IDS = {p: f"{p.capitalize()}ReceiverFunction" for p in PROVIDERS}
+SECRET_IDS = {p: f"{p.capitalize()}WebhookSecret" for p in PROVIDERS}
+
+GLOBAL_ENV = {"POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_LOGGER_LOG_EVENT", "AWS_ENDPOINT_URL"}
+RECEIVER_ENV = GLOBAL_ENV | {
+    "PROVIDER",
+    "POWERTOOLS_SERVICE_NAME",
+    "QUEUE_URL",
+    "SECRET_ID",
+    "OVERFLOW_BUCKET",
+    "MAX_BODY_BYTES",
+    "SECRET_MAX_AGE_SECONDS",
+    "ALLOWED_SOURCE_CIDRS",
+}
+PROVIDER_EXTRA_ENV = {
+    "github": set(),
+    "stripe": {"SIGNATURE_TOLERANCE_SECONDS", "SIGNATURE_FUTURE_TOLERANCE_SECONDS"},
+    "twilio": {"PUBLIC_BASE_URL"},
+}
+CONSUMER_ENV = GLOBAL_ENV | {"POWERTOOLS_SERVICE_NAME", "TABLE_NAME", "OVERFLOW_BUCKET", "DELIVERY_TTL_DAYS"}
+
+OUTPUTS = {
+    "GithubWebhookUrl",
+    "StripeWebhookUrl",
+    "TwilioWebhookUrl",
+    "HttpApiUrl",
+    "QueueUrl",
+    "QueueArn",
+    "DeadLetterQueueUrl",
+    "DeadLetterQueueArn",
+    "DeliveriesTableName",
+    "OverflowBucketName",
+    "GithubSecretArn",
+    "StripeSecretArn",
+    "TwilioSecretArn",
+    "ConsumerFunctionName",
+}
+
+# SAM policy templates the template may use, expanded as samtranslator's policy_templates.json defines them. Only
+# templates that are exactly least privilege belong here (SQSSendMessagePolicy, for one, grants sqs:SendMessage*).
+POLICY_TEMPLATES = {
+    "AWSSecretsManagerGetSecretValuePolicy": lambda params: [
+        {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": params["SecretArn"]}
+    ],
+}
+
+
+# ----------------------------------------------------------------------------------------------- template loading
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that turns CloudFormation short tags (!Ref, !GetAtt, !Sub, ...) into their long JSON forms."""
+
+
+def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 (SafeLoader subclass)
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template()
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict[str, Any]) -> dict[str, Any]:
+    return template["Resources"]
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"Ref": name}
+
+
+def get_att(name: str, attribute: str) -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [name, attribute]}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def function_env(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    """The environment a function gets once SAM merges Globals into it."""
+    merged = dict(template["Globals"]["Function"]["Environment"]["Variables"])
+    merged.update(template["Resources"][logical_id]["Properties"].get("Environment", {}).get("Variables", {}))
+    return merged
+
+
+def policy_statements(policies: list[Any]) -> Iterator[dict[str, Any]]:
+    """Every statement of a SAM function's Policies, with policy templates expanded; anything else fails."""
+    for policy in policies:
+        assert isinstance(policy, dict), f"managed policy {policy!r} is not least privilege"
+        if "Statement" in policy:
+            yield from policy["Statement"]
+            continue
+        assert len(policy) == 1, policy
+        (name, params), = policy.items()
+        assert name in POLICY_TEMPLATES, f"policy template {name} is not known to be least privilege"
+        yield from POLICY_TEMPLATES[name](params)
+
+
+def grants(statements: Iterator[dict[str, Any]] | list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(action, resource) pairs, resources serialised so that intrinsic functions compare as data."""
+    pairs = []
+    for statement in statements:
+        assert statement["Effect"] == "Allow", statement
+        assert "NotAction" not in statement and "NotResource" not in statement, statement
+        for action in as_list(statement["Action"]):
+            for resource in as_list(statement["Resource"]):
+                pairs.append((action, json.dumps(resource, sort_keys=True)))
+    return pairs
+
+
+def as_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+# ----------------------------------------------------------------------------------------------- shape and globals
+def test_template_is_a_sam_template_with_the_expected_globals(template: dict[str, Any]) -> None:
+    """Given template.yaml, when it is parsed, then it is a SAM template whose functions run python3.13 on arm64
+    with X-Ray, the gateway layer and the Powertools environment."""
+    assert template["Transform"] == "AWS::Serverless-2016-10-31"
+    function_globals = template["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.13"
+    assert function_globals["Architectures"] == ["arm64"]
+    assert function_globals["Tracing"] == "Active"
+    assert 128 <= function_globals["MemorySize"] <= 1024
+    assert function_globals["Timeout"] < 10, "receivers must answer within GitHub's 10 s"
+    assert function_globals["Layers"] == [ref("GatewayLayer")]
+    env = function_globals["Environment"]["Variables"]
+    assert env == {
+        "POWERTOOLS_METRICS_NAMESPACE": ref("MetricsNamespace"),
+        "POWERTOOLS_LOG_LEVEL": ref("LogLevel"),
+        "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+        "AWS_ENDPOINT_URL": "",
+    }
+    assert template["Parameters"]["MetricsNamespace"]["Default"] == "WebhookGateway"
+
+
+def test_layer_is_built_by_its_makefile_for_arm64(resources: dict[str, Any]) -> None:
+    """Given the gateway layer, then SAM builds it with layers/gateway/Makefile for arm64 and python3.13."""
+    layer = resources["GatewayLayer"]
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    assert layer["Properties"]["ContentUri"] == "layers/gateway"
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+    makefile = (ROOT / "layers/gateway/Makefile").read_text(encoding="utf-8")
+    assert re.search(r"^build-GatewayLayer:", makefile, re.M)
+    assert "--invalidation-mode unchecked-hash" in makefile
+    assert "manylinux2014_aarch64" in makefile and "LAYER_PLATFORM" in makefile
+
+
+# ----------------------------------------------------------------------------------------------- HTTP API and receivers
+def test_http_api_throttles_and_logs_access_as_json(resources: dict[str, Any]) -> None:
+    """Given the HTTP API, then its default route throttling comes from parameters and its access log is JSON
+    written to a log group with a retention."""
+    api = resources["WebhookHttpApi"]
+    assert api["Type"] == "AWS::Serverless::HttpApi"
+    assert "StageName" not in api["Properties"], "the $default stage keeps URLs free of a stage prefix"
+    route_settings = api["Properties"]["DefaultRouteSettings"]
+    assert route_settings == {
+        "ThrottlingBurstLimit": ref("ThrottlingBurstLimit"),
+        "ThrottlingRateLimit": ref("ThrottlingRateLimit"),
+    }
+    access_log = api["Properties"]["AccessLogSettings"]
+    assert access_log["DestinationArn"] == get_att("HttpApiAccessLogGroup", "Arn")
+    parsed = json.loads(access_log["Format"])
+    assert {"requestId", "status", "routeKey", "ip"} <= parsed.keys()
+    assert resources["HttpApiAccessLogGroup"]["Properties"]["RetentionInDays"] == ref("LogRetentionDays")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_each_route_reaches_its_own_receiver(resources: dict[str, Any], template: dict[str, Any], provider: str) -> None:
+    """Given POST /webhooks/<provider>, when API Gateway routes it, then it reaches <Provider>ReceiverFunction, which
+    runs the shared receiver handler told its provider by PROVIDER, with payload format 2.0."""
+    function = resources[RECEIVER_IDS[provider]]
+    assert function["Type"] == "AWS::Serverless::Function"
+    props = function["Properties"]
+    assert props["CodeUri"] == "functions/receiver/"
+    assert props["Handler"] == "receiver_app.handler"
+    events = list(props["Events"].values())
+    assert len(events) == 1
+    assert events[0]["Type"] == "HttpApi"
+    assert events[0]["Properties"] == {
+        "ApiId": ref("WebhookHttpApi"),
+        "Method": "POST",
+        "Path": f"/webhooks/{provider}",
+        "PayloadFormatVersion": "2.0",
+    }
+    env = function_env(template, RECEIVER_IDS[provider])
+    assert env["PROVIDER"] == provider
+    assert env["POWERTOOLS_SERVICE_NAME"] == f"{provider}-receiver"
+
+
+def test_routes_are_exactly_the_three_providers(resources: dict[str, Any]) -> None:
+    """Given every function, when their HttpApi events are listed, then the API has exactly one POST route per
+    provider and nothing else."""
+    routes = sorted(
+        (event["Properties"]["Method"], event["Properties"]["Path"])
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for event in resource["Properties"].get("Events", {}).values()
+        if event["Type"] == "HttpApi"
+    )
+    assert routes == [("POST", f"/webhooks/{p}") for p in sorted(PROVIDERS)]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_receiver_environment_is_exactly_the_expected_keys(template: dict[str, Any], provider: str) -> None:
+    """Given a receiver, when SAM merges Globals into its environment, then it holds exactly the settings the
+    receiver reads (no more, no fewer), each wired to its own resources and parameters."""
+    env = function_env(template, RECEIVER_IDS[provider])
+    assert set(env) == RECEIVER_ENV | PROVIDER_EXTRA_ENV[provider]
+    assert env["QUEUE_URL"] == ref("WebhookQueue")
+    assert env["SECRET_ID"] == ref(SECRET_IDS[provider])
+    assert env["OVERFLOW_BUCKET"] == ref("OverflowBucket")
+    assert env["MAX_BODY_BYTES"] == ref("MaxBodyBytes")
+    assert env["SECRET_MAX_AGE_SECONDS"] == ref("SecretMaxAgeSeconds")
+    assert env["ALLOWED_SOURCE_CIDRS"] == ref(f"{provider.capitalize()}AllowedSourceCidrs")
+    assert template["Parameters"][f"{provider.capitalize()}AllowedSourceCidrs"]["Default"] == ""
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_receiver_may_only_read_its_secret_send_to_the_queue_and_put_under_its_prefix(
+    resources: dict[str, Any], provider: str
+) -> None:
+    """Given a receiver's policies, when templates are expanded, then the only grants are GetSecretValue on its own
+    secret, SendMessage on the main queue and PutObject under <provider>/ in the overflow bucket."""
+    props = resources[RECEIVER_IDS[provider]]["Properties"]
+    assert "Role" not in props
+    pairs = grants(policy_statements(props["Policies"]))
+    assert sorted(pairs) == sorted(
+        [
+            ("secretsmanager:GetSecretValue", as_json(ref(SECRET_IDS[provider]))),
+            ("sqs:SendMessage", as_json(get_att("WebhookQueue", "Arn"))),
+            ("s3:PutObject", as_json({"Fn::Sub": f"${{OverflowBucket.Arn}}/{provider}/*"})),
+        ]
+    )
+    assert all("*" not in action for action, _ in pairs)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_each_provider_has_a_generated_secret_with_instructions(resources: dict[str, Any], provider: str) -> None:
+    """Given a provider secret, then the template holds no value (it is generated) and its description tells how to
+    put the provider's value."""
+    secret = resources[SECRET_IDS[provider]]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert "SecretString" not in secret["Properties"]
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+    assert "put-secret-value" in as_json(secret["Properties"]["Description"])
+
+
+# ----------------------------------------------------------------------------------------------- queue
+def test_queue_is_encrypted_large_enough_and_redrives_to_the_dlq(template: dict[str, Any]) -> None:
+    """Given the main queue, then it is encrypted, accepts 1 MiB messages and moves a message to the DLQ after
+    MaxReceiveCount receives (default 5)."""
+    queue = template["Resources"]["WebhookQueue"]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["MaximumMessageSize"] == 1048576
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": get_att("WebhookDeadLetterQueue", "Arn"),
+        "maxReceiveCount": ref("MaxReceiveCount"),
+    }
+    assert template["Parameters"]["MaxReceiveCount"]["Default"] == 5
+    assert "FifoQueue" not in queue
+
+
+def test_dead_letter_queue_keeps_messages_14_days_encrypted(resources: dict[str, Any]) -> None:
+    """Given the DLQ, then it keeps messages for the SQS maximum of 14 days, longer than the main queue, encrypted."""
+    dlq = resources["WebhookDeadLetterQueue"]["Properties"]
+    assert dlq["MessageRetentionPeriod"] == 1209600
+    assert dlq["SqsManagedSseEnabled"] is True
+    assert resources["WebhookQueue"]["Properties"]["MessageRetentionPeriod"] < dlq["MessageRetentionPeriod"]
+
+
+def test_both_queues_deny_requests_without_tls(resources: dict[str, Any]) -> None:
+    """Given the queue policy, then both queues deny every request made without TLS."""
+    policy = resources["WebhookQueuePolicy"]["Properties"]
+    assert policy["Queues"] == [ref("WebhookQueue"), ref("WebhookDeadLetterQueue")]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Principal"] == "*"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_visibility_timeout_is_at_least_six_consumer_timeouts_plus_batching_window(template: dict[str, Any]) -> None:
+    """Given every allowed consumer timeout, when the queue's visibility timeout is looked up for it, then it is at
+    least 6 x the timeout plus the largest batching window (AWS's rule for SQS event sources)."""
+    params = template["Parameters"]
+    consumer = template["Resources"]["ConsumerFunction"]["Properties"]
+    assert consumer["Timeout"] == ref("ConsumerTimeoutSeconds")
+    assert params["ConsumerTimeoutSeconds"]["Default"] == 30
+    visibility = template["Resources"]["WebhookQueue"]["Properties"]["VisibilityTimeout"]
+    assert visibility == {"Fn::FindInMap": ["ConsumerTimeouts", ref("ConsumerTimeoutSeconds"), "QueueVisibilityTimeout"]}
+    table = template["Mappings"]["ConsumerTimeouts"]
+    allowed = params["ConsumerTimeoutSeconds"]["AllowedValues"]
+    assert sorted(table, key=int) == [str(t) for t in allowed]
+    largest_window = params["ConsumerBatchingWindowSeconds"]["MaxValue"]
+    for timeout in allowed:
+        assert table[str(timeout)]["QueueVisibilityTimeout"] >= 6 * timeout + largest_window
+        assert table[str(timeout)]["QueueVisibilityTimeout"] <= 43200  # SQS maximum
+
+
+# ----------------------------------------------------------------------------------------------- bucket
+def test_overflow_bucket_is_private_encrypted_and_expires_objects(template: dict[str, Any]) -> None:
+    """Given the claim-check bucket, then it blocks all public access, enforces bucket ownership, encrypts by
+    default, expires objects after OverflowExpirationDays and outlives DLQ retention by default."""
+    bucket = template["Resources"]["OverflowBucket"]["Properties"]
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+    # A customer managed key would need kms permissions the receiver/consumer policies deliberately lack.
+    assert "KMSMasterKeyID" not in encryption["ServerSideEncryptionByDefault"]
+    rules = bucket["LifecycleConfiguration"]["Rules"]
+    assert any(r["Status"] == "Enabled" and r["ExpirationInDays"] == ref("OverflowExpirationDays") for r in rules)
+    assert template["Parameters"]["OverflowExpirationDays"]["Default"] * 86400 > (
+        template["Resources"]["WebhookDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"]
+    )
+
+
+def test_overflow_bucket_denies_requests_without_tls(resources: dict[str, Any]) -> None:
+    """Given the bucket policy, then every request without TLS is denied, on the bucket and its objects."""
+    policy = resources["OverflowBucketPolicy"]["Properties"]
+    assert policy["Bucket"] == ref("OverflowBucket")
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Principal"] == "*"
+    assert statement["Action"] == "s3:*"
+    assert statement["Resource"] == [get_att("OverflowBucket", "Arn"), {"Fn::Sub": "${OverflowBucket.Arn}/*"}]
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+# ----------------------------------------------------------------------------------------------- ledger table
+def test_deliveries_table_keys_index_ttl_and_protection(template: dict[str, Any]) -> None:
+    """Given the deliveries ledger, then it is keyed (provider, delivery_id), has the by-status index, expires items
+    on expires_at, has PITR and SSE, and deletion protection is a parameter."""
+    table = template["Resources"]["DeliveriesTable"]
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["KeySchema"] == [
+        {"AttributeName": "provider", "KeyType": "HASH"},
+        {"AttributeName": "delivery_id", "KeyType": "RANGE"},
+    ]
+    attributes = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
+    assert attributes == {"provider": "S", "delivery_id": "S", "status": "S", "last_attempt_at": "S"}
+    (index,) = props["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "by-status"
+    assert index["KeySchema"] == [
+        {"AttributeName": "status", "KeyType": "HASH"},
+        {"AttributeName": "last_attempt_at", "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "ALL"}
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    assert props["DeletionProtectionEnabled"] == ref("TableDeletionProtection")
+    assert template["Parameters"]["TableDeletionProtection"]["AllowedValues"] == ["true", "false"]
+
+
+# ----------------------------------------------------------------------------------------------- consumer
+def test_consumer_reads_the_queue_in_batches_with_partial_failures(template: dict[str, Any]) -> None:
+    """Given the consumer's event source, then it polls WebhookQueue with parameterised batch size, batching window
+    and maximum concurrency, and reports partial batch failures."""
+    consumer = template["Resources"]["ConsumerFunction"]
+    assert consumer["Properties"]["CodeUri"] == "functions/consumer/"
+    assert consumer["Properties"]["Handler"] == "consumer_app.handler"
+    (event,) = consumer["Properties"]["Events"].values()
+    assert event["Type"] == "SQS"
+    assert event["Properties"] == {
+        "Queue": get_att("WebhookQueue", "Arn"),
+        "BatchSize": ref("ConsumerBatchSize"),
+        "MaximumBatchingWindowInSeconds": ref("ConsumerBatchingWindowSeconds"),
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "ScalingConfig": {"MaximumConcurrency": ref("ConsumerMaxConcurrency")},
+    }
+    params = template["Parameters"]
+    assert params["ConsumerBatchSize"]["Default"] == 10
+    assert params["ConsumerMaxConcurrency"]["Default"] == 5
+    assert params["ConsumerMaxConcurrency"]["MinValue"] == 2  # the SQS scaling config minimum
+    assert params["DeliveryTtlDays"]["Default"] == 30
+
+
+def test_consumer_environment_is_exactly_the_expected_keys(template: dict[str, Any]) -> None:
+    """Given the consumer, when Globals are merged, then its environment holds exactly what the consumer reads."""
+    env = function_env(template, "ConsumerFunction")
+    assert set(env) == CONSUMER_ENV
+    assert env["POWERTOOLS_SERVICE_NAME"] == "consumer"
+    assert env["TABLE_NAME"] == ref("DeliveriesTable")
+    assert env["OVERFLOW_BUCKET"] == ref("OverflowBucket")
+    assert env["DELIVERY_TTL_DAYS"] == ref("DeliveryTtlDays")
+    assert env["AWS_ENDPOINT_URL"] == ""
+
+
+def test_consumer_role_is_least_privilege(resources: dict[str, Any]) -> None:
+    """Given the consumer's explicit role (SAM would add a queue policy on every queue to a generated one), then it
+    may poll only WebhookQueue, read/write only ledger items and only read claim-check objects."""
+    consumer = resources["ConsumerFunction"]["Properties"]
+    assert consumer["Role"] == get_att("ConsumerFunctionRole", "Arn")
+    assert "Policies" not in consumer
+    role = resources["ConsumerFunctionRole"]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+    assert sorted(role["ManagedPolicyArns"], key=as_json) == sorted(
+        [
+            {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"},
+            {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSXrayWriteOnlyAccess"},
+        ],
+        key=as_json,
+    )
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    pairs = grants(statements)
+    queue, table = as_json(get_att("WebhookQueue", "Arn")), as_json(get_att("DeliveriesTable", "Arn"))
+    objects = as_json({"Fn::Sub": "${OverflowBucket.Arn}/*"})
+    assert sorted(pairs) == sorted(
+        [
+            ("sqs:ReceiveMessage", queue),
+            ("sqs:DeleteMessage", queue),
+            ("sqs:DeleteMessageBatch", queue),
+            ("sqs:ChangeMessageVisibility", queue),
+            ("sqs:ChangeMessageVisibilityBatch", queue),
+            ("sqs:GetQueueAttributes", queue),
+            ("dynamodb:GetItem", table),
+            ("dynamodb:PutItem", table),
+            ("dynamodb:UpdateItem", table),
+            ("s3:GetObject", objects),
+        ]
+    )
+
+
+# ----------------------------------------------------------------------------------------------- logs, outputs, files
+@pytest.mark.parametrize("function_id", [*RECEIVER_IDS.values(), "ConsumerFunction"])
+def test_every_function_has_its_log_group_with_retention(resources: dict[str, Any], function_id: str) -> None:
+    """Given a function, then an explicit /aws/lambda/<function> log group with the retention parameter exists, so
+    logs do not live forever in a group Lambda would create on first invocation."""
+    groups = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Logs::LogGroup"
+        and r["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{function_id}}}"}
+    ]
+    assert len(groups) == 1
+    assert groups[0]["RetentionInDays"] == ref("LogRetentionDays")
+
+
+def test_outputs_other_tools_read_are_present(template: dict[str, Any]) -> None:
+    """Given the stack outputs, then every name the CLI and docs rely on exists, and webhook URLs point at the
+    provider routes of the HTTP API."""
+    outputs = template["Outputs"]
+    assert OUTPUTS <= outputs.keys()
+    base = "https://${WebhookHttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+    assert outputs["HttpApiUrl"]["Value"] == {"Fn::Sub": base}
+    for provider in PROVIDERS:
+        url = outputs[f"{provider.capitalize()}WebhookUrl"]["Value"]
+        assert url == {"Fn::Sub": f"{base}/webhooks/{provider}"}
+        assert outputs[f"{provider.capitalize()}SecretArn"]["Value"] == ref(SECRET_IDS[provider])
+    assert outputs["QueueUrl"]["Value"] == ref("WebhookQueue")
+    assert outputs["DeadLetterQueueArn"]["Value"] == get_att("WebhookDeadLetterQueue", "Arn")
+    assert outputs["ConsumerFunctionName"]["Value"] == ref("ConsumerFunction")
+
+
+def test_checkov_skips_are_justified(resources: dict[str, Any]) -> None:
+    """Given the checkov skips in resource metadata, then each names a check and says why it does not apply."""
+    for logical_id, resource in resources.items():
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            assert re.fullmatch(r"CKV2?_AWS_\d+", skip["id"]), (logical_id, skip)
+            assert len(skip.get("comment", "")) >= 40, (logical_id, skip)
+
+
+@pytest.mark.parametrize(
+    ("function_id", "module"),
+    [("GithubReceiverFunction", "receiver_app"), ("ConsumerFunction", "consumer_app")],
+)
+def test_handler_modules_named_by_the_template_exist(resources: dict[str, Any], function_id: str, module: str) -> None:
+    """Given a function's CodeUri and Handler, then the handler module exists on disk and defines the handler."""
+    props = resources[function_id]["Properties"]
+    module_name, function_name = props["Handler"].rsplit(".", 1)
+    assert module_name == module
+    source = ROOT / props["CodeUri"] / f"{module_name}.py"
+    assert source.is_file(), f"{source} is missing"
+    assert re.search(rf"^(def {function_name}\(|{function_name}\s*=)", source.read_text(encoding="utf-8"), re.M)
+
+
+def test_samconfig_has_a_default_and_a_prod_environment() -> None:
+    """Given samconfig.toml, then `default` and `prod` deploy different stacks with IAM capability and a changeset
+    review, and prod protects the ledger."""
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    assert config["version"] == 0.1
+    stacks = {env: config[env]["global"]["parameters"]["stack_name"] for env in ("default", "prod")}
+    assert stacks == {"default": "webhook-gateway", "prod": "webhook-gateway-prod"}
+    for env in ("default", "prod"):
+        deploy = config[env]["deploy"]["parameters"]
+        assert deploy["capabilities"] == "CAPABILITY_IAM"
+        assert deploy["resolve_s3"] is True
+        assert deploy["confirm_changeset"] is True
+        assert "region" not in deploy
+    assert "TableDeletionProtection=true" in config["prod"]["deploy"]["parameters"]["parameter_overrides"]
+
+
+def test_cfn_lint_reports_nothing() -> None:
+    """Given template.yaml, when cfn-lint (the version in the test venv) checks it, then it reports no error,
+    warning or informational finding."""
+    from cfnlint.api import lint_file
+
+    matches = lint_file(TEMPLATE_PATH)
+    assert [str(m) for m in matches] == []
