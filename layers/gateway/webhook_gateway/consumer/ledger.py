@@ -1,0 +1,419 @@
+"""The deliveries ledger: the exactly-once claim, its completion, and the audit trail, in one DynamoDB table.
+
+Every state change is ONE conditional write on the delivery's own item, so DynamoDB's per-item atomicity is the
+only synchronisation between concurrent consumers:
+
+    (absent) ──claim──▶ processing ──complete──▶ processed (outcome=handled)
+                           │    ▲
+                       fail│    │claim (status failed, or processing with an expired lease)
+                           ▼    │
+                          failed
+    (absent | failed | expired lease) ──record_skipped──▶ processed (outcome=skipped)  [no handler registered]
+
+* :func:`claim_delivery` (UpdateItem) succeeds only if the item is absent, ``failed``, or ``processing`` with
+  ``lease_expires_at`` in the past. It increments ``attempts`` and writes the lease: ``lease_owner`` (Lambda request
+  id + SQS message id) and ``lease_expires_at`` (now + the invocation's remaining time + a margin, so a consumer that
+  times out never leaves a delivery stuck: once its lease has expired the invocation is certainly dead). When the
+  condition fails, ``ReturnValuesOnConditionCheckFailure=ALL_OLD`` hands back the current item in the same round
+  trip: ``processed`` is a duplicate (acknowledge it), a live lease is a conflict (retry later). One write, no read.
+* :func:`complete_delivery` / :func:`fail_delivery` (UpdateItem) only apply while ``lease_owner = me AND status =
+  processing``: a consumer whose lease expired and was taken over cannot overwrite its successor's state.
+* A retried request whose first attempt did land (a lost response, retried by botocore) finds its own lease_owner
+  in the returned item and counts as done: the calls are safe to retry.
+
+Per new delivery: 2 writes (claim + complete), no read. Per duplicate: 1 (failed) conditional write.
+
+Why not Powertools' idempotency utility (the reference for this design)? Its record key is a hash
+(``<function>#<md5 of the payload or a JMESPath subset>``) in a single ``id`` attribute and its record holds only
+status/expiry/response, while this table is also the audit trail other tools query by readable
+``provider``/``delivery_id`` and by ``status`` (GSI ``by-status``), with attempts, errors, timings and the lease
+holder. Powertools also deletes its record when the handler raises (the failure history would be lost) and reads
+the record back on a conflict. So the conditional expressions are written here, against the fixed schema below.
+
+Schema (others rely on it): partition key ``provider`` (S), sort key ``delivery_id`` (S); ``status`` (S:
+processing|processed|failed), ``attempts`` (N), ``first_seen_at``/``last_attempt_at``/``processed_at`` (S, ISO-8601
+UTC, millisecond precision, ``Z``: sortable), ``event_type`` (S), ``last_error`` (S, type + short message, <= 300
+chars, never the payload; kept after a later success as history), ``lease_expires_at`` (N, epoch ms; removed once the
+lease is released), ``lease_owner`` (S; kept as "who did the last attempt"), ``outcome`` (S: handled|skipped),
+``received_at`` (S), ``message_id`` (S, last SQS message id), ``body_location`` (S: inline|s3), ``expires_at`` (N,
+epoch seconds, TTL, refreshed on every attempt). GSI ``by-status``: HASH ``status``, RANGE ``last_attempt_at``.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache, lru_cache
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+# Attribute and index names: the table's public schema.
+PK = "provider"
+SK = "delivery_id"
+BY_STATUS_INDEX = "by-status"
+
+STATUS_PROCESSING = "processing"
+STATUS_PROCESSED = "processed"
+STATUS_FAILED = "failed"
+OUTCOME_HANDLED = "handled"
+OUTCOME_SKIPPED = "skipped"
+
+LAST_ERROR_MAX_CHARS = 300
+CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailedException"
+
+_NAMES = {
+    "#provider": PK,
+    "#status": "status",
+    "#attempts": "attempts",
+    "#first_seen_at": "first_seen_at",
+    "#last_attempt_at": "last_attempt_at",
+    "#processed_at": "processed_at",
+    "#event_type": "event_type",
+    "#last_error": "last_error",
+    "#lease_expires_at": "lease_expires_at",
+    "#lease_owner": "lease_owner",
+    "#outcome": "outcome",
+    "#received_at": "received_at",
+    "#message_id": "message_id",
+    "#body_location": "body_location",
+    "#expires_at": "expires_at",
+}
+
+
+def _names(*placeholders: str) -> dict[str, str]:
+    # DynamoDB rejects unused ExpressionAttributeNames, so every call sends exactly the ones it uses.
+    return {placeholder: _NAMES[placeholder] for placeholder in placeholders}
+
+
+# The delivery may be (re)claimed: new, failed, or held by a lease that has expired.
+_CLAIMABLE = (
+    "attribute_not_exists(#provider) OR #status = :failed "
+    "OR (#status = :processing AND #lease_expires_at < :now_ms)"
+)
+_ATTEMPT = (
+    "#attempts = if_not_exists(#attempts, :zero) + :one, #first_seen_at = if_not_exists(#first_seen_at, :now), "
+    "#last_attempt_at = :now, #lease_owner = :owner, #event_type = :event_type, #received_at = :received_at, "
+    "#message_id = :message_id, #body_location = :body_location, #expires_at = :expires_at"
+)
+_CLAIM_UPDATE = f"SET #status = :processing, #lease_expires_at = :lease_expires_at, {_ATTEMPT}"
+_SKIP_UPDATE = (
+    f"SET #status = :processed, #outcome = :skipped, #processed_at = :now, {_ATTEMPT} REMOVE #lease_expires_at"
+)
+_CLAIM_NAMES = _names(
+    "#provider",
+    "#status",
+    "#attempts",
+    "#first_seen_at",
+    "#last_attempt_at",
+    "#lease_owner",
+    "#event_type",
+    "#received_at",
+    "#message_id",
+    "#body_location",
+    "#expires_at",
+    "#lease_expires_at",
+)
+_SKIP_NAMES = {**_CLAIM_NAMES, **_names("#outcome", "#processed_at")}
+
+# Only the current lease holder may settle the delivery.
+_HELD_BY_ME = "#lease_owner = :owner AND #status = :processing"
+_COMPLETE_UPDATE = "SET #status = :processed, #outcome = :outcome, #processed_at = :now REMOVE #lease_expires_at"
+_COMPLETE_NAMES = _names("#lease_owner", "#status", "#outcome", "#processed_at", "#lease_expires_at")
+_FAIL_UPDATE = "SET #status = :failed, #last_error = :error REMOVE #lease_expires_at"
+_FAIL_NAMES = _names("#lease_owner", "#status", "#last_error", "#lease_expires_at")
+
+_S_PROCESSING = {"S": STATUS_PROCESSING}
+_S_PROCESSED = {"S": STATUS_PROCESSED}
+_S_FAILED = {"S": STATUS_FAILED}
+_N_ZERO = {"N": "0"}
+_N_ONE = {"N": "1"}
+
+
+@cache
+def default_client() -> Any:
+    """The low-level DynamoDB client, created on first use (not at import) and reused by the execution environment.
+
+    Botocore's standard retry mode retries throttling and 5xx with backoff before an error reaches the caller; the
+    claim is safe to retry (see the module doc) and so are the settling writes.
+    """
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=2, read_timeout=5)
+    return boto3.client("dynamodb", config=config)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What the ledger records about one delivery (from its envelope and the SQS message that carried it)."""
+
+    provider: str
+    delivery_id: str
+    event_type: str
+    received_at: datetime
+    message_id: str
+    body_location: str = "inline"
+
+    @property
+    def key(self) -> dict[str, dict[str, str]]:
+        return {PK: {"S": self.provider}, SK: {"S": self.delivery_id}}
+
+
+class ClaimStatus(enum.StrEnum):
+    CLAIMED = "claimed"  # this consumer holds the lease: run the handler, then complete or fail the delivery
+    DUPLICATE = "duplicate"  # already processed: acknowledge the message, run nothing
+    CONFLICT = "conflict"  # another consumer holds a live lease: report the record as failed, SQS retries it later
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    status: ClaimStatus
+    attempts: int = 0  # attempts recorded so far, this one included when CLAIMED
+    lease_owner: str = ""  # on CONFLICT, who holds the lease
+    lease_expires_at: int | None = None  # epoch ms
+    outcome: str = ""  # on DUPLICATE, how it was processed (handled|skipped)
+
+
+def claim_delivery(
+    table_name: str,
+    delivery: Delivery,
+    *,
+    owner: str,
+    now: float,
+    lease_ms: int,
+    ttl_days: int,
+    client: Any = None,
+) -> Claim:
+    """Try to take the delivery for processing: ONE conditional UpdateItem, whatever the outcome.
+
+    ``now`` is epoch seconds, ``lease_ms`` how long this consumer may hold the delivery (its remaining invocation
+    time plus a margin). Raises ``botocore.exceptions.ClientError`` for anything but a failed condition (throttling
+    after botocore's retries, access denied, ...): the caller must then retry the record later, not process it.
+    """
+    now_ms = int(now * 1000)
+    values = _attempt_values(delivery, owner=owner, now=now, ttl_days=ttl_days)
+    values[":processing"] = _S_PROCESSING
+    values[":failed"] = _S_FAILED
+    values[":now_ms"] = {"N": str(now_ms)}
+    values[":lease_expires_at"] = {"N": str(now_ms + lease_ms)}
+    try:
+        response = (client or default_client()).update_item(
+            TableName=table_name,
+            Key=delivery.key,
+            UpdateExpression=_CLAIM_UPDATE,
+            ConditionExpression=_CLAIMABLE,
+            ExpressionAttributeNames=_CLAIM_NAMES,
+            ExpressionAttributeValues=values,
+            ReturnValues="UPDATED_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as error:
+        return _existing_claim(error, owner)
+    return Claim(ClaimStatus.CLAIMED, attempts=_number(response.get("Attributes", {}), "attempts"))
+
+
+def record_skipped(
+    table_name: str,
+    delivery: Delivery,
+    *,
+    owner: str,
+    now: float,
+    ttl_days: int,
+    client: Any = None,
+) -> Claim:
+    """Record a delivery no handler is registered for as ``processed``/``skipped``: ONE conditional UpdateItem.
+
+    Nothing runs, so there is no lease to hold: claim and completion are the same write, under the claim's
+    condition (a delivery already processed is still a duplicate, a live lease still a conflict).
+    """
+    values = _attempt_values(delivery, owner=owner, now=now, ttl_days=ttl_days)
+    values[":processing"] = _S_PROCESSING
+    values[":processed"] = _S_PROCESSED
+    values[":failed"] = _S_FAILED
+    values[":skipped"] = {"S": OUTCOME_SKIPPED}
+    values[":now_ms"] = {"N": str(int(now * 1000))}
+    try:
+        response = (client or default_client()).update_item(
+            TableName=table_name,
+            Key=delivery.key,
+            UpdateExpression=_SKIP_UPDATE,
+            ConditionExpression=_CLAIMABLE,
+            ExpressionAttributeNames=_SKIP_NAMES,
+            ExpressionAttributeValues=values,
+            ReturnValues="UPDATED_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as error:
+        return _existing_claim(error, owner)
+    return Claim(ClaimStatus.CLAIMED, attempts=_number(response.get("Attributes", {}), "attempts"))
+
+
+def complete_delivery(
+    table_name: str,
+    delivery: Delivery,
+    *,
+    owner: str,
+    now: float,
+    outcome: str = OUTCOME_HANDLED,
+    client: Any = None,
+) -> bool:
+    """Mark the claimed delivery ``processed``: ONE UpdateItem, applied only while ``owner`` holds it.
+
+    Returns False when the lease was lost (it expired and another consumer claimed the delivery since): the new
+    holder settles it. Raises ``ClientError`` for any other failure.
+    """
+    values = {
+        ":owner": {"S": owner},
+        ":processing": _S_PROCESSING,
+        ":processed": _S_PROCESSED,
+        ":outcome": {"S": outcome},
+        ":now": {"S": iso_utc(now)},
+    }
+    return _settle(table_name, delivery, _COMPLETE_UPDATE, _COMPLETE_NAMES, values, owner, STATUS_PROCESSED, client)
+
+
+def fail_delivery(
+    table_name: str,
+    delivery: Delivery,
+    *,
+    owner: str,
+    error: BaseException,
+    client: Any = None,
+) -> bool:
+    """Mark the claimed delivery ``failed`` with ``last_error``: ONE UpdateItem, applied only while ``owner`` holds it.
+
+    ``attempts`` was already counted by the claim. A failed delivery is claimable again at once (the next SQS
+    receive). Returns False when the lease was lost, raises ``ClientError`` for any other failure.
+    """
+    values = {
+        ":owner": {"S": owner},
+        ":processing": _S_PROCESSING,
+        ":failed": _S_FAILED,
+        ":error": {"S": describe_error(error)},
+    }
+    return _settle(table_name, delivery, _FAIL_UPDATE, _FAIL_NAMES, values, owner, STATUS_FAILED, client)
+
+
+def get_delivery(table_name: str, provider: str, delivery_id: str, *, client: Any = None) -> dict[str, Any] | None:
+    """The ledger item as plain Python values (for tests and operators; the processing path never reads)."""
+    response = (client or default_client()).get_item(
+        TableName=table_name, Key={PK: {"S": provider}, SK: {"S": delivery_id}}, ConsistentRead=True
+    )
+    item = response.get("Item")
+    return None if item is None else {name: _plain(value) for name, value in item.items()}
+
+
+def describe_error(error: BaseException) -> str:
+    """``Type: message`` on one line, at most LAST_ERROR_MAX_CHARS characters (what ``last_error`` stores)."""
+    message = " ".join(str(error).split())
+    text = f"{type(error).__name__}: {message}" if message else type(error).__name__
+    return text if len(text) <= LAST_ERROR_MAX_CHARS else text[: LAST_ERROR_MAX_CHARS - 1] + "…"
+
+
+def iso_utc(epoch_seconds: float) -> str:
+    """ISO-8601 UTC with millisecond precision and a ``Z``: fixed width, so strings sort like the instants."""
+    seconds, ms = divmod(int(round(epoch_seconds * 1000)), 1000)
+    return f"{_iso_second(seconds)}.{ms:03d}Z"
+
+
+@lru_cache(maxsize=1024)
+def _iso_second(seconds: int) -> str:
+    # A batch's timestamps share a handful of seconds: format each once.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
+def datetime_to_epoch(value: datetime) -> float:
+    """Epoch seconds of ``value``; a naive datetime is taken as UTC (never as the host's local time)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def _attempt_values(delivery: Delivery, *, owner: str, now: float, ttl_days: int) -> dict[str, dict[str, str]]:
+    return {
+        ":zero": _N_ZERO,
+        ":one": _N_ONE,
+        ":now": {"S": iso_utc(now)},
+        ":owner": {"S": owner},
+        ":event_type": {"S": delivery.event_type},
+        ":received_at": {"S": iso_utc(datetime_to_epoch(delivery.received_at))},
+        ":message_id": {"S": delivery.message_id},
+        ":body_location": {"S": delivery.body_location},
+        ":expires_at": {"N": str(int(now) + ttl_days * 86_400)},
+    }
+
+
+def _existing_claim(error: ClientError, owner: str) -> Claim:
+    """Interpret a failed claim from the item DynamoDB returned with the failure (ALL_OLD): no extra read."""
+    if _code(error) != CONDITIONAL_CHECK_FAILED:
+        raise error
+    item = error.response.get("Item") or {}
+    attempts = _number(item, "attempts")
+    holder = _string(item, "lease_owner")
+    status = _string(item, "status")
+    if status == STATUS_PROCESSED:
+        return Claim(ClaimStatus.DUPLICATE, attempts=attempts, outcome=_string(item, "outcome"))
+    if status == STATUS_PROCESSING and holder == owner:
+        # Our own claim already landed (botocore retried a request whose response was lost).
+        return Claim(ClaimStatus.CLAIMED, attempts=attempts, lease_owner=holder)
+    lease = item.get("lease_expires_at")
+    return Claim(
+        ClaimStatus.CONFLICT,
+        attempts=attempts,
+        lease_owner=holder,
+        lease_expires_at=int(lease["N"]) if lease else None,
+    )
+
+
+def _settle(
+    table_name: str,
+    delivery: Delivery,
+    update: str,
+    names: dict[str, str],
+    values: dict[str, dict[str, str]],
+    owner: str,
+    target_status: str,
+    client: Any,
+) -> bool:
+    try:
+        (client or default_client()).update_item(
+            TableName=table_name,
+            Key=delivery.key,
+            UpdateExpression=update,
+            ConditionExpression=_HELD_BY_ME,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as error:
+        if _code(error) != CONDITIONAL_CHECK_FAILED:
+            raise
+        item = error.response.get("Item") or {}
+        # Our own earlier attempt of this very write landed (lost response, retried by botocore).
+        return _string(item, "lease_owner") == owner and _string(item, "status") == target_status
+    return True
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _string(item: dict[str, Any], name: str) -> str:
+    value = item.get(name)
+    return value.get("S", "") if value else ""
+
+
+def _number(item: dict[str, Any], name: str) -> int:
+    value = item.get(name)
+    return int(value["N"]) if value and "N" in value else 0
+
+
+def _plain(value: dict[str, Any]) -> Any:
+    (kind, raw), = value.items()
+    if kind == "N":
+        number = float(raw)
+        return int(number) if number.is_integer() else number
+    return raw
