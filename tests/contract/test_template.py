@@ -39,7 +39,13 @@ PROVIDER_EXTRA_ENV = {
     "stripe": {"SIGNATURE_TOLERANCE_SECONDS", "SIGNATURE_FUTURE_TOLERANCE_SECONDS"},
     "twilio": {"PUBLIC_BASE_URL"},
 }
-CONSUMER_ENV = GLOBAL_ENV | {"POWERTOOLS_SERVICE_NAME", "TABLE_NAME", "OVERFLOW_BUCKET", "DELIVERY_TTL_DAYS"}
+CONSUMER_ENV = GLOBAL_ENV | {
+    "POWERTOOLS_SERVICE_NAME",
+    "TABLE_NAME",
+    "OVERFLOW_BUCKET",
+    "DELIVERY_TTL_DAYS",
+    "MAX_RECEIVE_COUNT",
+}
 
 OUTPUTS = {
     "GithubWebhookUrl",
@@ -432,6 +438,10 @@ def test_consumer_environment_is_exactly_the_expected_keys(template: dict[str, A
     assert env["TABLE_NAME"] == ref("DeliveriesTable")
     assert env["OVERFLOW_BUCKET"] == ref("OverflowBucket")
     assert env["DELIVERY_TTL_DAYS"] == ref("DeliveryTtlDays")
+    # The consumer records a delivery as dead-lettered on the receive the redrive policy makes its last.
+    assert env["MAX_RECEIVE_COUNT"] == ref("MaxReceiveCount")
+    redrive = template["Resources"]["WebhookQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["maxReceiveCount"] == env["MAX_RECEIVE_COUNT"]
     assert env["AWS_ENDPOINT_URL"] == ""
 
 
