@@ -136,7 +136,7 @@ def policy_statements(policies: list[Any]) -> Iterator[dict[str, Any]]:
             yield from policy["Statement"]
             continue
         assert len(policy) == 1, policy
-        (name, params), = policy.items()
+        ((name, params),) = policy.items()
         assert name in POLICY_TEMPLATES, f"policy template {name} is not known to be least privilege"
         yield from POLICY_TEMPLATES[name](params)
 
@@ -213,7 +213,9 @@ def test_http_api_throttles_and_logs_access_as_json(resources: dict[str, Any]) -
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_each_route_reaches_its_own_receiver(resources: dict[str, Any], template: dict[str, Any], provider: str) -> None:
+def test_each_route_reaches_its_own_receiver(
+    resources: dict[str, Any], template: dict[str, Any], provider: str
+) -> None:
     """Given POST /webhooks/<provider>, when API Gateway routes it, then it reaches <Provider>ReceiverFunction, which
     runs the shared receiver handler told its provider by PROVIDER, with payload format 2.0."""
     function = resources[RECEIVER_IDS[provider]]
@@ -334,7 +336,8 @@ def test_visibility_timeout_is_at_least_six_consumer_timeouts_plus_batching_wind
     assert consumer["Timeout"] == ref("ConsumerTimeoutSeconds")
     assert params["ConsumerTimeoutSeconds"]["Default"] == 30
     visibility = template["Resources"]["WebhookQueue"]["Properties"]["VisibilityTimeout"]
-    assert visibility == {"Fn::FindInMap": ["ConsumerTimeouts", ref("ConsumerTimeoutSeconds"), "QueueVisibilityTimeout"]}
+    lookup = ["ConsumerTimeouts", ref("ConsumerTimeoutSeconds"), "QueueVisibilityTimeout"]
+    assert visibility == {"Fn::FindInMap": lookup}
     table = template["Mappings"]["ConsumerTimeouts"]
     allowed = params["ConsumerTimeoutSeconds"]["AllowedValues"]
     assert sorted(table, key=int) == [str(t) for t in allowed]
