@@ -10,7 +10,14 @@ from dataclasses import replace
 
 import pytest
 
-from tests.integration.consumer.aws import MAX_RECEIVE_COUNT, atomic_moto_writes, drain, queue_depth, send
+from tests.integration.consumer.aws import (
+    MAX_RECEIVE_COUNT,
+    atomic_moto_writes,
+    drain,
+    queue_depth,
+    send,
+    to_lambda_record,
+)
 from tests.unit.consumer.fakes import (
     DELIVERIES_TABLE,
     OVERFLOW_BUCKET,
@@ -271,8 +278,7 @@ def test_dynamodb_calls_per_delivery(aws, consumer, registry):
 
 
 def _receive(aws) -> dict:
-    from tests.integration.consumer.aws import to_lambda_record
-
+    """One receive of up to 10 messages, as the Lambda event the consumer gets."""
     messages = aws.sqs.receive_message(
         QueueUrl=aws.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0, AttributeNames=["All"]
     )["Messages"]

@@ -36,9 +36,14 @@ def _logs_to_current_stdout(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _clean_metrics():
+    """The Metrics singleton is shared with other suites (the receiver sets a default ``provider`` dimension):
+    start from a clean slate, as the consumer's own execution environment does, and put it back afterwards."""
+    defaults = dict(metrics.default_dimensions)
+    metrics.clear_default_dimensions()
     metrics.clear_metrics()
     yield
     metrics.clear_metrics()
+    metrics.set_default_dimensions(**defaults)
 
 
 @pytest.fixture

@@ -157,7 +157,8 @@ def parse_envelope(record: SQSRecord) -> Envelope:
         return Envelope.model_validate_json(record.body)
     except ValidationError as error:
         # Field locations and error types only: pydantic's own message would quote the (payload) input.
-        problems = sorted({f"{'.'.join(map(str, e['loc'])) or '<root>'}:{e['type']}" for e in error.errors()})
+        errors = error.errors(include_url=False, include_input=False)
+        problems = sorted({f"{'.'.join(map(str, e['loc'])) or '<root>'}:{e['type']}" for e in errors})
         raise PoisonMessage(f"{error.error_count()} error(s): {', '.join(problems[:5])}") from None
     except (KeyError, TypeError):
         raise PoisonMessage("record has no body") from None
