@@ -1,0 +1,100 @@
+"""hookctl.samples: the standard-library signers agree with the providers' SDKs, and the delivery-id and tamper
+variants that ``hookctl send`` uses are accepted (or rejected) by the gateway's own verifiers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import stripe
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twilio.request_validator import RequestValidator
+
+from hookctl import samples
+from webhook_gateway.http import request_from_event
+from webhook_gateway.secrets import CURRENT
+from webhook_gateway.verifiers import load_provider
+from webhook_gateway.verifiers.base import Rejected, SecretCandidate, VerificationPolicy
+
+SECRETS = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40)
+BODIES = st.binary(max_size=300)
+
+
+@settings(max_examples=60, deadline=None)
+@given(body=st.text(max_size=300), secret=SECRETS, timestamp=st.integers(0, 4_000_000_000))
+def test_stripe_signature_is_stripe_pythons(body, secret, timestamp):
+    expected = stripe.WebhookSignature.generate_signature_header(body, secret, timestamp=timestamp)
+    assert samples.stripe_signature_header(body.encode("utf-8"), secret, timestamp) == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    params=st.lists(st.tuples(st.text("abcXYZ_", min_size=1, max_size=5), st.text(max_size=12)), max_size=6),
+    token=SECRETS,
+)
+def test_twilio_form_signature_is_twilio_pythons(params, token):
+    from urllib.parse import urlencode
+
+    url = "https://hooks.example.com/webhooks/twilio?x=1"
+    body = urlencode(params).encode("ascii")
+
+    class MultiDict(dict):
+        def getlist(self, name):
+            return self[name]
+
+    multi = MultiDict()
+    for name, value in params:
+        multi.setdefault(name, []).append(value)
+    expected = RequestValidator(token).compute_signature(url, multi)
+    assert samples.twilio_signature(url, body, "application/x-www-form-urlencoded", token) == expected
+
+
+def test_twilio_json_signature_covers_the_url_with_the_body_hash():
+    body = b'{"a":1}'
+    url = samples.twilio_url_with_body_hash("https://hooks.example.com/webhooks/twilio", body)
+    signature = samples.twilio_signature(url, body, "application/json", "token")
+    assert RequestValidator("token").validate(url, body.decode(), signature)
+
+
+def verify(request: samples.SignedRequest, secret: str | None = None) -> str:
+    """The delivery id the gateway's verifier assigns (raises Rejected like the receiver)."""
+    provider = load_provider(request.provider)
+    webhook = request_from_event(samples.event_from_request(request))
+    key = secret or samples.SAMPLE_SECRETS[request.provider]
+    policy = VerificationPolicy(now=request.sent_at, tolerance_seconds=300, future_tolerance_seconds=60)
+    provider.verify(webhook, [SecretCandidate(CURRENT, key)], policy)
+    return provider.identify(webhook).delivery_id
+
+
+@pytest.mark.parametrize("provider,kind", [(p, k) for p, kinds in samples.KINDS.items() for k in kinds])
+def test_every_sample_verifies_and_names_its_delivery_like_the_gateway(provider, kind):
+    request = samples.sign_request(provider, kind, base_url="http://127.0.0.1:3000")
+    assert verify(request) == request.delivery_id
+
+
+@pytest.mark.parametrize("provider,kind", [(p, k) for p, kinds in samples.KINDS.items() for k in kinds])
+def test_another_delivery_id_is_signed_and_recognised(provider, kind):
+    fresh = samples.new_delivery_id(provider)
+    request = samples.sign_request(provider, kind, delivery_id=fresh, base_url="http://127.0.0.1:3000")
+    assert fresh in verify(request) == request.delivery_id
+    assert request.delivery_id != samples.sign_request(provider, kind).delivery_id
+
+
+def test_a_stripe_delivery_id_keeps_the_document_and_its_formatting():
+    original = samples.sign_request("stripe", "payment_intent.succeeded", timestamp=1)
+    renamed = samples.sign_request("stripe", "payment_intent.succeeded", timestamp=1, delivery_id="evt_other")
+    assert json.loads(renamed.body) == {**json.loads(original.body), "id": "evt_other"}
+    assert len(renamed.body) - len(original.body) == len("evt_other") - len(json.loads(original.body)["id"])
+
+
+@pytest.mark.parametrize("provider,kind", [(p, k) for p, kinds in samples.KINDS.items() for k in kinds])
+def test_a_tampered_delivery_is_rejected(provider, kind):
+    forged = samples.tamper(samples.sign_request(provider, kind, base_url="http://127.0.0.1:3000"))
+    with pytest.raises(Rejected) as rejected:
+        verify(forged)
+    assert rejected.value.reason.value in ("signature_mismatch", "body_hash_mismatch")
+
+
+def test_api_gateway_time_is_english_whatever_the_locale():
+    assert samples.api_gateway_time(1795718537412) == "26/Nov/2026:18:42:17 +0000"
