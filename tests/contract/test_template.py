@@ -62,6 +62,9 @@ OUTPUTS = {
     "StripeSecretArn",
     "TwilioSecretArn",
     "ConsumerFunctionName",
+    "AlarmTopicArn",
+    "DashboardName",
+    "DashboardUrl",
 }
 
 # SAM policy templates the template may use, expanded as samtranslator's policy_templates.json defines them. Only
@@ -195,13 +198,14 @@ def test_layer_is_built_by_its_makefile_for_arm64(resources: dict[str, Any]) -> 
 
 # ----------------------------------------------------------------------------------------------- HTTP API and receivers
 def test_http_api_throttles_and_logs_access_as_json(resources: dict[str, Any]) -> None:
-    """Given the HTTP API, then its default route throttling comes from parameters and its access log is JSON
-    written to a log group with a retention."""
+    """Given the HTTP API, then its default route throttling comes from parameters, per-route metrics are on and its
+    access log is JSON written to a log group with a retention."""
     api = resources["WebhookHttpApi"]
     assert api["Type"] == "AWS::Serverless::HttpApi"
     assert "StageName" not in api["Properties"], "the $default stage keeps URLs free of a stage prefix"
     route_settings = api["Properties"]["DefaultRouteSettings"]
     assert route_settings == {
+        "DetailedMetricsEnabled": True,
         "ThrottlingBurstLimit": ref("ThrottlingBurstLimit"),
         "ThrottlingRateLimit": ref("ThrottlingRateLimit"),
     }
@@ -210,6 +214,45 @@ def test_http_api_throttles_and_logs_access_as_json(resources: dict[str, Any]) -
     parsed = json.loads(access_log["Format"])
     assert {"requestId", "status", "routeKey", "ip"} <= parsed.keys()
     assert resources["HttpApiAccessLogGroup"]["Properties"]["RetentionInDays"] == ref("LogRetentionDays")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_each_route_has_its_own_throttling_parameters_defaulting_to_the_stage(
+    template: dict[str, Any], provider: str
+) -> None:
+    """Given POST /webhooks/<provider>, then its route settings keep detailed metrics on (route settings replace the
+    defaults as a whole) and take their limits from <Provider>Route*Limit, or from the stage default when that
+    parameter is -1 (its default)."""
+    name = provider.capitalize()
+    settings = template["Resources"]["WebhookHttpApi"]["Properties"]["RouteSettings"][f"POST /webhooks/{provider}"]
+    assert settings == {
+        "DetailedMetricsEnabled": True,
+        "ThrottlingBurstLimit": {
+            "Fn::If": [f"Has{name}RouteBurstLimit", ref(f"{name}RouteBurstLimit"), ref("ThrottlingBurstLimit")]
+        },
+        "ThrottlingRateLimit": {
+            "Fn::If": [f"Has{name}RouteRateLimit", ref(f"{name}RouteRateLimit"), ref("ThrottlingRateLimit")]
+        },
+    }
+    for kind in ("Burst", "Rate"):
+        parameter = f"{name}Route{kind}Limit"
+        assert template["Parameters"][parameter]["Default"] == -1
+        assert template["Conditions"][f"Has{name}Route{kind}Limit"] == {
+            "Fn::Not": [{"Fn::Equals": [ref(parameter), -1]}]
+        }
+
+
+def test_route_settings_name_exactly_the_routes(template: dict[str, Any], resources: dict[str, Any]) -> None:
+    """Given the HTTP API's route settings, then they name exactly the routes the functions declare (a route key
+    the API lacks fails the stage's deployment)."""
+    routes = {
+        f"{event['Properties']['Method']} {event['Properties']['Path']}"
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for event in resource["Properties"].get("Events", {}).values()
+        if event["Type"] == "HttpApi"
+    }
+    assert set(resources["WebhookHttpApi"]["Properties"]["RouteSettings"]) == routes
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -450,7 +493,8 @@ def test_consumer_environment_is_exactly_the_expected_keys(template: dict[str, A
 
 def test_consumer_role_is_least_privilege(resources: dict[str, Any]) -> None:
     """Given the consumer's explicit role (SAM would add a queue policy on every queue to a generated one), then it
-    may poll only WebhookQueue, read/write only ledger items and only read claim-check objects."""
+    may poll only WebhookQueue, only update ledger items (every ledger change is one conditional UpdateItem, and
+    the processing path never reads or puts) and only read claim-check objects."""
     consumer = resources["ConsumerFunction"]["Properties"]
     assert consumer["Role"] == get_att("ConsumerFunctionRole", "Arn")
     assert "Policies" not in consumer
@@ -477,8 +521,6 @@ def test_consumer_role_is_least_privilege(resources: dict[str, Any]) -> None:
             ("sqs:ChangeMessageVisibility", queue),
             ("sqs:ChangeMessageVisibilityBatch", queue),
             ("sqs:GetQueueAttributes", queue),
-            ("dynamodb:GetItem", table),
-            ("dynamodb:PutItem", table),
             ("dynamodb:UpdateItem", table),
             ("s3:GetObject", objects),
         ]

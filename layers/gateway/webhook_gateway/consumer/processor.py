@@ -56,7 +56,7 @@ from webhook_gateway.envelope import Envelope
 from webhook_gateway.observability import logger
 from webhook_gateway.observability import metrics as default_metrics
 
-_RECORD_KEYS = ("provider", "delivery_id", "event_type", "message_id")
+_RECORD_KEYS = ("provider", "delivery_id", "event_type", "message_id", "correlation_id")
 
 # Record results (what BatchProcessor keeps as the success value).
 PROCESSED = "processed"
@@ -132,8 +132,10 @@ def process_record(record: SQSRecord, consumer: Consumer, *, tally: BatchTally, 
         )
         raise
 
-    # Every log line about this record, the user handler's included, carries these keys.
+    # Every log line about this record, the user handler's included, carries these keys; the delivery id is also the
+    # correlation id, as in the receiver's lines, so one search follows a delivery from the edge to its handler.
     logger.append_keys(
+        correlation_id=envelope.delivery_id,
         provider=envelope.provider,
         delivery_id=envelope.delivery_id,
         event_type=envelope.event_type,
