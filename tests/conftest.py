@@ -18,3 +18,7 @@ os.environ.update(
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
+
+# Session-wide log hygiene: the run fails if any log record at INFO or above holds a test secret, a signature or
+# sample payload data (tests/log_hygiene.py).
+from tests.log_hygiene import log_hygiene  # noqa: E402, F401
