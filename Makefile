@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed
 
-.PHONY: help install test test-fast lint events build sam-local bench clean
+.PHONY: help install test events lock clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -24,6 +24,12 @@ test: $(STAMP)  ## Run every test suite (unit, integration, contract, e2e)
 
 events: $(STAMP)  ## Re-sign the sample events in events/ (Stripe's carry a timestamp: re-sign before sam local invoke)
 	$(PY) -m tools.make_events
+
+lock:  ## Re-resolve requirements-dev.txt in a scratch venv and write the full lock to constraints.txt
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip --disable-pip-version-check -q install -r requirements-dev.txt
+	{ head -n 2 constraints.txt; .lock-venv/bin/python -m pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt && rm -rf .lock-venv
 
 clean:  ## Remove build output and virtualenvs
 	rm -rf .aws-sam .pytest_cache .hypothesis $(VENV) .tools-venv
