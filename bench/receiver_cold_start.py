@@ -1,0 +1,592 @@
+"""Receiver cold start: a fresh python3.13 process that imports the receiver and serves one request, against a
+baseline process that imports boto3 and creates an SQS client, both run the way Lambda runs them.
+
+    .venv/bin/python -m bench.receiver_cold_start [--runs N] [--python PATH] [--build-dir DIR]
+
+Build (once per run, in a temp dir unless --build-dir): an x86_64 copy of the layer made with the 3.13 interpreter,
+``pip install --no-compile --target <stage> -r layers/gateway/requirements.txt boto3==<pin>`` (boto3 pinned as in
+requirements-dev.txt: Lambda's runtime ships its own boto3, and both processes import it, so its import counts on
+both sides), plus a second stage with aws-xray-sdk for the Tracer variant; then ``webhook_gateway`` is copied in.
+Variants, each a separate tree that the baseline *and* the receiver import from, so boto3's .pyc treatment always
+matches on both sides:
+
+  a  timestamp .pyc compiled, then every file's mtime set to 1980-01-01 (what a zip with 1980 timestamps unpacks
+     to): the recorded source mtime never matches, every module is compiled from source on every cold start.
+  b  ``compileall --invalidation-mode unchecked-hash`` (what the shipped layer is meant to carry).
+  c  b + aws-xray-sdk installed, and the receiver process runs ``from aws_lambda_powertools import Tracer; Tracer()``
+     before importing the handler (Tracer enabled: LAMBDA_TASK_ROOT and _X_AMZN_TRACE_ID are set as in Lambda, so
+     it patches botocore and the first request records X-Ray subsegments, sent by UDP to 127.0.0.1:2000).
+
+Lambda-like process: the real python3.13 binary (not a pyenv shim), ``-s``, PYTHONDONTWRITEBYTECODE=1, a minimal
+environment (no AWS config files), PYTHONPATH = <task dir>:<layer>/python, code dirs made read-only; the function
+code (receiver_app.py) is shipped without .pyc. The process builds the receiver from env (PROVIDER=github, ...) and
+handles one signed GitHub event against a moto server started once for the whole benchmark (127.0.0.1, free port;
+AWS_ENDPOINT_URL points there), so the first request's GetSecretValue and SendMessage are real HTTP calls.
+
+Timing: the parent reads CLOCK_MONOTONIC before spawning; the child stamps the same clock at the top of its script,
+after its imports, and after its response. "spawn -> response" (the headline number, interpreter start included,
+exit excluded) for the receiver is compared with "spawn -> client ready" for the baseline. Each round runs the
+variants in a shuffled order, and each variant's baseline and receiver back to back (random order), after discarded
+warm-up rounds. Reported: medians, the ratio of the medians, and the median of the per-round receiver/baseline ratios
+("paired"), which cancels load drifts from other jobs on the machine. Target: variant b's paired ratio <= 1.5x.
+A last step times the shipped variant's cold start step by step in one process (--breakdown-runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.receiver_common import (
+    BUCKET,
+    LAMBDA_ENV,
+    LAYER_DIR,
+    QUEUE_NAME,
+    RECEIVER_DIR,
+    ROOT,
+    SECRET_ID,
+    fmt_ms,
+    median,
+    quartiles,
+    table,
+    use_repo_sources,
+)
+
+use_repo_sources()
+
+ZIP_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the earliest time a zip entry can carry
+TARGET_RATIO = 1.5
+DEFAULT_XRAY_VERSION = "2.15.0"
+
+BASELINE_SCRIPT = """\
+import time
+T0 = time.clock_gettime(time.CLOCK_MONOTONIC)
+import json, os, sys
+import boto3
+client = boto3.client("sqs")
+T1 = time.clock_gettime(time.CLOCK_MONOTONIC)
+print("BENCH " + json.dumps({"t0": T0, "t_init": T1, "t_response": T1, "status": None,
+                             "boto3": sys.modules["boto3"].__file__}), flush=True)
+"""
+
+RECEIVER_SCRIPT = """\
+import time
+T0 = time.clock_gettime(time.CLOCK_MONOTONIC)
+import json, os, sys
+if os.environ.get("BENCH_TRACER") == "1":
+    from aws_lambda_powertools import Tracer
+    Tracer()
+import receiver_app
+T1 = time.clock_gettime(time.CLOCK_MONOTONIC)
+with open(os.environ["BENCH_EVENT"], "rb") as file:
+    event = json.loads(file.read())
+
+
+class Context:
+    function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+    function_version = "$LATEST"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:" + function_name
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+
+    def get_remaining_time_in_millis(self):
+        return 10_000
+
+
+T2 = time.clock_gettime(time.CLOCK_MONOTONIC)
+response = receiver_app.handler(event, Context())
+T3 = time.clock_gettime(time.CLOCK_MONOTONIC)
+print("BENCH " + json.dumps({"t0": T0, "t_init": T1, "t_event": T2, "t_response": T3,
+                             "status": response["statusCode"], "boto3": sys.modules["boto3"].__file__,
+                             "xray": "aws_xray_sdk" in sys.modules}), flush=True)
+"""
+
+
+# Where the shipped receiver's cold start goes, step by step in one process (layer b); steps in the order they happen
+# in the real process, each timed alone. The private attributes only let the two lazily created clients be timed apart
+# from the first request; if they ever change, those steps fold into "first request".
+BREAKDOWN_SCRIPT = """\
+import time
+c = time.perf_counter
+t0 = c()
+import json, os, sys
+steps = []
+def step(name, start):
+    steps.append([name, c() - start])
+t = c(); import boto3; step("import boto3 (botocore, s3transfer, urllib3)", t)
+t = c(); from pydantic import BaseModel, ConfigDict, Field, model_validator; step("import pydantic (BaseModel & co)", t)
+t = c(); import aws_lambda_powertools, aws_lambda_powertools.utilities.parameters; step(
+    "import aws_lambda_powertools (Logger, Metrics, parameters)", t)
+t = c(); import receiver_app; step("import webhook_gateway + receiver_app (the rest)", t)
+with open(os.environ["BENCH_EVENT"], "rb") as file:
+    event = json.loads(file.read())
+class Context:
+    function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:" + function_name
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+    def get_remaining_time_in_millis(self):
+        return 10_000
+t = c(); receiver = receiver_app.receiver(); step("build receiver (settings from env, provider)", t)
+try:
+    t = c(); receiver.secret._provider("current"); step("1st boto3 client (secretsmanager; baseline has one too)", t)
+    t = c(); receiver.sender.sqs; step("2nd boto3 client (sqs)", t)
+except AttributeError:
+    pass
+t = c(); response = receiver_app.handler(event, Context()); step(
+    "first request: GetSecretValue + SendMessage (moto) + handler", t)
+assert response["statusCode"] == 202, response
+print("BENCH " + json.dumps(steps), flush=True)
+"""
+
+
+@dataclass(frozen=True)
+class Kind:
+    variant: str  # a, b, c
+    role: str  # baseline or receiver
+    tracer: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.variant}:{self.role}" + ("+Tracer" if self.tracer else "")
+
+
+@dataclass
+class Sample:
+    spawn_to_main: float
+    init: float
+    request: float
+    spawn_to_response: float
+    spawn_to_exit: float
+
+
+@dataclass
+class Results:
+    samples: dict[str, list[Sample]] = field(default_factory=dict)
+
+
+VARIANT_TEXT = {
+    "a": "no valid .pyc (timestamp .pyc + 1980 mtimes)",
+    "b": "unchecked-hash .pyc (shipped)",
+    "c": "unchecked-hash .pyc + Tracer()",
+}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Interpreter and build
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def find_python313(explicit: str | None) -> str:
+    """The real python3.13 binary: a pyenv shim is a shell script whose own start-up would be measured."""
+    attempts = [([explicit], {})] if explicit else [(["python3.13"], {}), (["python3.13"], {"PYENV_VERSION": "3.13.0"})]
+    for command, extra in attempts:
+        try:
+            out = subprocess.run(
+                [*command, "-c", "import sys; print(sys.executable); print(sys.version_info[:2])"],
+                capture_output=True, text=True, env={**os.environ, **extra}, check=True, timeout=60,
+            ).stdout.split("\n")
+        except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            continue
+        if out[1].strip() == "(3, 13)":
+            return out[0].strip()
+    raise SystemExit("python3.13 not found: pass --python /path/to/python3.13 (Lambda's runtime is python3.13)")
+
+
+def pinned(requirement_file: Path, name: str) -> str | None:
+    match = re.search(rf"^{re.escape(name)}==([^\s#]+)", requirement_file.read_text(), re.MULTILINE | re.IGNORECASE)
+    return match.group(1) if match else None
+
+
+def xray_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("aws-xray-sdk")
+    except Exception:
+        return DEFAULT_XRAY_VERSION
+
+
+def run(command: list[str], **kwargs) -> None:
+    subprocess.run(command, check=True, **kwargs)
+
+
+def pip_stage(python: str, target: Path, packages: list[str], log) -> None:
+    """One pip resolution into ``target`` (no .pyc: each variant decides), reused across runs when unchanged."""
+    requirements = (LAYER_DIR / "requirements.txt").read_text()
+    key = hashlib.sha256(json.dumps([python, requirements, packages]).encode()).hexdigest()
+    stamp = target / ".bench-stamp"
+    if stamp.exists() and stamp.read_text() == key:
+        log(f"reusing {target}")
+        return
+    shutil.rmtree(target, ignore_errors=True)
+    log(f"pip install into {target}: -r layers/gateway/requirements.txt {' '.join(packages)}")
+    process = subprocess.run(
+        [python, "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-compile", "--only-binary=:all:",
+         "--root-user-action=ignore", "--target", str(target), "-r", str(LAYER_DIR / "requirements.txt"), *packages],
+        capture_output=True, text=True,
+    )
+    if process.returncode != 0:
+        raise SystemExit(f"pip install failed ({process.returncode}):\n{process.stdout}\n{process.stderr}")
+    stamp.write_text(key)
+
+
+def copy_tree(source: Path, target: Path) -> None:
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".bench-stamp", "bin"))
+
+
+def set_writable(path: Path, writable: bool) -> None:
+    for directory, dirs, files in os.walk(path):
+        for name in [*dirs, *files, "."]:
+            item = Path(directory, name)
+            mode = item.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                continue
+            new = mode | stat.S_IWUSR if writable else mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+            os.chmod(item, new)
+
+
+def build(python: str, work: Path, boto3_pin: str, xray_pin: str, log) -> dict[str, Path]:
+    stage_base, stage_xray = work / "stage-base", work / "stage-xray"
+    pip_stage(python, stage_base, [f"boto3=={boto3_pin}"], log)
+    pip_stage(python, stage_xray, [f"boto3=={boto3_pin}", f"aws-xray-sdk=={xray_pin}"], log)
+
+    layers: dict[str, Path] = {}
+    for variant, stage in (("a", stage_base), ("b", stage_base), ("c", stage_xray)):
+        root = work / f"layer-{variant}"
+        if root.exists():
+            set_writable(root, True)
+            shutil.rmtree(root)
+        site = root / "python"
+        copy_tree(stage, site)
+        copy_tree(LAYER_DIR / "webhook_gateway", site / "webhook_gateway")
+        mode = "timestamp" if variant == "a" else "unchecked-hash"
+        log(f"layer {variant}: compileall --invalidation-mode {mode}")
+        run([python, "-m", "compileall", "-q", "-j0", "--invalidation-mode", mode, str(site)],
+            stdout=subprocess.DEVNULL)
+        if variant == "a":
+            for directory, _, files in os.walk(root):
+                for name in files:
+                    os.utime(Path(directory, name), (ZIP_EPOCH, ZIP_EPOCH))
+        set_writable(root, False)
+        layers[variant] = root
+
+    task = work / "task"
+    if task.exists():
+        set_writable(task, True)
+        shutil.rmtree(task)
+    task.mkdir()
+    shutil.copy2(RECEIVER_DIR / "receiver_app.py", task / "receiver_app.py")
+    set_writable(task, False)
+    return layers
+
+
+def count_bytecode(paths: list[Path]) -> int:
+    return sum(1 for path in paths for _ in path.rglob("*.pyc"))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Moto server and the child processes
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def start_moto() -> tuple[object, str]:
+    import logging
+
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per request
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return server, f"http://{host}:{port}"
+
+
+def create_resources(endpoint: str) -> str:
+    import boto3
+
+    from tools.make_events import SAMPLE_SECRETS
+
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    sqs = session.client("sqs", endpoint_url=endpoint)
+    s3 = session.client("s3", endpoint_url=endpoint)
+    secrets = session.client("secretsmanager", endpoint_url=endpoint)
+    url = sqs.create_queue(QueueName=QUEUE_NAME, Attributes={"MaximumMessageSize": "1048576"})["QueueUrl"]
+    s3.create_bucket(Bucket=BUCKET)
+    secrets.create_secret(Name=SECRET_ID, SecretString=SAMPLE_SECRETS["github"])
+    return url
+
+
+def child_env(kind: Kind, layers: dict[str, Path], task: Path, endpoint: str, queue_url: str, event: Path) -> dict:
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": f"{task}:{layers[kind.variant] / 'python'}",
+        "LAMBDA_TASK_ROOT": str(task),
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+        "AWS_ENDPOINT_URL": endpoint,
+        "QUEUE_URL": queue_url,
+        "BENCH_EVENT": str(event),
+        **LAMBDA_ENV,
+    }
+    if kind.tracer:
+        env["BENCH_TRACER"] = "1"
+    return env
+
+
+def spawn(python: str, script: Path, env: dict, extra_flags: tuple[str, ...] = ()) -> tuple[float, float, str, str]:
+    clock = time.CLOCK_MONOTONIC
+    start = time.clock_gettime(clock)
+    process = subprocess.run([python, "-s", *extra_flags, str(script)], env=env, capture_output=True, text=True,
+                             timeout=120, cwd="/")
+    end = time.clock_gettime(clock)
+    if process.returncode != 0:
+        raise RuntimeError(f"{script.name} exited {process.returncode}:\n{process.stderr[-3000:]}")
+    return start, end, process.stdout, process.stderr
+
+
+def measure_once(python: str, kind: Kind, scripts: dict[str, Path], env: dict) -> tuple[Sample, dict]:
+    start, end, stdout, _ = spawn(python, scripts[kind.role], env)
+    lines = [line for line in stdout.splitlines() if line.startswith("BENCH ")]
+    if not lines:
+        raise RuntimeError(f"{kind.name}: no BENCH line in output:\n{stdout[-2000:]}")
+    stamps = json.loads(lines[-1][6:])
+    if kind.role == "receiver" and stamps["status"] != 202:
+        raise RuntimeError(f"{kind.name}: the receiver answered {stamps['status']}:\n{stdout[-2000:]}")
+    request = stamps["t_response"] - stamps.get("t_event", stamps["t_response"])
+    return (
+        Sample(
+            spawn_to_main=stamps["t0"] - start,
+            init=stamps["t_init"] - stamps["t0"],
+            request=request,
+            spawn_to_response=stamps["t_response"] - start,
+            spawn_to_exit=end - start,
+        ),
+        stamps,
+    )
+
+
+def bytecode_check(python: str, kind: Kind, scripts: dict[str, Path], env: dict, layer: Path) -> tuple[int, int]:
+    """One untimed ``python -v`` run: how many modules of the layer tree came from .pyc vs were compiled."""
+    _, _, _, stderr = spawn(python, scripts[kind.role], env, ("-v",))
+    prefix = str(layer)
+    from_pyc = from_source = 0
+    for line in stderr.splitlines():
+        match = re.match(r"# code object from '?([^']+?)'?$", line)
+        if not match or not match.group(1).startswith(prefix):
+            continue
+        if match.group(1).endswith(".pyc"):
+            from_pyc += 1
+        else:
+            from_source += 1
+    return from_pyc, from_source
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=21, help="measured runs per process kind (default 21, >= 15)")
+    parser.add_argument("--warmup", type=int, default=2, help="discarded runs per kind first (default 2)")
+    parser.add_argument("--python", help="python3.13 executable (default: python3.13, then pyenv's 3.13.0)")
+    parser.add_argument("--build-dir", type=Path, help="keep the build here and reuse its pip stages next time")
+    parser.add_argument("--seed", type=int, default=13, help="shuffle seed for the run order")
+    parser.add_argument("--breakdown-runs", type=int, default=11, help="step-by-step runs of layer b (default 11)")
+    args = parser.parse_args(argv)
+
+    def log(message: str) -> None:
+        print(f"[cold-start] {message}", file=sys.stderr, flush=True)
+
+    python = find_python313(args.python)
+    boto3_pin = pinned(ROOT / "requirements-dev.txt", "boto3")
+    if not boto3_pin:
+        raise SystemExit("no boto3==<version> pin in requirements-dev.txt")
+    xray_pin = xray_version()
+    python_version = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"],
+                                    capture_output=True, text=True, check=True).stdout.strip()
+
+    temporary = None
+    if args.build_dir:
+        work = args.build_dir.resolve()
+        work.mkdir(parents=True, exist_ok=True)
+    else:
+        temporary = tempfile.mkdtemp(prefix="receiver-cold-start-")
+        work = Path(temporary)
+
+    server = None
+    try:
+        layers = build(python, work, boto3_pin, xray_pin, log)
+        task = work / "task"
+        scripts = {"baseline": work / "baseline_process.py", "receiver": work / "receiver_process.py"}
+        scripts["baseline"].write_text(BASELINE_SCRIPT)
+        scripts["receiver"].write_text(RECEIVER_SCRIPT)
+        scripts["breakdown"] = work / "breakdown_process.py"
+        scripts["breakdown"].write_text(BREAKDOWN_SCRIPT)
+
+        server, endpoint = start_moto()
+        queue_url = create_resources(endpoint)
+        from tools.make_events import build_event
+
+        event_path = work / "event.json"
+        event_path.write_text(json.dumps(build_event("github", "push", seed="cold-start")))
+
+        kinds = [
+            Kind("a", "baseline"), Kind("a", "receiver"),
+            Kind("b", "baseline"), Kind("b", "receiver"),
+            Kind("c", "baseline"), Kind("c", "receiver", tracer=True),
+        ]
+        envs = {kind.name: child_env(kind, layers, task, endpoint, queue_url, event_path) for kind in kinds}
+        trees = [*layers.values(), task]
+        bytecode_before = count_bytecode(trees)
+
+        checks = {}
+        for kind in kinds:
+            checks[kind.name] = bytecode_check(python, kind, scripts, envs[kind.name], layers[kind.variant])
+        _, first = measure_once(python, Kind("c", "receiver", tracer=True), scripts, envs["c:receiver+Tracer"])
+        if not first.get("xray"):
+            raise RuntimeError("variant c did not import aws_xray_sdk: Tracer() stayed disabled")
+
+        log(f"{len(kinds)} process kinds x ({args.warmup} warm-up + {args.runs} runs), interleaved")
+        results = Results({kind.name: [] for kind in kinds})
+        boto3_files: dict[str, str] = {}
+        rng = random.Random(args.seed)
+        for round_index in range(args.warmup + args.runs):
+            # Variants in a shuffled order; each variant's baseline and receiver back to back, in a random order,
+            # so that the paired ratio compares two processes that ran a fraction of a second apart.
+            variants = sorted({kind.variant for kind in kinds})
+            rng.shuffle(variants)
+            order = []
+            for variant in variants:
+                pair = [kind for kind in kinds if kind.variant == variant]
+                rng.shuffle(pair)
+                order.extend(pair)
+            for kind in order:
+                sample, stamps = measure_once(python, kind, scripts, envs[kind.name])
+                boto3_files[kind.name] = stamps["boto3"]
+                if round_index >= args.warmup:
+                    results.samples[kind.name].append(sample)
+            if (round_index + 1) % 5 == 0:
+                log(f"round {round_index + 1}/{args.warmup + args.runs}")
+        breakdown: dict[str, list[float]] = {}
+        for _ in range(args.breakdown_runs):
+            _, _, stdout, _ = spawn(python, scripts["breakdown"], envs["b:receiver"])
+            line = [line for line in stdout.splitlines() if line.startswith("BENCH ")][-1]
+            for name, seconds in json.loads(line[6:]):
+                breakdown.setdefault(name, []).append(seconds)
+        bytecode_after = count_bytecode(trees)
+    finally:
+        if server is not None:
+            server.stop()
+        if temporary:
+            set_writable(work, True)
+            shutil.rmtree(work, ignore_errors=True)
+
+    for name, path in boto3_files.items():
+        variant = name.split(":")[0]
+        if not path.startswith(str(layers[variant])):
+            raise RuntimeError(f"{name} imported boto3 from {path}, outside its layer tree")
+
+    nproc = os.cpu_count()
+    print("# Receiver: cold start, fresh python3.13 process per run (medians)")
+    print()
+    print(f"python {python_version} ({python}), nproc {nproc}, boto3 {boto3_pin}, aws-xray-sdk {xray_pin} (variant c)")
+    print(f"runs per kind {args.runs} (+{args.warmup} warm-up), variants shuffled per round, pairs back to back; "
+          f"moto server {endpoint}")
+    if args.runs < 15:
+        print(f"WARNING: {args.runs} runs per kind; use 15 or more for numbers worth reporting")
+    print(f".pyc files in the code trees before/after the runs: {bytecode_before}/{bytecode_after} "
+          f"({'none written' if bytecode_before == bytecode_after else 'CHANGED'})")
+    print()
+
+    def med(name: str, attribute: str) -> float:
+        return median([getattr(sample, attribute) for sample in results.samples[name]])
+
+    rows = []
+    for kind in kinds:
+        name = kind.name
+        values = [sample.spawn_to_response for sample in results.samples[name]]
+        q1, q3 = quartiles(values)
+        pyc, source = checks[name]
+        rows.append([
+            name, VARIANT_TEXT[kind.variant] if kind.role == "receiver" else "same tree, boto3 + SQS client only",
+            f"{pyc}/{source}", fmt_ms(med(name, "spawn_to_main")), fmt_ms(med(name, "init")),
+            fmt_ms(med(name, "request")) if kind.role == "receiver" else "-",
+            fmt_ms(med(name, "spawn_to_response")), f"{fmt_ms(q1)} - {fmt_ms(q3)}", fmt_ms(med(name, "spawn_to_exit")),
+        ])
+    print(table(
+        ["process", "what", "modules .pyc/compiled", "interpreter start", "imports (init)", "first request",
+         "spawn -> response", "IQR", "spawn -> exit"],
+        rows, align="llrrrrrrr",
+    ))
+    print()
+
+    ratio_rows = []
+    verdict_b = None
+    for variant in ("a", "b", "c"):
+        receiver = f"{variant}:receiver" + ("+Tracer" if variant == "c" else "")
+        baseline = f"{variant}:baseline"
+        total = med(receiver, "spawn_to_response") / med(baseline, "spawn_to_response")
+        # The same round's receiver and baseline ran back to back: their ratio cancels slow drifts in machine load.
+        paired = median([
+            r.spawn_to_response / b.spawn_to_response
+            for r, b in zip(results.samples[receiver], results.samples[baseline], strict=True)
+        ])
+        in_process = (med(receiver, "init") + med(receiver, "request")) / med(baseline, "init")
+        target = ""
+        if variant == "b":
+            verdict_b = paired <= TARGET_RATIO
+            target = f"<= {TARGET_RATIO}x: {'MET' if verdict_b else 'MISSED'}"
+        ratio_rows.append([variant, VARIANT_TEXT[variant], fmt_ms(med(receiver, "spawn_to_response")),
+                           fmt_ms(med(baseline, "spawn_to_response")), f"{total:.2f}x", f"{paired:.2f}x",
+                           f"{in_process:.2f}x", target])
+    print(table(["variant", "layer", "receiver", "baseline", "ratio of medians", "median paired ratio",
+                 "in-process ratio", "target (paired ratio)"],
+                ratio_rows, align="llrrrrrl"))
+    print()
+    b_total, c_total = med("b:receiver", "spawn_to_response"), med("c:receiver+Tracer", "spawn_to_response")
+    a_total = med("a:receiver", "spawn_to_response")
+
+    def signed(seconds: float) -> str:
+        return ("+" if seconds >= 0 else "-") + fmt_ms(abs(seconds))
+
+    print(f"no valid .pyc (a) vs shipped (b): {signed(a_total - b_total)} ({a_total / b_total:.2f}x)")
+    print(f"Tracer (c) vs no Tracer (b): {signed(c_total - b_total)} ({c_total / b_total:.2f}x); "
+          f"imports {signed(med('c:receiver+Tracer', 'init') - med('b:receiver', 'init'))}, "
+          f"first request {signed(med('c:receiver+Tracer', 'request') - med('b:receiver', 'request'))}")
+    if breakdown:
+        print()
+        print(f"Shipped layer (b), one process timed step by step ({args.breakdown_runs} runs, medians; the baseline "
+              f"process is import boto3 + 1st client):")
+        print()
+        print(table(["step", "median"], [[name, fmt_ms(median(values))] for name, values in breakdown.items()]))
+        print()
+    print(f"TARGET shipped layer (b) <= {TARGET_RATIO}x baseline (median paired ratio): "
+          f"{'MET' if verdict_b else 'MISSED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
