@@ -48,8 +48,11 @@ class EnvelopeSender:
 
         Returns the envelope as queued. Raises :class:`EnqueueError` on any failure.
         """
+        # A body over the limit cannot fit whatever the envelope around it: skip serialising it inline first.
+        if len(raw_body) > self.inline_limit_bytes:
+            envelope = self._store_body(envelope, raw_body)
         message = envelope.model_dump_json()
-        if _message_size(message, envelope) > self.inline_limit_bytes:
+        if envelope.body_ref is None and _message_size(message, envelope) > self.inline_limit_bytes:
             envelope = self._store_body(envelope, raw_body)
             message = envelope.model_dump_json()
         try:

@@ -66,9 +66,11 @@ class Gateway:
                 return found
             found.extend({"body": json.loads(m["Body"]), "attributes": m.get("MessageAttributes", {})} for m in batch)
 
-    def rotate(self, provider: str, new_value: str) -> None:
+    def rotate(self, provider: str, new_value: str, *, cold_start: bool = True) -> None:
+        """Put a new secret value; with ``cold_start=False`` the warm receiver keeps its cached values."""
         self.secrets.put_secret_value(SecretId=f"{provider}-webhook-secret", SecretString=new_value)
-        receiver_app.receiver.cache_clear()
+        if cold_start:
+            receiver_app.receiver.cache_clear()
 
 
 @pytest.fixture

@@ -157,6 +157,36 @@ def test_delivery_signed_with_the_previous_secret_is_accepted_after_rotation(gat
     assert gateway.messages()[0]["body"]["secret_version"] == "current"
 
 
+def test_a_warm_receiver_accepts_a_new_secret_the_moment_it_is_put(gateway):
+    # Given a warm receiver that cached the current secret a moment ago
+    gateway.use_provider("github")
+    assert gateway.invoke(build_event("github", "push"))["statusCode"] == 202
+    # When the secret is rotated and GitHub signs with the new value at once (it never retries a failed delivery)
+    gateway.rotate("github", "rotated-while-warm", cold_start=False)
+    response = gateway.invoke(build_event("github", "ping", secret="rotated-while-warm"))
+    # Then the delivery is accepted without waiting for the cache to expire
+    assert response["statusCode"] == 202
+    assert gateway.messages()[-1]["body"]["secret_version"] == "current"
+    # And deliveries still signed with the old value keep verifying as the previous secret
+    response = gateway.invoke(build_event("github", "push", secret=SAMPLE_SECRETS["github"]))
+    assert response["statusCode"] == 202
+
+
+def test_forged_deliveries_cost_at_most_one_secret_refresh_per_interval(gateway):
+    # Given a warm receiver
+    gateway.use_provider("github")
+    gateway.invoke(build_event("github", "push"))
+    calls: list[str] = []
+    receiver_app.receiver().secret._client.meta.events.register(
+        "before-parameter-build.secrets-manager.GetSecretValue", lambda params, **_: calls.append(params["VersionStage"])
+    )
+    # When a flood of forged deliveries arrives
+    for _ in range(20):
+        assert gateway.invoke(build_event("github", "push", secret="forger"))["statusCode"] == 401
+    # Then Secrets Manager was asked once for the previous value and re-read once, not 20 times
+    assert sorted(calls) == ["AWSCURRENT", "AWSPREVIOUS"]
+
+
 def test_unreadable_secret_fails_closed_with_503(gateway):
     gateway.use_provider("github", SECRET_ID="does-not-exist")
     response = gateway.invoke(load_event("github_push.json"))
