@@ -16,11 +16,12 @@ from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-from hookctl import __version__, deliveries, dlq
+from hookctl import __version__, deliveries, demo, dlq, replay, send
 from hookctl.context import EXIT_FAILURE, EXIT_USAGE, CliError, CommandContext, describe_client_error
+from hookctl.local import command as dev
 from hookctl.resources import DEFAULT_STACK_NAME, RESOURCE_SPECS, STACK_ENV, ResourceNotFound, StackResources
 
-COMMAND_MODULES = (deliveries, dlq)
+COMMAND_MODULES = (deliveries, dlq, send, replay, dev, demo)
 
 
 def add_common_options(parser: argparse.ArgumentParser, *, suppress_defaults: bool) -> None:

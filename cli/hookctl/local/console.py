@@ -1,0 +1,322 @@
+"""One readable line per delivery as it moves, and the counts behind the summary, derived from what the functions say.
+
+Sources, never a re-implementation of their logic: the HTTP exchanges of the gateway (status), the receivers' JSON log
+lines (``delivery accepted`` with the delivery id, ``delivery rejected`` with the reason, ``delivery not queued``),
+the consumer's answers (``batchItemFailures``) and JSON log lines (``duplicate delivery acknowledged``, ``... recorded
+as skipped``, failures with their exception, ``... moves it to the DLQ``), and the functions' EMF metrics (summed as
+CloudWatch would). The consumer logs nothing for a delivery it processed normally, so a record that succeeded
+without a duplicate or skip line is "processed".
+
+Every line a function writes also goes, unchanged, to ``<log_dir>/<LogicalId>.log``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, TextIO
+
+# The log messages the lines are derived from (their wording is the functions'; tests/unit/local/test_console.py
+# checks that each one still appears in the layer's source).
+ACCEPTED = "delivery accepted"
+REJECTED = "delivery rejected"
+NOT_QUEUED = "delivery not queued; answering 503 so the provider retries"
+DUPLICATE = "duplicate delivery acknowledged"
+SKIPPED = "no handler registered for this event type; delivery recorded as skipped"
+HANDLER_FAILED = "delivery failed; recorded as failed, the record will be retried"
+LEDGER_FAILED = "ledger write failed; the record will be retried"
+CONFLICT = "delivery is being processed by another consumer; the record will be retried"
+COMPLETION_FAILED = "the handler ran but its completion could not be recorded; it runs again after the lease expires"
+LEASE_LOST = "the handler finished after its lease was taken over: it may have run twice"
+LAST_RECEIVE = "delivery failed on its last receive: SQS moves it to the DLQ"
+POISON = "poison message: the SQS body is not a valid envelope"
+CONSUMER_MESSAGES = (DUPLICATE, SKIPPED, HANDLER_FAILED, LEDGER_FAILED, CONFLICT, COMPLETION_FAILED, LEASE_LOST, LAST_RECEIVE, POISON)
+RECEIVER_MESSAGES = (ACCEPTED, REJECTED, NOT_QUEUED)
+
+_COLORS = {
+    "received": "32",
+    "processed": "32",
+    "rejected": "33",
+    "duplicate": "36",
+    "skipped": "36",
+    "not queued": "31",
+    "failed": "31",
+    "error": "31",
+    "dead-lettered": "35;1",
+    "no route": "33",
+}
+
+
+@dataclass
+class _Pending:
+    """What the consumer's log lines said about one SQS message during the invocation that carried it."""
+
+    outcome: str = ""  # duplicate | skipped | failed
+    detail: str = ""
+    last_receive: bool = False
+
+
+@dataclass
+class Tracker:
+    out: TextIO | None = None
+    color: bool = False
+    verbose: bool = False
+    log_dir: Path | None = None
+    visibility_timeout: int | None = None
+    counts: Counter = field(default_factory=Counter)
+    by_provider: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # outcome -> provider -> n
+    rejected: Counter = field(default_factory=Counter)
+    statuses: Counter = field(default_factory=Counter)
+    metrics: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    completion_failures: list[tuple[str, str]] = field(default_factory=list)  # (provider, delivery id)
+    lease_lost: list[tuple[str, str]] = field(default_factory=list)
+    dead_lettered: list[tuple[str, str]] = field(default_factory=list)
+    worker_exits: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.RLock()
+        self._logs: dict[str, IO[str]] = {}
+        self._by_invocation: dict[str, dict[str, Any]] = {}  # receiver log facts, by Lambda request id
+        self._by_message: dict[str, _Pending] = {}  # consumer log facts, by SQS message id
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def for_terminal(cls, out: TextIO = sys.stdout, **kwargs: Any) -> Tracker:
+        color = out.isatty() and "NO_COLOR" not in os.environ
+        return cls(out=out, color=color, **kwargs)
+
+    # -- output ---------------------------------------------------------------------------------------------------
+
+    def line(self, provider: str, delivery_id: str, event_type: str, outcome: str, detail: str = "") -> None:
+        if self.out is None:
+            return
+        stamp = time.strftime("%H:%M:%S") + f".{int(time.time() * 1000) % 1000:03d}"
+        word = f"{outcome:<13}"
+        if self.color and outcome in _COLORS:
+            word = f"\033[{_COLORS[outcome]}m{word}\033[0m"
+        text = f"{stamp}  {provider or '-':<7} {word} {delivery_id or '-'}  {event_type or '-'}"
+        with self._lock:
+            self.out.write(f"{text}  {detail}".rstrip() + "\n")
+            self.out.flush()
+
+    def note(self, text: str) -> None:
+        if self.out is not None:
+            with self._lock:
+                self.out.write(text + "\n")
+                self.out.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            for handle in self._logs.values():
+                handle.close()
+            self._logs.clear()
+
+    # -- function output ------------------------------------------------------------------------------------------
+
+    def function_output(self, worker: Any, line: str) -> None:
+        """Called by each instance's reader thread for every line its function writes."""
+        function = worker.spec.logical_id
+        self._write_log(function, line)
+        if not line.startswith("{"):
+            if self.verbose:
+                self.note(f"  [{worker.label}] {line}")
+            return
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return
+        if not isinstance(record, dict):
+            return
+        if "_aws" in record:
+            self._metrics(record)
+            return
+        if self.verbose:
+            self.note(f"  [{worker.label}] {line}")
+        message = record.get("message")
+        with self._lock:
+            if message in RECEIVER_MESSAGES and record.get("function_request_id"):
+                self._by_invocation[record["function_request_id"]] = record
+            elif message in CONSUMER_MESSAGES:
+                self._consumer_log(record)
+
+    def _write_log(self, function: str, line: str) -> None:
+        if self.log_dir is None:
+            return
+        with self._lock:
+            handle = self._logs.get(function)
+            if handle is None:
+                handle = self._logs[function] = open(self.log_dir / f"{function}.log", "a", encoding="utf-8")  # noqa: SIM115
+            handle.write(line + "\n")
+
+    def _metrics(self, document: Mapping[str, Any]) -> None:
+        service = str(document.get("service", ""))
+        with self._lock:
+            for directive in document["_aws"].get("CloudWatchMetrics", []):
+                for metric in directive.get("Metrics", []):
+                    name = metric.get("Name")
+                    if metric.get("Unit") != "Count" or name not in document:
+                        continue
+                    value = document[name]
+                    total = sum(value) if isinstance(value, list) else value
+                    self.metrics[service][name] += int(total)
+                    reason = document.get("reason")
+                    if name == "DeliveriesRejected" and reason:
+                        self.metrics[service][f"{name}:{reason}"] += int(total)
+
+    def _consumer_log(self, record: Mapping[str, Any]) -> None:
+        message = record["message"]
+        key = (str(record.get("provider", "")), str(record.get("delivery_id", "")))
+        if message == COMPLETION_FAILED:
+            self.completion_failures.append(key)
+        elif message == LEASE_LOST:
+            self.lease_lost.append(key)
+        message_id = record.get("message_id")
+        if not message_id:
+            return
+        pending = self._by_message.setdefault(message_id, _Pending())
+        if message == DUPLICATE:
+            pending.outcome, pending.detail = "duplicate", f"already processed (outcome {record.get('outcome') or 'handled'})"
+        elif message == SKIPPED:
+            pending.outcome, pending.detail = "skipped", "no handler registered for this event type"
+        elif message == HANDLER_FAILED:
+            pending.outcome, pending.detail = "failed", _exception(record) or "the handler raised"
+        elif message == LEDGER_FAILED:
+            pending.outcome, pending.detail = "failed", f"ledger write failed ({record.get('error_code')})"
+        elif message == COMPLETION_FAILED:
+            pending.outcome, pending.detail = "failed", f"handler ran, completion not recorded ({record.get('error_code')})"
+        elif message == CONFLICT:
+            pending.outcome, pending.detail = "failed", "held by another consumer (claim conflict)"
+        elif message == POISON:
+            pending.outcome, pending.detail = "failed", f"poison message: {record.get('reason')}"
+            pending.last_receive = bool(record.get("dead_lettered"))
+        elif message == LAST_RECEIVE:
+            pending.last_receive = True
+
+    # -- gateway --------------------------------------------------------------------------------------------------
+
+    def exchange(self, exchange: Any, provider: str = "", invocation_id: str = "") -> None:
+        with self._lock:
+            self.counts["http_requests"] += 1
+            self.statuses[exchange.status] += 1
+            facts = self._by_invocation.pop(invocation_id, {}) if invocation_id else {}
+        provider = str(facts.get("provider") or provider)
+        delivery_id = str(facts.get("delivery_id") or facts.get("correlation_id") or "")
+        event_type = str(facts.get("event_type", ""))
+        status = exchange.status
+        if exchange.function is None:
+            self._count("no_route")
+            self.line("", "", "", "no route", f"{status}  {exchange.method} {exchange.path}")
+        elif exchange.error is not None:
+            self._count("gateway_errors", provider)
+            error = exchange.error
+            self.line(provider, delivery_id, event_type, "error", f"{status}  {error.get('errorType')}: {error.get('errorMessage')}")
+        elif facts.get("message") == ACCEPTED:
+            self._count("accepted", provider)
+            size = facts.get("body_size")
+            where = f"{facts.get('body_location', '')}, {size} B" if size is not None else ""
+            self.line(provider, delivery_id, event_type, "received", f"{status}  {where}".rstrip())
+        elif facts.get("message") == REJECTED:
+            reason = str(facts.get("reason", "rejected"))
+            self._count("rejected", provider)
+            with self._lock:
+                self.rejected[reason] += 1
+            self.line(provider, "", "", "rejected", f"{status}  {reason}")
+        elif facts.get("message") == NOT_QUEUED:
+            self._count("not_queued", provider)
+            self.line(provider, delivery_id, event_type, "not queued", f"{status}  {facts.get('error', '')}; the provider retries")
+        else:
+            self._count("other_responses")
+            self.line(provider, "", "", "answered", f"{status}  {exchange.method} {exchange.path}")
+
+    # -- consumer -------------------------------------------------------------------------------------------------
+
+    def batch(self, outcome: Any) -> None:
+        invocation = outcome.invocation
+        with self._lock:
+            self.counts["batches"] += 1
+            if not invocation.ok:
+                self.counts["consumer_invocation_errors"] += 1
+            if outcome.killed:
+                self.counts["consumer_kills"] += 1
+            self.counts["consumer_records"] += len(outcome.records)
+            self.counts["consumer_busy_ms"] += int(outcome.duration_ms)
+            pending = {r["messageId"]: self._by_message.pop(r["messageId"], _Pending()) for r in outcome.records}
+        for record in outcome.records:
+            attributes = record.get("messageAttributes") or {}
+
+            def attribute(name: str) -> str:
+                return str((attributes.get(name) or {}).get("stringValue") or "")
+
+            provider, delivery_id, event_type = attribute("provider"), attribute("delivery_id"), attribute("event_type")
+            receives = record.get("attributes", {}).get("ApproximateReceiveCount", "?")
+            facts = pending[record["messageId"]]
+            if record["messageId"] not in outcome.failed_ids:
+                outcome_name = facts.outcome if facts.outcome in ("duplicate", "skipped") else "processed"
+                self._count(outcome_name, provider)
+                detail = facts.detail if outcome_name != "processed" else f"receive {receives}"
+                self.line(provider, delivery_id, event_type, outcome_name, detail)
+                continue
+            self._count("failed_attempts", provider)
+            if not invocation.ok:
+                error = invocation.error or {}
+                why = "instance killed mid-batch (fault injection)" if outcome.killed else f"{error.get('errorType')}: {error.get('errorMessage')}"
+                detail = f"consumer invocation failed: {why}"
+            elif outcome.whole_batch_failed:
+                detail = "the consumer's batchItemFailures answer was invalid: the whole batch is retried"
+            else:
+                detail = facts.detail or "reported in batchItemFailures"
+            if facts.last_receive:
+                with self._lock:
+                    self.dead_lettered.append((provider, delivery_id))
+                self._count("dead_lettered", provider)
+                self.line(provider, delivery_id, event_type, "dead-lettered", f"failed on receive {receives}: {detail}")
+            else:
+                later = f"; retried after the visibility timeout ({self.visibility_timeout} s)" if self.visibility_timeout else ""
+                self.line(provider, delivery_id, event_type, "failed", f"receive {receives}: {detail}{later}")
+
+    def worker_exit(self, worker: Any) -> None:
+        with self._lock:
+            self.worker_exits.append({"function": worker.spec.logical_id, "pid": worker.pid, "reason": worker.killed_reason})
+
+    def _count(self, name: str, provider: str = "") -> None:
+        with self._lock:
+            self.counts[name] += 1
+            self.by_provider[name][provider or "-"] += 1
+
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "http_requests": self.counts["http_requests"],
+                "http_statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+                "accepted": self.counts["accepted"],
+                "rejected": dict(self.rejected),
+                "not_queued": self.counts["not_queued"],
+                "gateway_errors": self.counts["gateway_errors"],
+                "processed": self.counts["processed"],
+                "duplicates": self.counts["duplicate"],
+                "skipped": self.counts["skipped"],
+                "failed_attempts": self.counts["failed_attempts"],
+                "dead_lettered": self.counts["dead_lettered"],
+                "consumer_batches": self.counts["batches"],
+                "consumer_invocation_errors": self.counts["consumer_invocation_errors"],
+                "consumer_kills": self.counts["consumer_kills"],
+                "consumer_ms_per_record": round(self.counts["consumer_busy_ms"] / max(1, self.counts["consumer_records"]), 1),
+                "completion_failures": len(self.completion_failures),
+                "lease_lost": len(self.lease_lost),
+                "metrics": {service: dict(counter) for service, counter in self.metrics.items()},
+            }
+
+
+def _exception(record: Mapping[str, Any]) -> str:
+    """``Type: message`` from a Powertools ``logger.exception`` record (its traceback's last line)."""
+    text = str(record.get("exception") or "")
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip()[:200] if lines else str(record.get("exception_name") or "")

@@ -1,0 +1,280 @@
+"""The HTTP API, locally: each HTTP request becomes the payload format 2.0 event API Gateway would send, the route's
+function handles it, and its answer becomes the HTTP response.
+
+Routes come from the functions' ``HttpApi`` events in template.yaml. The event is built by
+:func:`hookctl.samples.http_api_event` (the same builder as the sample events in ``events/``) from the request as
+received: the raw body (base64-encoded unless the content type is text or JSON), header names lower-cased and repeated
+headers comma-joined, cookies in ``cookies``, ``rawPath`` and ``rawQueryString`` exactly as sent,
+``queryStringParameters`` decoded, and a ``requestContext`` with the method, path, protocol, source IP (the TCP peer),
+user agent, a request id and the time. API Gateway's own headers are added: ``x-forwarded-for`` (the peer appended),
+``x-forwarded-port``, ``x-forwarded-proto`` and ``x-amzn-trace-id``.
+
+Answers as HTTP API gives them: the function's ``statusCode``/``headers``/``cookies``/``body`` (decoded when
+``isBase64Encoded``); a result without ``statusCode`` is sent as ``200`` JSON; a failed invocation (error, timeout,
+crash) is ``500 {"message":"Internal Server Error"}``; no route is ``404 {"message":"Not Found"}``; a body over 10 MB is
+``413``. Not emulated: throttling, authorizers, CORS, custom domains, stage variables.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from hookctl.samples import http_api_event
+
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # HTTP API's request payload limit
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str  # GET, POST, ... or ANY
+    path: str  # /webhooks/github, /items/{id}, /files/{proxy+}, or $default
+    function: str
+
+    @property
+    def route_key(self) -> str:
+        return "$default" if self.path == "$default" else f"{self.method} {self.path}"
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        if self.method not in ("ANY", method):
+            return None
+        if self.path == "$default":
+            return {}
+        pattern = "".join(
+            f"(?P<{part[1:-2]}>.+)" if part.endswith("+}") else f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{") else re.escape(part)
+            for part in re.split(r"(\{[^}]+\})", self.path)
+        )
+        found = re.fullmatch(pattern, path)
+        return None if found is None else found.groupdict()
+
+    @property
+    def specificity(self) -> tuple[int, int, int]:
+        """HTTP API prefers exact paths, then paths with parameters, then greedy ones, then ``$default``."""
+        return (self.path == "$default", "+}" in self.path, self.path.count("{"))
+
+
+@dataclass
+class Exchange:
+    """One request and its answer, for the console."""
+
+    method: str
+    path: str
+    route_key: str | None
+    function: str | None
+    status: int
+    request_id: str
+    source_ip: str
+    duration_ms: float
+    error: dict[str, Any] | None = None  # a failed invocation
+    response_body: bytes = b""
+    invocation_id: str = ""  # the Lambda request id (the function's log lines carry it)
+
+
+def _request_id() -> str:
+    return base64.b64encode(os.urandom(11)).decode("ascii")
+
+
+class HttpApi:
+    """A ``ThreadingHTTPServer`` serving the routes; ``invoke(function, event)`` runs a function and returns an
+    :class:`~hookctl.local.lambda_runtime.Invocation`."""
+
+    def __init__(
+        self,
+        routes: Iterable[Route],
+        invoke: Callable[[str, dict[str, Any]], Any],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        api_id: str = "local",
+        on_exchange: Callable[[Exchange], None] | None = None,
+    ) -> None:
+        self.routes = sorted(routes, key=lambda route: route.specificity)
+        self.invoke = invoke
+        self.api_id = api_id
+        self.on_exchange = on_exchange
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = self._server.server_address[0]
+        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{self.port}"
+
+    def set_routes(self, routes: Iterable[Route]) -> None:
+        self.routes = sorted(routes, key=lambda route: route.specificity)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="http-api", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def route_for(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for route in self.routes:
+            parameters = route.match(method, path)
+            if parameters is not None:
+                return route, parameters
+        return None
+
+    def event_for(self, request: BaseHTTPRequestHandler, route: Route, parameters: dict[str, str], body: bytes) -> dict[str, Any]:
+        raw_path, _, raw_query = request.path.partition("?")
+        headers: dict[str, str] = {}
+        for name, value in request.headers.items():
+            key = name.lower()
+            headers[key] = f"{headers[key]},{value}" if key in headers else value
+        cookies = [c.strip() for c in headers.pop("cookie", "").split(";") if c.strip()]
+        peer = request.client_address[0]
+        forwarded = headers.get("x-forwarded-for")
+        headers["x-forwarded-for"] = f"{forwarded}, {peer}" if forwarded else peer
+        headers["x-forwarded-port"] = str(self.port)
+        headers["x-forwarded-proto"] = "http"
+        now = time.time()
+        headers.setdefault("x-amzn-trace-id", f"Root=1-{int(now):08x}-{os.urandom(12).hex()}")
+        host = headers.get("host", "")
+        return http_api_event(
+            method=request.command,
+            raw_path=raw_path,
+            raw_query_string=raw_query,
+            headers=headers,
+            body=body,
+            source_ip=peer,
+            request_id=_request_id(),
+            time_epoch_ms=int(now * 1000),
+            route_key=route.route_key,
+            domain_name=host.rsplit(":", 1)[0] if host and not host.endswith("]") else host,
+            api_id=self.api_id,
+            protocol=request.request_version,
+            cookies=cookies or None,
+            path_parameters=parameters or None,
+        )
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as API Gateway
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the console reports instead)
+                pass
+
+            def do_ANY(self) -> None:  # noqa: N802
+                api._serve(self)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_ANY  # noqa: N815
+
+        return Handler
+
+    def _serve(self, request: BaseHTTPRequestHandler) -> None:
+        started = time.perf_counter()
+        raw_path = request.path.partition("?")[0]
+        body = _read_body(request)
+        found = self.route_for(request.command, raw_path)
+        route = found[0] if found else None
+        exchange = Exchange(
+            method=request.command,
+            path=raw_path,
+            route_key=route.route_key if route else None,
+            function=route.function if route else None,
+            status=0,
+            request_id="",
+            source_ip=request.client_address[0],
+            duration_ms=0.0,
+        )
+        if body is None:
+            exchange.status = 413
+            _answer(request, 413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}')
+        elif found is None:
+            exchange.status = 404
+            _answer(request, 404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
+        else:
+            event = self.event_for(request, found[0], found[1], body)
+            exchange.request_id = event["requestContext"]["requestId"]
+            invocation = self.invoke(found[0].function, event)
+            status, headers, cookies, payload = _response(invocation)
+            headers["apigw-requestid"] = exchange.request_id
+            exchange.status, exchange.error, exchange.response_body = status, invocation.error, payload
+            exchange.invocation_id = invocation.request_id
+            _answer(request, status, headers, payload, cookies)
+        exchange.duration_ms = (time.perf_counter() - started) * 1000
+        if self.on_exchange is not None:
+            self.on_exchange(exchange)
+
+
+def _read_body(request: BaseHTTPRequestHandler) -> bytes | None:
+    """The request body (Content-Length or chunked); None when it is over the payload limit."""
+    if "chunked" in request.headers.get("transfer-encoding", "").lower():
+        chunks, total = [], 0
+        while True:
+            size = int(request.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while request.rfile.readline().strip():  # trailers
+                    pass
+                break
+            chunks.append(request.rfile.read(size))
+            request.rfile.readline()
+            total += size
+            if total > MAX_PAYLOAD_BYTES:
+                request.close_connection = True
+                return None
+        return b"".join(chunks)
+    length = int(request.headers.get("content-length") or 0)
+    if length > MAX_PAYLOAD_BYTES:
+        request.close_connection = True
+        return None
+    return request.rfile.read(length) if length else b""
+
+
+def _response(invocation: Any) -> tuple[int, dict[str, str], list[str], bytes]:
+    """HTTP API's reading of a payload format 2.0 answer."""
+    if not invocation.ok:
+        return 500, {"content-type": "application/json"}, [], b'{"message":"Internal Server Error"}'
+    result = invocation.result
+    if not isinstance(result, dict) or "statusCode" not in result:
+        return 200, {"content-type": "application/json"}, [], json.dumps(result).encode("utf-8")
+    try:
+        status = int(result["statusCode"])
+        headers = {str(k).lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+        cookies = [str(c) for c in result.get("cookies") or []]
+        body = result.get("body")
+        if body is None:
+            payload = b""
+        elif result.get("isBase64Encoded"):
+            payload = base64.b64decode(body)
+        else:
+            payload = str(body).encode("utf-8")
+    except (TypeError, ValueError):  # a malformed answer: API Gateway reports an integration failure
+        return 500, {"content-type": "application/json"}, [], b'{"message":"Internal Server Error"}'
+    return status, headers, cookies, payload
+
+
+def _answer(
+    request: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes, cookies: Iterable[str] = ()
+) -> None:
+    try:
+        request.send_response(status)
+        for name, value in headers.items():
+            if name not in ("content-length", "connection", "transfer-encoding"):
+                request.send_header(name, value)
+        for cookie in cookies:
+            request.send_header("set-cookie", cookie)
+        request.send_header("content-length", str(len(body)))
+        request.end_headers()
+        if request.command != "HEAD":
+            request.wfile.write(body)
+    except (BrokenPipeError, ConnectionResetError):
+        request.close_connection = True

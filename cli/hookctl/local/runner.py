@@ -1,0 +1,331 @@
+"""``LocalPipeline``: the endpoint, the stack, the functions' instances, the HTTP API and the queue pollers, together.
+
+    with LocalPipeline(LocalConfig(template=Path("template.yaml"))) as pipeline:
+        ...  # POST to pipeline.api_url + "/webhooks/github"; pipeline.wait_until_drained()
+
+``hookctl dev`` runs it until Ctrl-C, ``hookctl demo`` and the end-to-end tests drive it. Faults (tests, benchmarks)
+are configured here too: error rules for the functions' AWS calls (``faults``, applied by the endpoint), killed
+consumer instances (``kill_probability``) and the SDK's retry settings (``sdk_env``, ``backoff_scale``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hookctl.local import DEFAULT_API_PORT, DEFAULT_ENDPOINT_PORT, DEFAULT_STACK_NAME
+from hookctl.local.console import Tracker
+from hookctl.local.endpoint import Endpoint
+from hookctl.local.gateway import HttpApi, Route
+from hookctl.local.lambda_runtime import FAKE_CREDENTIALS, FunctionPool, function_environment
+from hookctl.local.poller import KillFaults, SqsPoller
+from hookctl.local.stack import LocalStack, create_stack
+from hookctl.local.template import Template
+
+
+
+class LocalError(Exception):
+    pass
+
+
+def find_template(start: Path | None = None) -> Path:
+    """template.yaml in the working directory or a parent, else the one beside this checkout of hookctl."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        if (directory / "template.yaml").is_file():
+            return directory / "template.yaml"
+    beside = Path(__file__).resolve().parents[3] / "template.yaml"
+    if beside.is_file():
+        return beside
+    raise LocalError("no template.yaml here or above: run from the project or pass --template")
+
+
+@dataclass
+class LocalConfig:
+    template: Path
+    stack_name: str = DEFAULT_STACK_NAME
+    region: str = "us-east-1"
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_API_PORT
+    endpoint_host: str = "127.0.0.1"
+    endpoint_port: int = DEFAULT_ENDPOINT_PORT
+    parameter_overrides: dict[str, str] = field(default_factory=dict)
+    overrides: dict[str, str] = field(default_factory=dict)  # --set LogicalId.Property=value
+    prepend_paths: dict[str, list[Path]] = field(default_factory=dict)  # logical id -> dirs first on PYTHONPATH
+    instances: int = 2  # most instances of each HTTP function at once
+    consumer_concurrency: int | None = None  # default: min(ScalingConfig.MaximumConcurrency, CPUs), at least 2
+    api: bool = True
+    consumers: bool = True
+    log_dir: Path | None = None
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    # Faults (tests and benchmarks)
+    faults: dict[str, Any] | None = None  # endpoint fault rules, see hookctl.local.endpoint.FaultRule
+    kill_probability: float = 0.0
+    kill_max_delay: float = 0.2
+    sdk_env: dict[str, str] = field(default_factory=dict)  # e.g. AWS_RETRY_MODE/AWS_MAX_ATTEMPTS for the functions
+    backoff_scale: float = 1.0
+    audit: bool = False
+    seed: int | None = None
+
+
+class LocalPipeline:
+    def __init__(self, config: LocalConfig, tracker: Tracker | None = None) -> None:
+        self.config = config
+        self.tracker = tracker or Tracker(log_dir=config.log_dir)
+        self.template: Template | None = None
+        self.stack: LocalStack | None = None
+        self.endpoint: Endpoint | None = None
+        self.api: HttpApi | None = None
+        self.pools: dict[str, FunctionPool] = {}
+        self.pollers: list[SqsPoller] = []
+        self.kill_faults: KillFaults | None = None
+        self.started_at = 0.0
+        self._session: Any = None
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------------------------------
+
+    def start(self) -> LocalPipeline:
+        config = self.config
+        try:
+            self.template = Template(
+                config.template,
+                stack_name=config.stack_name,
+                region=config.region,
+                parameter_overrides=config.parameter_overrides,
+                overrides=config.overrides,
+            )
+            log_path = config.log_dir / "endpoint.log" if config.log_dir else None
+            self.endpoint = Endpoint(
+                host=config.endpoint_host, port=config.endpoint_port, faults=config.faults, audit=config.audit, log_path=log_path
+            )
+            self.endpoint.start()
+            if config.api:
+                try:
+                    self.api = HttpApi([], self._invoke_http, host=config.host, port=config.port, on_exchange=self._on_exchange)
+                except OSError as error:
+                    raise LocalError(f"cannot listen on {config.host}:{config.port} ({error.strerror}); pass --port") from None
+            api_url = self.api.url if self.api else f"http://{config.host}:{config.port}"
+            self.stack = create_stack(self.template, self.client, environ=config.environ, api_base_url=api_url)
+            self._start_functions()
+            if self.api is not None:
+                self.api.set_routes(Route(r.method, r.path, r.function) for r in self.stack.routes())
+                self.api.start()
+            if config.consumers:
+                self._start_pollers()
+            self.started_at = time.time()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_functions(self) -> None:
+        assert self.stack is not None and self.endpoint is not None
+        config = self.config
+        for logical_id, spec in self.stack.functions.items():
+            if spec.routes:
+                size = config.instances
+                if spec.reserved_concurrency:
+                    size = min(size, spec.reserved_concurrency)
+            elif spec.sqs_sources:
+                size = sum(self._concurrency(source) for source in spec.sqs_sources if source.enabled) or 1
+            else:
+                size = 1
+            env = function_environment(
+                spec,
+                endpoint_url=self.endpoint.functions_url,
+                region=config.region,
+                extra_paths=tuple(Path(p).resolve() for p in config.prepend_paths.get(logical_id, [])),
+                extra={**self.endpoint.function_environment(), **config.sdk_env},
+            )
+            self.pools[logical_id] = FunctionPool(
+                spec,
+                env,
+                max_instances=max(1, size),
+                on_output=self.tracker.function_output,
+                on_exit=self.tracker.worker_exit,
+                backoff_scale=config.backoff_scale,
+            )
+        used = [lid for lid, spec in self.stack.functions.items() if (spec.routes and self.api) or (spec.sqs_sources and config.consumers)]
+        with ThreadPoolExecutor(max_workers=max(1, len(used))) as executor:  # cold starts in parallel
+            for future in [executor.submit(self.pools[lid].prewarm) for lid in used]:
+                future.result()
+
+    def _concurrency(self, source: Any) -> int:
+        if self.config.consumer_concurrency:
+            return self.config.consumer_concurrency
+        cap = source.maximum_concurrency or 5
+        return max(2, min(cap, os.cpu_count() or 2))
+
+    def _start_pollers(self) -> None:
+        assert self.stack is not None
+        if self.config.kill_probability:
+            self.kill_faults = KillFaults(self.config.kill_probability, self.config.kill_max_delay, self.config.seed)
+        for source in self.stack.sqs_sources():
+            if not source.enabled:
+                continue
+            attributes = self.client("sqs").get_queue_attributes(QueueUrl=source.queue_url, AttributeNames=["VisibilityTimeout"])
+            self.tracker.visibility_timeout = int(attributes["Attributes"]["VisibilityTimeout"])
+            poller = SqsPoller(
+                source,
+                self.pools[source.function],
+                self.client("sqs"),
+                region=self.config.region,
+                concurrency=self._concurrency(source),
+                on_batch=self.tracker.batch,
+                kill_faults=self.kill_faults,
+            )
+            poller.start()
+            self.pollers.append(poller)
+
+    def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers = []
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
+        for pool in self.pools.values():
+            pool.close()
+        self.pools = {}
+        if self.endpoint is not None:
+            self.endpoint.stop()
+        self.tracker.close()
+
+    def __enter__(self) -> LocalPipeline:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- wiring ---------------------------------------------------------------------------------------------------
+
+    def _invoke_http(self, function: str, event: dict[str, Any]) -> Any:
+        return self.pools[function].invoke(event)
+
+    def _on_exchange(self, exchange: Any) -> None:
+        provider = ""
+        if self.stack is not None and exchange.function in self.stack.functions:
+            provider = self.stack.functions[exchange.function].environment.get("PROVIDER", "")
+        self.tracker.exchange(exchange, provider=provider, invocation_id=exchange.invocation_id)
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of the endpoint's clean port (no faults)."""
+        with self._lock:
+            if service not in self._clients:
+                import boto3
+                from botocore.config import Config
+
+                if self._session is None:
+                    self._session = boto3.Session(
+                        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                        region_name=self.config.region,
+                    )
+                assert self.endpoint is not None
+                config = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32)
+                url = self.endpoint.dynamodb_url if service == "dynamodb" else self.endpoint.url
+                self._clients[service] = self._session.client(service, endpoint_url=url, config=config)
+            return self._clients[service]
+
+    # -- queries --------------------------------------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        assert self.api is not None, "the HTTP API is not running"
+        return self.api.url
+
+    def in_flight(self) -> int:
+        """Messages in the consumers' queues (visible, in flight or delayed) plus batches being handled."""
+        assert self.stack is not None
+        total = sum(poller.busy for poller in self.pollers)
+        for source in self.stack.sqs_sources():
+            attributes = self.client("sqs").get_queue_attributes(
+                QueueUrl=source.queue_url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
+            )["Attributes"]
+            total += sum(int(value) for value in attributes.values())
+        return total
+
+    def wait_until_drained(self, timeout: float = 120.0, settle: float = 1.0, poll: float = 0.25) -> bool:
+        """True once every consumer queue stays empty with no batch in progress for ``settle`` seconds."""
+        deadline = time.monotonic() + timeout
+        quiet_since: float | None = None
+        while time.monotonic() < deadline:
+            if self.in_flight() == 0:
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since >= settle:
+                    return True
+            else:
+                quiet_since = None
+            time.sleep(poll)
+        return False
+
+    def queue_depth(self, logical_id: str) -> int:
+        assert self.stack is not None
+        attributes = self.client("sqs").get_queue_attributes(
+            QueueUrl=self.stack.queue_url(logical_id),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return sum(int(value) for value in attributes.values())
+
+    def cli_environment(self) -> dict[str, str]:
+        """What a shell needs for ``hookctl`` to find the local stack."""
+        assert self.endpoint is not None
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint.url,
+            "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            "AWS_REGION": self.config.region,
+            "HOOKCTL_STACK": self.config.stack_name,
+        }
+
+    def banner(self) -> str:
+        assert self.stack is not None and self.endpoint is not None and self.template is not None
+        stack, template = self.stack, self.template
+        lines = [f"hookctl dev: {template.path.name} running locally as stack {template.stack_name} (no AWS account)"]
+        lines.append(f"  AWS endpoint  {self.endpoint.url}   (moto; the functions' AWS_ENDPOINT_URL: {self.endpoint.functions_url})")
+        if self.api is not None:
+            lines.append(f"  HTTP API      {self.api.url}")
+            for route in stack.routes():
+                lines.append(f"    {route.method:<5} {route.path:<22} -> {route.function}")
+        for source in stack.sqs_sources():
+            if not self.config.consumers or not source.enabled:
+                continue
+            queue = self.client("sqs").get_queue_attributes(QueueUrl=source.queue_url, AttributeNames=["All"])["Attributes"]
+            redrive = queue.get("RedrivePolicy")
+            dlq = ""
+            if redrive:
+                import json
+
+                policy = json.loads(redrive)
+                dlq = f", DLQ after {policy['maxReceiveCount']} receives"
+            lines.append(
+                f"  Consumer      {source.queue} -> {source.function}: batch {source.batch_size}, "
+                f"window {source.batching_window_seconds} s, {self._concurrency(source)} concurrent, "
+                f"visibility {queue.get('VisibilityTimeout')} s{dlq}, "
+                f"{'partial batch failures' if source.report_batch_item_failures else 'whole batches'}"
+            )
+        for logical_id, source in stack.secret_sources.items():
+            lines.append(f"  Secret        {logical_id}: {source}")
+        if template.overrides:
+            lines.append("  Overrides     " + ", ".join(str(o) for o in template.overrides) + "  (not the template's values)")
+        if stack.not_emulated:
+            lines.append(f"  Not emulated  {', '.join(sorted(set(stack.not_emulated.values())))} (IAM is not enforced)")
+        if self.config.log_dir:
+            lines.append(f"  Logs          {self.config.log_dir}/<Function>.log")
+        env = " ".join(f"{k}={v}" for k, v in self.cli_environment().items())
+        lines.append("Send a delivery:   hookctl send github push --local      (or: hookctl send all --local --count 20)")
+        lines.append(f"Inspect it:        {env} hookctl deliveries list")
+        return "\n".join(lines)

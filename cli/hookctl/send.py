@@ -1,0 +1,431 @@
+"""``hookctl send``: sign sample deliveries like the providers do and POST them to a gateway (like ``stripe trigger``).
+
+    hookctl send github push --local                     # one delivery to `hookctl dev` (http://127.0.0.1:3000)
+    hookctl send all --local --count 300 --concurrency 8  # every provider and kind in turn, with a progress bar
+    hookctl send stripe --duplicate 3                     # the same delivery three times (a provider's retries)
+    hookctl send twilio --tamper                          # a forged delivery: must be answered 401
+    hookctl send github push --stack-name webhook-gateway # a deployed stack: URL and secret from its outputs
+
+Each delivery gets a fresh delivery id (``--count`` sends distinct deliveries); ``--duplicate K`` sends each one K
+times, re-signed each time (Stripe signs the time). ``--retries N`` resends after a 5xx or a connection error, as
+providers do. Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from hookctl import samples
+from hookctl.context import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, CommandContext
+from hookctl.output import render_json
+
+LOCAL_BASE_URL = "http://127.0.0.1:3000"
+SECRET_ENV = "HOOKCTL_{provider}_SECRET"
+SECRET_OUTPUTS = {"github": "GithubSecretArn", "stripe": "StripeSecretArn", "twilio": "TwilioSecretArn"}
+URL_KEYS = {"github": "github_url", "stripe": "stripe_url", "twilio": "twilio_url"}
+PER_REQUEST_LINES = 20  # above this many requests, a progress bar instead of one line each
+
+
+@dataclass(frozen=True)
+class Job:
+    """One HTTP request to make: a copy of a delivery."""
+
+    provider: str
+    kind: str
+    delivery_id: str  # the id given to the provider's payload (the gateway's id may add a prefix: GitHub's hook id)
+    copy: int = 1
+    forged: bool = False
+
+
+@dataclass
+class Result:
+    job: Job
+    status: int | None = None  # the final answer (after --retries)
+    reason: str | None = None  # the "error" of a JSON error answer
+    attempts: int = 0  # requests made (1 + resends after a 5xx or a connection error)
+    statuses: list[int] = field(default_factory=list)  # every answer, resends included
+    error: str | None = None  # no answer at all (connection refused, timeout)
+    latency_ms: float = 0.0
+    gateway_id: str = ""  # the id the gateway records (the ledger key)
+
+    @property
+    def accepted(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+def plan(
+    provider: str,
+    kind: str | None,
+    *,
+    count: int = 1,
+    duplicate: int = 1,
+    tamper: bool = False,
+    delivery_id: str | None = None,
+) -> list[Job]:
+    """``count`` deliveries (each with a fresh id, or ``delivery_id`` for one), each ``duplicate`` times.
+    ``provider`` ``all`` cycles through every provider and kind."""
+    if provider == "all":
+        pairs = [(p, k) for p, kinds in samples.KINDS.items() for k in kinds if kind in (None, k)]
+    else:
+        pairs = [(provider, kind or samples.DEFAULT_KINDS[provider])]
+    jobs = []
+    for index in range(count):
+        name, sample = pairs[index % len(pairs)]
+        identity = delivery_id if delivery_id and count == 1 else samples.new_delivery_id(name)
+        jobs.extend(Job(name, sample, identity, copy, tamper) for copy in range(1, duplicate + 1))
+    return jobs
+
+
+class Progress:
+    """``[#####.....] 1200/3000  40%  210/s  2xx 1190  4xx 10  5xx 0`` on one refreshed line (a terminal only)."""
+
+    def __init__(self, total: int, stream: TextIO, enabled: bool) -> None:
+        self.total, self.stream, self.enabled = total, stream, enabled
+        self.done = 0
+        self.classes: Counter[str] = Counter()
+        self.started = time.monotonic()
+        self._shown = 0.0
+        self._lock = threading.Lock()
+
+    def update(self, result: Result) -> None:
+        with self._lock:
+            self.done += 1
+            self.classes[f"{result.status // 100}xx" if result.status else "errors"] += 1
+            if self.enabled and (time.monotonic() - self._shown > 0.1 or self.done == self.total):
+                self._shown = time.monotonic()
+                self._draw()
+
+    def _draw(self) -> None:
+        width = 30
+        filled = int(width * self.done / max(1, self.total))
+        rate = self.done / max(1e-6, time.monotonic() - self.started)
+        parts = "  ".join(f"{name} {self.classes[name]}" for name in ("2xx", "4xx", "5xx", "errors") if self.classes[name])
+        percent = 100 * self.done // max(1, self.total)
+        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {percent:3d}%  {rate:6.0f}/s  {parts}")
+        if self.done == self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+class Sender:
+    """POSTs jobs with ``concurrency`` threads, one keep-alive connection each."""
+
+    def __init__(
+        self,
+        urls: Mapping[str, str],
+        secrets: Mapping[str, str],
+        *,
+        concurrency: int = 1,
+        retries: int = 0,
+        retry_delay: float = 0.2,
+        timeout: float = 10.0,
+        on_result: Callable[[Result], None] | None = None,
+    ) -> None:
+        self.urls = dict(urls)
+        self.secrets = dict(secrets)
+        self.concurrency = max(1, concurrency)
+        self.retries = retries
+        self.retry_delay = retry_delay
+        self.timeout = timeout
+        self.on_result = on_result
+        self._local = threading.local()
+
+    def request(self, job: Job) -> samples.SignedRequest:
+        signed = samples.sign_request(
+            job.provider, job.kind, secret=self.secrets[job.provider], delivery_id=job.delivery_id, url=self.urls[job.provider]
+        )
+        return samples.tamper(signed) if job.forged else signed
+
+    def send_all(self, jobs: Sequence[Job]) -> list[Result]:
+        if self.concurrency == 1:
+            return [self.send(job) for job in jobs]
+        with ThreadPoolExecutor(max_workers=self.concurrency) as executor:
+            return list(executor.map(self.send, jobs))
+
+    def send(self, job: Job) -> Result:
+        result = Result(job)
+        started = time.perf_counter()
+        for attempt in range(self.retries + 1):
+            if attempt:  # the provider's retry: back off, then send again (re-signed: Stripe signs the time)
+                time.sleep(self.retry_delay * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5))
+            request = self.request(job)
+            result.gateway_id = request.delivery_id
+            result.attempts += 1
+            try:
+                status, body = self._post(request)
+            except (OSError, http.client.HTTPException) as error:
+                result.status, result.error = None, f"{type(error).__name__}: {error}"
+                self._drop_connection()
+                continue
+            result.status, result.error = status, None
+            result.statuses.append(status)
+            result.reason = _reason(body) if status >= 400 else None
+            if status < 500:
+                break
+        result.latency_ms = (time.perf_counter() - started) * 1000
+        if self.on_result is not None:
+            self.on_result(result)
+        return result
+
+    def _post(self, request: samples.SignedRequest) -> tuple[int, bytes]:
+        parts = urlsplit(request.url)
+        connection = self._connection(parts.scheme, parts.netloc)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        headers = {**request.headers, "content-length": str(len(request.body))}
+        connection.request("POST", target, body=request.body, headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+        if response.getheader("connection", "").lower() == "close":
+            self._drop_connection()
+        return response.status, body
+
+    def _connection(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
+        key = (scheme, netloc)
+        cached = getattr(self._local, "connection", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        self._drop_connection()
+        factory = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+        connection = factory(netloc, timeout=self.timeout)
+        self._local.connection = (key, connection)
+        return connection
+
+    def _drop_connection(self) -> None:
+        cached = getattr(self._local, "connection", None)
+        if cached is not None:
+            cached[1].close()
+            self._local.connection = None
+
+
+def _reason(body: bytes) -> str | None:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(document, dict):
+        return str(document.get("error") or document.get("message") or "") or None
+    return None
+
+
+def summarize(results: Iterable[Result], duration: float) -> dict[str, Any]:
+    results = list(results)
+    statuses: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    for result in results:
+        for status in result.statuses:
+            statuses[str(status)] += 1
+        if result.status is not None and result.status >= 400 and result.reason:
+            reasons[result.reason] += 1
+    latencies = sorted(result.latency_ms for result in results)
+    genuine = [r for r in results if not r.job.forged]
+    forged = [r for r in results if r.job.forged]
+    delivered = {(r.job.provider, r.gateway_id) for r in genuine if r.accepted}
+    return {
+        "requests": sum(r.attempts for r in results),
+        "deliveries": len({(r.job.provider, r.job.delivery_id) for r in genuine}),
+        "copies": len(genuine),
+        "forged": len(forged),
+        "accepted_copies": sum(r.accepted for r in genuine),
+        "accepted_deliveries": len(delivered),
+        "forged_accepted": sum(r.accepted for r in forged),
+        "not_accepted": sum(not r.accepted for r in genuine),
+        "resends": sum(r.attempts - 1 for r in results),
+        "connection_errors": sum(r.error is not None for r in results),
+        "statuses": dict(sorted(statuses.items())),
+        "rejected": dict(reasons),
+        "duration_s": round(duration, 3),
+        "requests_per_second": round(sum(r.attempts for r in results) / duration, 1) if duration else None,
+        "latency_ms": {
+            "p50": round(latencies[len(latencies) // 2], 1) if latencies else None,
+            "p95": round(latencies[int(len(latencies) * 0.95)], 1) if latencies else None,
+            "max": round(latencies[-1], 1) if latencies else None,
+        },
+    }
+
+
+# -- where and with what secret --------------------------------------------------------------------------------------
+
+
+def resolve_target(args: argparse.Namespace, ctx: CommandContext, providers: Iterable[str]) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """Per provider: the webhook URL, the signing secret, and notes on where they came from."""
+    urls: dict[str, str] = {}
+    secrets: dict[str, str] = {}
+    notes: list[str] = []
+    base = LOCAL_BASE_URL if args.local else args.url
+    from_stack = base is None
+    for provider in providers:
+        if base is not None:
+            urls[provider] = samples.webhook_url(provider, base)
+        else:
+            explicit = ctx.resources.optional(URL_KEYS[provider])
+            api = ctx.resources.optional("api_url")
+            if explicit:
+                urls[provider] = explicit
+            elif api:
+                urls[provider] = samples.webhook_url(provider, api)
+            else:
+                raise CliError(
+                    f"no URL for {provider}: pass --local (hookctl dev), --url BASE_URL, or a stack with a "
+                    f"{provider.capitalize()}WebhookUrl output (--stack-name)",
+                    EXIT_USAGE,
+                )
+        variable = SECRET_ENV.format(provider=provider.upper())
+        if args.secret:
+            secrets[provider] = args.secret
+        elif os.environ.get(variable):  # the variable `hookctl dev` seeds the local secret from
+            secrets[provider] = os.environ[variable]
+            notes.append(f"{provider}: signing with ${variable}")
+        elif from_stack:
+            secrets[provider] = _stack_secret(ctx, provider)
+            notes.append(f"{provider}: signing with the stack's secret ({SECRET_OUTPUTS[provider]})")
+        else:
+            secrets[provider] = samples.SAMPLE_SECRETS[provider]
+    return urls, secrets, notes
+
+
+def _stack_secret(ctx: CommandContext, provider: str) -> str:
+    arn = ctx.resources.stack_outputs().get(SECRET_OUTPUTS[provider])
+    if not arn:
+        raise CliError(
+            f"no secret for {provider}: pass --secret, set {SECRET_ENV.format(provider=provider.upper())}, or use a "
+            f"stack with a {SECRET_OUTPUTS[provider]} output",
+            EXIT_USAGE,
+        )
+    value = ctx.client("secretsmanager").get_secret_value(SecretId=arn).get("SecretString") or ""
+    if value.lstrip().startswith("{"):  # {"auth_token": ...} / {"shared_key": ...} (see the Twilio verifier)
+        document = json.loads(value)
+        value = document.get("auth_token") or document.get("secret") or document.get("shared_key") or value
+    return value
+
+
+# -- command line ----------------------------------------------------------------------------------------------------
+
+
+def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
+    kinds = "; ".join(f"{p}: {', '.join(k)}" for p, k in samples.KINDS.items())
+    parser = subparsers.add_parser(
+        "send",
+        parents=parents,
+        help="sign sample deliveries and POST them to a gateway (local or deployed)",
+        description="Sign sample deliveries with the provider's scheme and POST them: to `hookctl dev` (--local), "
+        "to any base URL (--url), or to a stack's webhook URLs (its outputs; the secret is read from the stack's "
+        f"secret unless --secret or HOOKCTL_<PROVIDER>_SECRET is given). Kinds: {kinds}.",
+    )
+    parser.add_argument("provider", choices=[*samples.PROVIDERS, "all"], metavar="PROVIDER", help="github, stripe, twilio or all")
+    parser.add_argument("kind", nargs="?", metavar="KIND", help="the sample kind (default: the provider's first)")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--local", action="store_true", help=f"send to `hookctl dev` ({LOCAL_BASE_URL})")
+    target.add_argument("--url", metavar="BASE_URL", help="the HTTP API's base URL (/webhooks/<provider> is appended)")
+    parser.add_argument("--secret", help="signing secret (default: HOOKCTL_<PROVIDER>_SECRET, the stack's, or the sample)")
+    parser.add_argument("--count", type=_positive, default=1, metavar="N", help="distinct deliveries (default 1)")
+    parser.add_argument("--duplicate", type=_positive, default=1, metavar="K", help="send each delivery K times")
+    parser.add_argument("--tamper", action="store_true", help="forge: change the body after signing (expect 401)")
+    parser.add_argument("--delivery-id", metavar="ID", help="the delivery id to use (with --count 1)")
+    parser.add_argument("--concurrency", type=_positive, default=1, metavar="C", help="requests in flight (default 1)")
+    parser.add_argument("--retries", type=_non_negative, default=0, metavar="N", help="resend after a 5xx, like providers")
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per request (default 10)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar (default: on a terminal)")
+    parser.set_defaults(handler=run_send)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def run_send(args: argparse.Namespace, ctx: CommandContext) -> int:
+    if args.kind is not None and args.provider != "all" and args.kind not in samples.KINDS[args.provider]:
+        raise CliError(f"unknown kind {args.kind!r} for {args.provider}; known: {', '.join(samples.KINDS[args.provider])}", EXIT_USAGE)
+    jobs = plan(args.provider, args.kind, count=args.count, duplicate=args.duplicate, tamper=args.tamper, delivery_id=args.delivery_id)
+    providers = sorted({job.provider for job in jobs})
+    urls, secrets, notes = resolve_target(args, ctx, providers)
+    for note in notes:
+        ctx.note(note)
+    show_lines = not ctx.json and len(jobs) <= PER_REQUEST_LINES
+    progress = Progress(len(jobs), ctx.stderr, args.progress if args.progress is not None else (not show_lines and _isatty(ctx.stderr)))
+    lock = threading.Lock()
+
+    def on_result(result: Result) -> None:
+        progress.update(result)
+        if show_lines:
+            with lock:
+                ctx.emit(_result_line(result))
+
+    sender = Sender(urls, secrets, concurrency=args.concurrency, retries=args.retries, timeout=args.timeout, on_result=on_result)
+    started = time.monotonic()
+    results = sender.send_all(jobs)
+    summary = summarize(results, time.monotonic() - started)
+    if ctx.json:
+        summary["results"] = [
+            {
+                "provider": r.job.provider,
+                "kind": r.job.kind,
+                "delivery_id": r.gateway_id,
+                "copy": r.job.copy,
+                "forged": r.job.forged,
+                "status": r.status,
+                "statuses": r.statuses,
+                "reason": r.reason,
+                "error": r.error,
+            }
+            for r in results
+        ]
+        ctx.emit(render_json(summary))
+    else:
+        ctx.emit(_summary_line(summary))
+    expected = all((r.accepted != r.job.forged) and (r.job.forged or r.status is not None) for r in results)
+    return EXIT_OK if expected else EXIT_FAILURE
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _result_line(result: Result) -> str:
+    status = str(result.status) if result.status is not None else "ERR"
+    forged = " (forged)" if result.job.forged else ""
+    copy = f" copy {result.job.copy}" if result.job.copy > 1 else ""
+    extra = result.reason or result.error or ""
+    resent = f" after {result.attempts} attempts" if result.attempts > 1 else ""
+    return f"{status}  {result.job.provider:<6} {result.job.kind:<24} {result.gateway_id}{copy}{forged}  {extra}{resent}".rstrip()
+
+
+def _summary_line(summary: Mapping[str, Any]) -> str:
+    rejected = ", ".join(f"{reason} {n}" for reason, n in summary["rejected"].items())
+    statuses = ", ".join(f"{status} x{n}" for status, n in summary["statuses"].items())
+    text = (
+        f"sent {summary['requests']} request(s) in {summary['duration_s']:.1f} s ({summary['requests_per_second'] or 0:.0f}/s): "
+        f"{summary['accepted_deliveries']} of {summary['deliveries']} deliveries accepted"
+    )
+    if summary["forged"]:
+        text += f", {summary['forged'] - summary['forged_accepted']} of {summary['forged']} forged rejected"
+    text += f"; statuses {statuses or 'none'}"
+    if rejected:
+        text += f"; reasons {rejected}"
+    if summary["connection_errors"]:
+        text += f"; {summary['connection_errors']} without an answer"
+    return text
