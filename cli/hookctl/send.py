@@ -132,6 +132,7 @@ class Sender:
         retry_delay: float = 0.2,
         timeout: float = 10.0,
         on_result: Callable[[Result], None] | None = None,
+        gate: threading.Event | None = None,
     ) -> None:
         self.urls = dict(urls)
         self.secrets = dict(secrets)
@@ -140,6 +141,7 @@ class Sender:
         self.retry_delay = retry_delay
         self.timeout = timeout
         self.on_result = on_result
+        self.gate = gate  # when given, each request waits until it is set (back-pressure, for load tests)
         self._local = threading.local()
 
     def request(self, job: Job) -> samples.SignedRequest:
@@ -160,6 +162,8 @@ class Sender:
         for attempt in range(self.retries + 1):
             if attempt:  # the provider's retry: back off, then send again (re-signed: Stripe signs the time)
                 time.sleep(self.retry_delay * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5))
+            if self.gate is not None:
+                self.gate.wait()
             request = self.request(job)
             result.gateway_id = request.delivery_id
             result.attempts += 1

@@ -117,7 +117,7 @@ class HttpApi:
         self.routes = sorted(routes, key=lambda route: route.specificity)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http-api", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,), name="http-api", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

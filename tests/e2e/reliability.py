@@ -1,0 +1,418 @@
+"""The reliability run: N signed deliveries through the local pipeline over real HTTP, with faults, then the proof that
+nothing was lost. Used by tests/e2e/test_reliability.py (N = 2,000) and bench/e2e_reliability.py (N = 20,000).
+
+Traffic (seeded): the three providers' sample kinds in turn, each delivery with its own id; a share of them delivered
+two or three times (a provider's retries, spread over the run), a share forged (the body changed after signing). The
+simulated provider resends after a 5xx or a connection error, with backoff, like GitHub/Stripe/Twilio do.
+
+Faults, at random, in the pipeline (the production code is untouched):
+
+* the enqueue fails: the receivers' SQS ``SendMessage`` is answered ``500 InternalError`` before reaching the queue, or
+  after it (the message is queued, the answer is lost); botocore retries, then the receiver answers 503;
+* the ledger write is throttled: the consumer's DynamoDB ``UpdateItem`` gets ``400 ProvisionedThroughputExceeded``,
+  one call at a time or in storms that outlast botocore's five attempts; some writes land and lose their answer;
+* the consumer's handler raises: at random (a flaky downstream), and always for a few "poison" deliveries;
+* the consumer dies mid-batch: the runner SIGKILLs its instance while it works on a batch.
+
+The invariants checked afterwards:
+
+1. every delivery that ever got a 2xx is in the ledger as ``processed`` or its envelope is in the DLQ;
+2. the business handler ran exactly once per processed delivery, except re-runs explained by an injected fault the
+   consumer documents as at-least-once (the instance died, or the completion write failed after the handler ran);
+3. a forged delivery was never enqueued (the endpoint's audit of every SendMessage), processed or dead-lettered;
+4. poison deliveries are dead-lettered and never processed; nothing else is in the DLQ; the queue is empty;
+5. no secret, signature or payload fragment appears in any function's output.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hookctl import samples
+from hookctl.deliveries import list_deliveries
+from hookctl.dlq import peek_messages
+from hookctl.local.console import Tracker
+from hookctl.local.runner import LocalConfig, LocalPipeline
+from hookctl.send import Job, Progress, Sender, summarize
+
+ROOT = Path(__file__).resolve().parents[2]
+HANDLERS = Path(__file__).resolve().parent / "handlers"
+
+
+@dataclass
+class RunConfig:
+    deliveries: int = 2000
+    duplicate_share: float = 0.30  # delivered two or three times
+    forged_share: float = 0.10
+    seed: int = 20261126
+    send_concurrency: int = 8
+    provider_retries: int = 12  # resends after a 5xx (GitHub does not retry; Stripe and Twilio do, for days)
+    provider_retry_delay: float = 0.05
+    max_backlog: int = 600  # the sender pauses while the queue holds more (moto's SQS slows down with its size)
+    # faults
+    send_message_failure: float = 0.10  # SendMessage answered 500 without reaching SQS
+    send_message_lost: float = 0.02  # SendMessage applied, its answer lost (500)
+    update_item_throttle: float = 0.03  # UpdateItem 400 ProvisionedThroughputExceededException
+    update_item_lost: float = 0.01  # UpdateItem applied, its answer lost (500)
+    throttle_storm_probability: float = 0.0015  # an UpdateItem starts a storm: every UpdateItem throttled for a while
+    throttle_storm_seconds: float = 1.5
+    handler_failure: float = 0.05
+    poison: float = 0.01
+    kill_probability: float = 0.015  # per consumer batch
+    # pipeline
+    max_receive_count: int = 3
+    consumer_timeout: int = 4
+    visibility_timeout: int = 6
+    receiver_instances: int = 2
+    consumer_concurrency: int = 4
+    sdk_max_attempts: int = 2  # the receivers' SDK clients (the ledger's client sets its own: 5)
+    backoff_scale: float = 0.1  # botocore's retry delays x0.1 (attempts and decisions unchanged)
+    drain_timeout: float = 240.0
+    progress: bool = False
+
+
+@dataclass
+class Report:
+    config: dict[str, Any]
+    traffic: dict[str, Any] = field(default_factory=dict)
+    faults: dict[str, Any] = field(default_factory=dict)
+    outcomes: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    endpoint: dict[str, Any] = field(default_factory=dict)  # calls and moto CPU seconds per operation
+    violations: list[str] = field(default_factory=list)
+    leaks: list[str] = field(default_factory=list)
+
+
+def is_poison(delivery_id: str, rate: float) -> bool:
+    """The handlers' choice (tests/e2e/handlers/consumer_handlers), recomputed."""
+    import hashlib
+
+    return int(hashlib.sha256(delivery_id.encode("utf-8")).hexdigest()[:8], 16) / 0x100000000 < rate
+
+
+def plan_traffic(config: RunConfig) -> tuple[list[Job], dict[str, Any]]:
+    rng = random.Random(config.seed)
+    kinds = [(provider, kind) for provider, sample_kinds in samples.KINDS.items() for kind in sample_kinds]
+    n = config.deliveries
+    order = list(range(n))
+    rng.shuffle(order)
+    forged = set(order[: round(n * config.forged_share)])
+    duplicated = order[len(forged) : len(forged) + round(n * config.duplicate_share)]
+    copies = {index: rng.choice((2, 3)) for index in duplicated}
+    jobs: list[Job] = []
+    for index in range(n):
+        provider, kind = kinds[index % len(kinds)]
+        if provider == "stripe":
+            delivery_id = f"evt_{rng.getrandbits(96):024x}"
+        else:
+            delivery_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        for copy in range(1, copies.get(index, 1) + 1):
+            jobs.append(Job(provider, kind, delivery_id, copy=copy, forged=index in forged))
+    rng.shuffle(jobs)  # a provider's retries arrive later, mixed with other traffic
+    traffic = {
+        "deliveries": n,
+        "genuine": n - len(forged),
+        "forged": len(forged),
+        "delivered_twice": sum(1 for c in copies.values() if c == 2),
+        "delivered_three_times": sum(1 for c in copies.values() if c == 3),
+        "copies_sent": len(jobs),
+    }
+    return jobs, traffic
+
+
+def pipeline_config(config: RunConfig, workdir: Path) -> LocalConfig:
+    runs = workdir / "handler-runs.txt"
+    storm = {
+        "name": "UpdateItem throttling storms",
+        "target": "DynamoDB_20120810.UpdateItem",
+        "status": 400,
+        "code": "ProvisionedThroughputExceededException",
+        "message": "Rate of requests exceeds the allowed throughput (injected)",
+        "storm_probability": config.throttle_storm_probability,
+        "storm_seconds": config.throttle_storm_seconds,
+    }
+    rules = [
+        {"name": "SendMessage 500 (not queued)", "target": "AmazonSQS.SendMessage", "probability": config.send_message_failure},
+        {"name": "SendMessage 500 (queued, answer lost)", "target": "AmazonSQS.SendMessage", "probability": config.send_message_lost, "when": "after"},
+        storm,
+        {
+            "name": "UpdateItem throttled",
+            "target": "DynamoDB_20120810.UpdateItem",
+            "status": 400,
+            "code": "ProvisionedThroughputExceededException",
+            "message": "Rate of requests exceeds the allowed throughput (injected)",
+            "probability": config.update_item_throttle,
+        },
+        {
+            "name": "UpdateItem 500 (applied, answer lost)",
+            "target": "DynamoDB_20120810.UpdateItem",
+            "code": "InternalServerError",
+            "probability": config.update_item_lost,
+            "when": "after",
+        },
+    ]
+    consumer_env = "ConsumerFunction.Environment.Variables."
+    return LocalConfig(
+        template=ROOT / "template.yaml",
+        port=0,
+        endpoint_port=0,
+        log_dir=workdir / "logs",
+        parameter_overrides={"MaxReceiveCount": str(config.max_receive_count), "LogLevel": "INFO"},
+        overrides={
+            # The template ties the visibility timeout to the consumer timeout (6 x timeout + 30 s, at least 90 s); a
+            # test that kills consumers needs redeliveries within seconds, so both are shortened together.
+            "ConsumerFunction.Timeout": str(config.consumer_timeout),
+            "WebhookQueue.VisibilityTimeout": str(config.visibility_timeout),
+            consumer_env + "E2E_RUNS_FILE": str(runs),
+            consumer_env + "E2E_HANDLER_FAILURE_RATE": str(config.handler_failure),
+            consumer_env + "E2E_POISON_RATE": str(config.poison),
+        },
+        prepend_paths={"ConsumerFunction": [HANDLERS]},
+        instances=config.receiver_instances,
+        consumer_concurrency=config.consumer_concurrency,
+        faults={"seed": config.seed, "rules": rules},
+        kill_probability=config.kill_probability,
+        sdk_env={"AWS_RETRY_MODE": "standard", "AWS_MAX_ATTEMPTS": str(config.sdk_max_attempts)},
+        backoff_scale=config.backoff_scale,
+        audit=True,
+        seed=config.seed,
+        environ={},
+    )
+
+
+def run(config: RunConfig, workdir: Path) -> Report:
+    workdir.mkdir(parents=True, exist_ok=True)
+    for stale in [workdir / "handler-runs.txt", *(workdir / "logs").glob("*.log")]:
+        stale.unlink(missing_ok=True)
+    report = Report(config=asdict(config))
+    jobs, report.traffic = plan_traffic(config)
+    local = pipeline_config(config, workdir)
+    console = open(workdir / "console.log", "w", encoding="utf-8")  # noqa: SIM115 (closed below)
+    tracker = Tracker(out=console, log_dir=local.log_dir)
+    started = time.monotonic()
+    pipeline = LocalPipeline(local, tracker)
+    try:
+        pipeline.start()
+        report.timings["start_s"] = round(time.monotonic() - started, 1)
+        urls = {provider: samples.webhook_url(provider, pipeline.api_url) for provider in samples.PROVIDERS}
+        progress = Progress(len(jobs), sys.stderr, config.progress)
+        sender = Sender(
+            urls,
+            dict(samples.SAMPLE_SECRETS),
+            concurrency=config.send_concurrency,
+            retries=config.provider_retries,
+            retry_delay=config.provider_retry_delay,
+            timeout=60.0,
+            on_result=progress.update,
+            gate=threading.Event(),
+        )
+        assert sender.gate is not None
+        sender.gate.set()
+        sending_done = threading.Event()
+        watcher = threading.Thread(
+            target=_back_pressure, args=(pipeline, sender.gate, config.max_backlog, sending_done), daemon=True
+        )
+        watcher.start()
+        sent_at = time.monotonic()
+        results = sender.send_all(jobs)
+        sending_done.set()
+        watcher.join()
+        report.timings["send_s"] = round(time.monotonic() - sent_at, 1)
+        drain_at = time.monotonic()
+        drained = pipeline.wait_until_drained(config.drain_timeout, settle=2.0, poll=1.0)
+        report.timings["drain_s"] = round(time.monotonic() - drain_at, 1)
+        evidence = _collect(pipeline)
+    finally:
+        pipeline.stop()
+        console.close()
+    report.timings["total_s"] = round(time.monotonic() - started, 1)
+    _check(report, config, results, evidence, tracker, drained, workdir)
+    return report
+
+
+def _back_pressure(pipeline: LocalPipeline, gate: threading.Event, limit: int, done: threading.Event) -> None:
+    """Hold the sender while the queue holds more than ``limit`` messages: providers do not send faster than a
+    gateway absorbs for long, and moto's SQS costs grow with the queue's size (it scans it on every call)."""
+    while not done.wait(0.5):
+        try:
+            depth = pipeline.queue_depth("WebhookQueue")
+        except Exception:  # noqa: BLE001 (a transient endpoint error: keep the last decision)
+            continue
+        if not gate.is_set() and depth <= limit // 2:
+            gate.set()
+        elif gate.is_set() and depth > limit:
+            gate.clear()
+    gate.set()
+
+
+def _collect(pipeline: LocalPipeline) -> dict[str, Any]:
+    stack = pipeline.stack
+    assert stack is not None
+    ledger = list_deliveries(stack.output("DeliveriesTableName"), limit=10**9, dynamodb=pipeline.client("dynamodb"))
+    dead, _ = peek_messages(
+        stack.output("DeadLetterQueueUrl"), limit=10**6, wait_time_seconds=0, visibility_timeout=60, sqs=pipeline.client("sqs")
+    )
+    assert pipeline.endpoint is not None
+    return {
+        "ledger": ledger,
+        "dead": dead,
+        "endpoint": pipeline.endpoint.stats(),
+        "queue_depth": pipeline.queue_depth("WebhookQueue"),
+        "killed": list(pipeline.kill_faults.killed) if pipeline.kill_faults else [],
+        "pools": {name: asdict(pool.stats) for name, pool in pipeline.pools.items()},
+    }
+
+
+def _check(
+    report: Report,
+    config: RunConfig,
+    results: list[Any],
+    evidence: dict[str, Any],
+    tracker: Tracker,
+    drained: bool,
+    workdir: Path,
+) -> None:
+    violations = report.violations
+    sent = summarize(results, report.timings.get("send_s") or 1.0)
+    accepted = {(r.job.provider, r.gateway_id) for r in results if r.accepted and not r.job.forged}
+    never_acknowledged = {(r.job.provider, r.gateway_id) for r in results if not r.job.forged} - accepted
+    forged = {(r.job.provider, r.gateway_id) for r in results if r.job.forged}
+    enqueued = Counter((s["provider"], s["delivery_id"]) for s in evidence["endpoint"]["sent"])
+    ledger = {(item["provider"], item["delivery_id"]): item for item in evidence["ledger"]}
+    processed = {key for key, item in ledger.items() if item.get("status") == "processed"}
+    dead = Counter((m["provider"], m["delivery_id"]) for m in evidence["dead"])
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    raises: Counter[str] = Counter()
+    for line in (workdir / "handler-runs.txt").read_text(encoding="utf-8").splitlines():
+        kind, provider, delivery_id, pid, attempt, message_id = line.split(" ")
+        if kind == "ok":
+            runs[(provider, delivery_id)].append({"pid": int(pid), "attempt": int(attempt), "message_id": message_id})
+        else:
+            raises[kind] += 1
+
+    # 1. nothing accepted is lost
+    lost = accepted - processed - set(dead)
+    if lost:
+        violations.append(f"{len(lost)} accepted deliveries neither processed nor dead-lettered: {sorted(lost)[:5]}")
+    if not drained or evidence["queue_depth"]:
+        violations.append(f"the queue did not drain (drained={drained}, depth={evidence['queue_depth']})")
+    # 2. exactly once, except re-runs explained by an injected fault
+    died = {kill["pid"] for kill in evidence["killed"]} | {e["pid"] for e in tracker.worker_exits}
+    completion_failed = set(tracker.completion_failures) | set(tracker.lease_lost)
+    reruns: Counter[str] = Counter()
+    unexplained = []
+    for key, key_runs in runs.items():
+        for earlier in key_runs[:-1]:
+            if earlier["pid"] in died:
+                reruns["after the instance died"] += 1
+            elif key in completion_failed:
+                reruns["after the completion write failed"] += 1
+            else:
+                unexplained.append(key)
+    if unexplained:
+        violations.append(f"{len(unexplained)} unexplained handler re-runs: {sorted(set(unexplained))[:5]}")
+    not_run = [key for key in processed if not runs.get(key)]
+    if not_run:
+        violations.append(f"{len(not_run)} processed deliveries whose handler never completed: {sorted(not_run)[:5]}")
+    skipped = [key for key in processed if ledger[key].get("outcome") != "handled"]
+    if skipped:
+        violations.append(f"{len(skipped)} deliveries processed without their handler: {sorted(skipped)[:5]}")
+    # 3. forged deliveries never get in
+    for name, found in (("enqueued", set(enqueued)), ("in the ledger", set(ledger)), ("in the DLQ", set(dead)), ("run", set(runs))):
+        if forged & found:
+            violations.append(f"{len(forged & found)} forged deliveries {name}")
+    forged_answers = Counter(r.status for r in results if r.job.forged)
+    if set(forged_answers) != {401}:
+        violations.append(f"forged deliveries were answered {dict(forged_answers)}, not only 401")
+    # 4. the DLQ holds the poison deliveries and nothing unknown; nothing processed that was never queued
+    poison = {key for key in accepted if is_poison(key[1], config.poison)}
+    if poison - set(dead):
+        violations.append(f"{len(poison - set(dead))} poison deliveries not dead-lettered")
+    if poison & processed:
+        violations.append(f"{len(poison & processed)} poison deliveries processed")
+    if set(dead) - set(enqueued):
+        violations.append(f"{len(set(dead) - set(enqueued))} DLQ messages that were never enqueued")
+    if processed - set(enqueued):
+        violations.append(f"{len(processed - set(enqueued))} processed deliveries that were never enqueued")
+    # 5. log hygiene of every function's output
+    from tests.log_hygiene import find_leaks
+
+    for path in sorted((workdir / "logs").glob("*.log")):
+        report.leaks += [f"{path.name}: {leak}" for leak in find_leaks(path.read_text(encoding="utf-8", errors="replace"))]
+    if report.leaks:
+        violations.append(f"secrets or payload data in the functions' output: {report.leaks[:3]}")
+
+    faults = evidence["endpoint"]["faults"]
+    cpu = evidence["endpoint"].get("cpu_seconds", {})
+    report.endpoint = {
+        target: f"{calls} calls, {cpu.get(target, 0.0):.1f} s CPU"
+        for target, calls in sorted(evidence["endpoint"]["calls"].items(), key=lambda kv: -cpu.get(kv[0], 0.0))
+        if calls >= 10
+    }
+    summary = tracker.summary()
+    metrics = summary["metrics"].get("consumer", {})
+    report.traffic.update(
+        {
+            "requests": sent["requests"],
+            "provider_resends_after_5xx": sent["resends"],
+            "http_statuses": sent["statuses"],
+            "requests_per_second": sent["requests_per_second"],
+        }
+    )
+    report.faults = {
+        **{name: count for name, count in sorted(faults.items())},
+        "handler raised (random)": raises["raise-random"],
+        "handler raised (poison)": raises["raise-poison"],
+        "consumer instances killed mid-batch": len(evidence["killed"]),
+    }
+    report.outcomes = {
+        "deliveries accepted (2xx)": len(accepted),
+        "genuine deliveries never acknowledged": len(never_acknowledged),
+        "forged rejected (401)": forged_answers.get(401, 0),
+        "rejected reasons": sent["rejected"],
+        "503 answered (enqueue failed)": sent["statuses"].get("503", 0),
+        "messages enqueued": sum(enqueued.values()),
+        "processed (ledger)": len(processed),
+        "processed although never acknowledged": len(processed - accepted),
+        "dead-lettered deliveries (DLQ)": len(dead),
+        "dead-lettered poison deliveries": len(poison & set(dead)),
+        "duplicates dropped": metrics.get("DuplicatesDropped", 0),
+        "handler runs": sum(len(v) for v in runs.values()),
+        "handler re-runs, explained": dict(reruns),
+        "handler re-runs, unexplained": len(unexplained),
+        "handler failures": metrics.get("HandlerFailures", 0),
+        "ledger errors (after SDK retries)": metrics.get("LedgerErrors", 0),
+        "claim conflicts": metrics.get("ClaimConflicts", 0),
+        "lease lost": metrics.get("LeaseLost", 0),
+        "consumer batches": summary["consumer_batches"],
+        "consumer invocations failed": summary["consumer_invocation_errors"],
+        "instances started": {name: stats["cold_starts"] for name, stats in evidence["pools"].items()},
+    }
+
+
+def format_report(report: Report) -> str:
+    def block(title: str, values: dict[str, Any]) -> list[str]:
+        lines = [title]
+        for name, value in values.items():
+            text = json.dumps(value) if isinstance(value, dict) else str(value)
+            lines.append(f"  {name:<44} {text}")
+        return lines
+
+    lines = [f"Reliability run: {report.traffic['deliveries']} deliveries (seed {report.config['seed']})"]
+    lines += block("Traffic", report.traffic)
+    lines += block("Faults injected", report.faults)
+    lines += block("Outcomes", report.outcomes)
+    lines += block("Time (s)", report.timings)
+    lines += block("AWS endpoint (moto) by operation", report.endpoint)
+    lines.append("Invariants: " + ("all hold" if not report.violations else "VIOLATED"))
+    lines += [f"  - {violation}" for violation in report.violations]
+    return "\n".join(lines)

@@ -1,0 +1,23 @@
+"""Test handlers for tests/integration/local: every event of every provider. A delivery whose id is a line of the file
+``LOCAL_TEST_FAIL_FILE`` fails (a bug, until the file no longer lists it); any other is recorded as a line of
+``LOCAL_TEST_RUNS_FILE``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from webhook_gateway.consumer.events import WebhookEvent
+from webhook_gateway.consumer.registry import on
+
+
+def handle(event: WebhookEvent) -> None:
+    failing = Path(os.environ["LOCAL_TEST_FAIL_FILE"])
+    if failing.exists() and event.delivery_id in failing.read_text().split():
+        raise RuntimeError("this delivery fails until its handler is fixed")
+    with open(os.environ["LOCAL_TEST_RUNS_FILE"], "a", encoding="utf-8") as runs:
+        runs.write(f"{event.provider} {event.delivery_id}\n")
+
+
+for _provider in ("github", "stripe", "twilio"):
+    on(_provider, "*")(handle)

@@ -1,0 +1,154 @@
+"""The local pipeline as a developer uses it: `hookctl send` to its HTTP API, `hookctl deliveries`/`dlq` against its
+endpoint and stack, `hookctl replay` of a dead-lettered delivery after its handler is fixed, the `sam local`
+env-vars file, and `hookctl demo`."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from hookctl.local.runner import LocalConfig, LocalPipeline
+from hookctl.main import main
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[3]
+HANDLERS = Path(__file__).resolve().parent / "handlers"
+STACK = "hookctl-it"
+PARAMETERS = {"MaxReceiveCount": "2"}
+# Redeliveries within seconds (the template's smallest visibility timeout is 90 s)
+OVERRIDES = {"ConsumerFunction.Timeout": "2", "WebhookQueue.VisibilityTimeout": "3"}
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline]:
+    work = tmp_path_factory.mktemp("local")
+    overrides = {
+        **OVERRIDES,
+        "ConsumerFunction.Environment.Variables.LOCAL_TEST_FAIL_FILE": str(work / "failing.txt"),
+        "ConsumerFunction.Environment.Variables.LOCAL_TEST_RUNS_FILE": str(work / "runs.txt"),
+    }
+    config = LocalConfig(
+        template=ROOT / "template.yaml",
+        stack_name=STACK,
+        port=0,
+        endpoint_port=0,
+        parameter_overrides=PARAMETERS,
+        overrides=overrides,
+        prepend_paths={"ConsumerFunction": [HANDLERS]},
+        log_dir=work / "logs",
+        environ={},
+    )
+    with LocalPipeline(config) as running:
+        running.work = work  # type: ignore[attr-defined]
+        yield running
+
+
+@pytest.fixture
+def hookctl(pipeline: LocalPipeline, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", pipeline.endpoint.url)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        session = boto3.Session(region_name="us-east-1", aws_access_key_id="local", aws_secret_access_key="local")
+        code = main(list(argv), session=session, environ={"HOOKCTL_STACK": STACK}, stdout=out, stderr=err)
+        return code, out.getvalue(), err.getvalue()
+
+    return run
+
+
+def runs(pipeline: LocalPipeline) -> list[str]:
+    path = pipeline.work / "runs.txt"  # type: ignore[attr-defined]
+    return path.read_text().split("\n")[:-1] if path.exists() else []
+
+
+def test_sent_deliveries_are_processed_once_and_visible_to_hookctl(pipeline, hookctl):
+    code, out, err = hookctl("send", "all", "--url", pipeline.api_url, "--count", "6", "--duplicate", "2", "--concurrency", "3", "--json")
+    assert code == 0, err
+    sent = {(r["provider"], r["delivery_id"]) for r in json.loads(out)["results"]}
+    assert pipeline.wait_until_drained(60)
+
+    code, out, err = hookctl("deliveries", "list", "--status", "processed", "--json")
+    assert code == 0, err
+    listed = {(item["provider"], item["delivery_id"]) for item in json.loads(out)}
+    assert sent <= listed
+    handled = [tuple(line.split(" ", 1)) for line in runs(pipeline)]
+    assert sorted(key for key in handled if key in sent) == sorted(sent)  # each exactly once, duplicates dropped
+    summary = pipeline.tracker.summary()
+    assert summary["duplicates"] >= 6 and summary["metrics"]["consumer"]["DuplicatesDropped"] >= 6
+
+
+def test_a_dead_lettered_delivery_is_replayed_once_its_handler_is_fixed(pipeline, hookctl):
+    failing = pipeline.work / "failing.txt"  # type: ignore[attr-defined]
+    failing.write_text("501234567:7b2d2f3e-0000-4000-8000-00000000d1a1\n")
+    code, _, err = hookctl("send", "github", "push", "--url", pipeline.api_url, "--delivery-id", "7b2d2f3e-0000-4000-8000-00000000d1a1")
+    assert code == 0, err
+    delivery = "501234567:7b2d2f3e-0000-4000-8000-00000000d1a1"
+    assert pipeline.wait_until_drained(60)  # two failed receives, then SQS moved it to the DLQ
+
+    code, out, _ = hookctl("dlq", "list", "--json")
+    assert delivery in [m["delivery_id"] for m in json.loads(out)]
+    code, out, _ = hookctl("deliveries", "show", "github", delivery, "--json")
+    assert json.loads(out)["status"] == "failed" and json.loads(out)["attempts"] == 2
+
+    failing.write_text("")  # the handler is fixed
+    code, out, err = hookctl("replay", "github", delivery, "--wait", "30", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["replayed_from"] == "dlq" and report["dlq_copies_removed"] == 1
+    assert report["ledger_status_after"] == "processed"
+    assert runs(pipeline).count(f"github {delivery}") == 1
+
+    code, _, err = hookctl("replay", "github", delivery)  # processed: a replay would be dropped as a duplicate
+    assert code == 1 and "--force" in err
+    code, _, err = hookctl("replay", "github", delivery, "--force")  # and its envelope is no longer anywhere
+    assert code == 1 and "not in the dead-letter queue" in err and "--reset-only" in err
+    code, out, err = hookctl("replay", "github", delivery, "--reset-only", "--json")
+    assert code == 0, err
+    code, out, _ = hookctl("deliveries", "show", "github", delivery, "--json")
+    assert json.loads(out)["status"] == "failed" and "replay_requested_at" in json.loads(out)
+
+
+def test_the_sam_local_env_vars_file_names_the_running_stacks_resources(pipeline, hookctl):
+    argv = ["dev", "--print-env-vars", "--moto-port", str(pipeline.endpoint.port), "--stack-name", STACK, "--template", str(ROOT / "template.yaml")]
+    argv += ["--parameter-overrides", *(f"{k}={v}" for k, v in PARAMETERS.items())]
+    code, out, err = hookctl(*argv)
+    assert code == 0, err
+    env = json.loads(out)
+    stack = pipeline.stack
+    docker = f"http://172.17.0.1:{pipeline.endpoint.port}"
+    assert env["Parameters"] == {"AWS_ENDPOINT_URL": docker}
+    assert env["GithubReceiverFunction"]["SECRET_ID"] == stack.output("GithubSecretArn")
+    assert env["GithubReceiverFunction"]["QUEUE_URL"] == stack.output("QueueUrl")
+    assert env["GithubReceiverFunction"]["AWS_ENDPOINT_URL"] == docker
+    assert env["ConsumerFunction"]["TABLE_NAME"] == stack.output("DeliveriesTableName")
+    assert env["ConsumerFunction"]["MAX_RECEIVE_COUNT"] == "2"
+    assert set(env) == {"Parameters", *stack.functions}
+
+
+def test_the_local_endpoint_serves_every_service_on_one_url(pipeline):
+    session = boto3.Session(region_name="us-east-1", aws_access_key_id="local", aws_secret_access_key="local")
+    dynamodb = session.client("dynamodb", endpoint_url=pipeline.endpoint.url)  # passed on to the DynamoDB process
+    table = pipeline.stack.output("DeliveriesTableName")
+    assert dynamodb.describe_table(TableName=table)["Table"]["TableName"] == table
+    stacks = session.client("cloudformation", endpoint_url=pipeline.endpoint.url).describe_stacks(StackName=STACK)
+    assert {o["OutputKey"] for o in stacks["Stacks"][0]["Outputs"]} >= {"QueueUrl", "GithubWebhookUrl"}
+
+
+def test_demo_runs_the_product_and_reports_nothing_lost(tmp_path):
+    out, err = io.StringIO(), io.StringIO()
+    started = time.monotonic()
+    argv = ["demo", "--json", "--template", str(ROOT / "template.yaml"), "--log-dir", str(tmp_path)]
+    code = main(argv, environ={}, stdout=out, stderr=err)
+    assert code == 0, err.getvalue()
+    report = json.loads(out.getvalue())
+    assert report["nothing_lost"] and report["drained"] and report["lost"] == []
+    total = report["total"]
+    assert total["accepted"] == 9 and total["rejected"] == 3 and total["processed"] == 6 and total["duplicates"] == 3
+    assert time.monotonic() - started < 60
