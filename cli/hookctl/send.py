@@ -398,6 +398,9 @@ def run_send(args: argparse.Namespace, ctx: CommandContext) -> int:
         ctx.emit(render_json(summary))
     else:
         ctx.emit(_summary_line(summary))
+    if results and all(r.status is None for r in results):
+        hint = " Is `hookctl dev` running (make dev)?" if args.local else ""
+        ctx.note(f"nothing answered at {', '.join(sorted(set(urls.values())))}.{hint}")
     expected = all((r.accepted != r.job.forged) and (r.job.forged or r.status is not None) for r in results)
     return EXIT_OK if expected else EXIT_FAILURE
 
@@ -422,7 +425,7 @@ def _summary_line(summary: Mapping[str, Any]) -> str:
     rejected = ", ".join(f"{reason} {n}" for reason, n in summary["rejected"].items())
     statuses = ", ".join(f"{status} x{n}" for status, n in summary["statuses"].items())
     text = (
-        f"sent {summary['requests']} request(s) in {summary['duration_s']:.1f} s ({summary['requests_per_second'] or 0:.0f}/s): "
+        f"sent {summary['requests']} request(s) in {summary['duration_s']:.1f} s ({summary['requests_per_second'] or 0:g}/s): "
         f"{summary['accepted_deliveries']} of {summary['deliveries']} deliveries accepted"
     )
     if summary["forged"]:

@@ -385,6 +385,7 @@ def _check(
         "processed although never acknowledged": len(processed - accepted),
         "dead-lettered deliveries (DLQ)": len(dead),
         "dead-lettered poison deliveries": len(poison & set(dead)),
+        "dead-lettered copies of processed deliveries": len(set(dead) & processed),
         "duplicates dropped": metrics.get("DuplicatesDropped", 0),
         "handler runs": sum(len(v) for v in runs.values()),
         "handler re-runs, explained": dict(reruns),

@@ -166,7 +166,8 @@ def run_dev(args: argparse.Namespace, ctx: CommandContext) -> int:
         tracker = Tracker(log_dir=config.log_dir)
     else:
         tracker = Tracker.for_terminal(ctx.stdout, verbose=args.verbose, log_dir=config.log_dir)
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C, and SIGINT/SIGTERM from scripts (a background job may inherit SIGINT ignored)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     pipeline = start_pipeline(config, tracker)
     try:
         ctx.emit(pipeline.banner())
@@ -174,10 +175,11 @@ def run_dev(args: argparse.Namespace, ctx: CommandContext) -> int:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        ctx.note("stopping (Ctrl-C)...")
+        ctx.note("stopping...")
     finally:
         pipeline.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     summary = tracker.summary()
     ctx.note(
         f"stopped: {summary['accepted']} received, {sum(summary['rejected'].values())} rejected, "
