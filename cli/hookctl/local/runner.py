@@ -326,6 +326,21 @@ class LocalPipeline:
         if self.config.log_dir:
             lines.append(f"  Logs          {self.config.log_dir}/<Function>.log")
         env = " ".join(f"{k}={v}" for k, v in self.cli_environment().items())
-        lines.append("Send a delivery:   hookctl send github push --local      (or: hookctl send all --local --count 20)")
-        lines.append(f"Inspect it:        {env} hookctl deliveries list")
+        command = _hookctl_command()
+        lines.append(f"Send a delivery:   {command} send github push --local   (or: {command} send all --local --count 20)")
+        lines.append(f"Inspect it:        {env} {command} deliveries list")
         return "\n".join(lines)
+
+
+def _hookctl_command() -> str:
+    """``hookctl`` when it is on PATH, else the venv's script (relative to here when it can be)."""
+    import shutil
+    import sys
+
+    if shutil.which("hookctl"):
+        return "hookctl"
+    script = Path(sys.executable).parent / "hookctl"
+    try:
+        return os.path.relpath(script)
+    except ValueError:
+        return str(script)
