@@ -181,5 +181,7 @@ def render_report(report: dict[str, Any]) -> str:
         if report["forged_accepted"]:
             problems.append(f"{report['forged_accepted']} forged deliveries were accepted")
         lines.append("PROBLEM: " + "; ".join(problems))
-    lines.append("Next: `make dev`, then `hookctl send github push --local` in another terminal (docs/local.md).")
+    from hookctl.local.runner import _hookctl_command
+
+    lines.append(f"Next: `make dev`, then `{_hookctl_command()} send github push --local` in another terminal (docs/local.md).")
     return "\n".join(lines)

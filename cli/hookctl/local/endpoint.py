@@ -1,4 +1,5 @@
-"""The local AWS endpoint: moto's server application in its own process, on the port ``AWS_ENDPOINT_URL`` names.
+"""The local AWS endpoint: moto's server application, on the port ``AWS_ENDPOINT_URL`` names (two processes, see
+:class:`Endpoint`: DynamoDB has its own).
 
 It is moto's own WSGI app (what ``moto_server`` runs) behind a small middleware that does three things:
 
@@ -8,8 +9,8 @@ It is moto's own WSGI app (what ``moto_server`` runs) behind a small middleware 
   that atomicity), and SQS's DeleteMessage rebuilds the queue's message list from a snapshot (a message sent
   meanwhile is lost: the reliability test caught one). ReceiveMessage's long polling is done by the endpoint, outside
   the lock.
-* **Faults, for the functions only** (tests and ``hookctl dev --faults``): a second port, which the functions'
-  ``AWS_ENDPOINT_URL`` points at, answers a configured share of matching calls with an AWS error instead of (or,
+* **Faults, for the functions only** (tests and benchmarks: ``LocalConfig.faults``): a second port, which the
+  functions' ``AWS_ENDPOINT_URL`` points at, answers a configured share of matching calls with an AWS error instead of (or,
   for a lost response, after) passing them to moto: SQS ``SendMessage`` with ``500 InternalError``, DynamoDB
   ``UpdateItem`` with ``400 ProvisionedThroughputExceededException``, in the JSON protocol's shape
   (``x-amzn-ErrorType`` and ``__type``) so that botocore classifies and retries them as it does in AWS. Operators
@@ -17,8 +18,9 @@ It is moto's own WSGI app (what ``moto_server`` runs) behind a small middleware 
 * **An audit of SendMessage** (optional): the delivery ids of every message that reached the queue, so that a test
   can prove a forged delivery was never enqueued. ``GET /_hookctl/stats`` returns it with the fault counts.
 
-Run as ``python -m hookctl.local.endpoint --port 5000 [--functions-port 0] [--faults JSON] [--audit]``; it prints one
-JSON line ``{"port": ..., "functions_port": ...}`` when it listens and stops when its standard input closes.
+Run as ``python -m hookctl.local.endpoint --port 5000 [--functions-port 0] [--faults JSON] [--audit]
+[--forward-dynamodb URL]``; it prints one JSON line ``{"port": ..., "functions_port": ...}`` when it listens and stops
+when its standard input closes.
 """
 
 from __future__ import annotations
