@@ -395,6 +395,7 @@ def _check(
         "claim conflicts": metrics.get("ClaimConflicts", 0),
         "lease lost": metrics.get("LeaseLost", 0),
         "consumer batches": summary["consumer_batches"],
+        "consumer batch time per record (ms)": summary["consumer_ms_per_record"],
         "consumer invocations failed": summary["consumer_invocation_errors"],
         "instances started": {name: stats["cold_starts"] for name, stats in evidence["pools"].items()},
     }

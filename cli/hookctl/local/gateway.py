@@ -168,6 +168,7 @@ class HttpApi:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as API Gateway
+            disable_nagle_algorithm = True  # headers and body are two writes: don't let the body wait for an ACK
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the console reports instead)
                 pass
