@@ -287,7 +287,7 @@ class LocalPipeline:
             "AWS_ENDPOINT_URL": self.endpoint.url,
             "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            "AWS_REGION": self.config.region,
+            "AWS_DEFAULT_REGION": self.config.region,
             "HOOKCTL_STACK": self.config.stack_name,
         }
 
