@@ -623,16 +623,12 @@ def twilio_signature(url: str, body: bytes, content_type: str, auth_token: str) 
     return base64.b64encode(digest).decode("ascii")
 
 
-def _webhook_url(provider: str, base_url: str) -> str:
+def webhook_url(provider: str, base_url: str) -> str:
+    """``<base_url>/webhooks/<provider>`` (the template's route for each provider)."""
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"base_url must be an absolute http(s) URL, got {base_url!r}")
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}/webhooks/{provider}"
-
-
-def webhook_url(provider: str, base_url: str) -> str:
-    """``<base_url>/webhooks/<provider>`` (the template's route for each provider)."""
-    return _webhook_url(provider, base_url)
 
 
 def sign_request(
@@ -661,7 +657,7 @@ def sign_request(
         payload = _with_delivery_id(provider, payload, delivery_id)
     raw = payload.body if body is None else bytes(body)
     key = SAMPLE_SECRETS[provider] if secret is None else secret
-    target = _webhook_url(provider, base_url) if url is None else url
+    target = webhook_url(provider, base_url) if url is None else url
     headers = dict(payload.headers)
 
     if provider == "stripe":
