@@ -199,20 +199,7 @@ def claim_delivery(
     values[":failed"] = _S_FAILED
     values[":now_ms"] = {"N": str(now_ms)}
     values[":lease_expires_at"] = {"N": str(now_ms + lease_ms)}
-    try:
-        response = (client or default_client()).update_item(
-            TableName=table_name,
-            Key=delivery.key,
-            UpdateExpression=_CLAIM_UPDATE,
-            ConditionExpression=_CLAIMABLE,
-            ExpressionAttributeNames=_CLAIM_NAMES,
-            ExpressionAttributeValues=values,
-            ReturnValues="UPDATED_NEW",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
-    except ClientError as error:
-        return _existing_claim(error, owner)
-    return Claim(ClaimStatus.CLAIMED, attempts=_number(response.get("Attributes", {}), "attempts"))
+    return _claim_write(table_name, delivery, _CLAIM_UPDATE, _CLAIM_NAMES, values, owner=owner, client=client)
 
 
 def record_skipped(
@@ -235,20 +222,7 @@ def record_skipped(
     values[":failed"] = _S_FAILED
     values[":skipped"] = {"S": OUTCOME_SKIPPED}
     values[":now_ms"] = {"N": str(int(now * 1000))}
-    try:
-        response = (client or default_client()).update_item(
-            TableName=table_name,
-            Key=delivery.key,
-            UpdateExpression=_SKIP_UPDATE,
-            ConditionExpression=_CLAIMABLE,
-            ExpressionAttributeNames=_SKIP_NAMES,
-            ExpressionAttributeValues=values,
-            ReturnValues="UPDATED_NEW",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
-    except ClientError as error:
-        return _existing_claim(error, owner)
-    return Claim(ClaimStatus.CLAIMED, attempts=_number(response.get("Attributes", {}), "attempts"))
+    return _claim_write(table_name, delivery, _SKIP_UPDATE, _SKIP_NAMES, values, owner=owner, client=client)
 
 
 def complete_delivery(
@@ -330,6 +304,33 @@ def datetime_to_epoch(value: datetime) -> float:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.timestamp()
+
+
+def _claim_write(
+    table_name: str,
+    delivery: Delivery,
+    update: str,
+    names: dict[str, str],
+    values: dict[str, dict[str, str]],
+    *,
+    owner: str,
+    client: Any,
+) -> Claim:
+    """One UpdateItem under the claim's condition; a refused one reports the item it found (no read needed)."""
+    try:
+        response = (client or default_client()).update_item(
+            TableName=table_name,
+            Key=delivery.key,
+            UpdateExpression=update,
+            ConditionExpression=_CLAIMABLE,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="UPDATED_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as error:
+        return _existing_claim(error, owner)
+    return Claim(ClaimStatus.CLAIMED, attempts=_number(response.get("Attributes", {}), "attempts"))
 
 
 def _attempt_values(delivery: Delivery, *, owner: str, now: float, ttl_days: int) -> dict[str, dict[str, str]]:
