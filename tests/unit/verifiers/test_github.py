@@ -99,17 +99,93 @@ def test_previous_secret_is_not_consulted_when_current_matches():
     assert consulted == ["current"]
 
 
+PUSH_BODY = json.dumps({"ref": "refs/heads/main", "before": "0" * 40, "after": "a" * 40, "commits": []}).encode()
+PING_BODY = json.dumps({"zen": "Design for failure.", "hook_id": 123456, "hook": {"id": 123456}}).encode()
+
+
 def test_identity_is_hook_id_and_delivery_guid():
-    body = json.dumps({"zen": "x"}).encode()
-    identity = github.identify(request(body, "unused", x_github_hook_id="123456"))
+    identity = github.identify(request(PUSH_BODY, "unused", x_github_hook_id="123456"))
     assert identity.delivery_id == "123456:72d3162e-cc78-11e3-81ab-4c9367dc0958"
     assert identity.event_type == "push"
 
 
+def test_identity_without_a_hook_id_header_uses_hook_zero():
+    identity = github.identify(request(PUSH_BODY, "unused"))
+    assert identity.delivery_id == "0:72d3162e-cc78-11e3-81ab-4c9367dc0958"
+
+
+def test_identity_trims_the_headers_it_is_built_from():
+    # Given headers with surrounding whitespace (proxies keep it)
+    req = request(PUSH_BODY, "unused", x_github_hook_id=" 42 ", x_github_delivery=" guid-1 ", x_github_event=" push ")
+    # When the delivery is identified / Then the id and type carry no whitespace
+    identity = github.identify(req)
+    assert (identity.delivery_id, identity.event_type) == ("42:guid-1", "push")
+
+
+def test_identity_is_marked_unsigned_because_github_signs_only_the_body():
+    # GitHub's GUID, hook id and event are plain headers: the consumer must also deduplicate by signed body.
+    assert github.identify(request(PUSH_BODY, "unused")).delivery_id_signed is False
+
+
 def test_form_encoded_payload_is_understood():
-    body = b"payload=%7B%22zen%22%3A%22x%22%7D"
+    body = b"payload=" + PUSH_BODY.replace(b'"', b"%22").replace(b"{", b"%7B").replace(b"}", b"%7D")
     identity = github.identify(request(body, "unused", content_type="application/x-www-form-urlencoded"))
     assert identity.event_type == "push"
+
+
+def test_form_body_that_is_not_strictly_a_form_is_unparseable():
+    # Given a form body with a field that has no '=' (parse_qs would silently drop it when not strict)
+    body = b"junk&payload=" + PUSH_BODY
+    # When it is identified / Then it is refused rather than half-read
+    with pytest.raises(Rejected) as rejected:
+        github.identify(request(body, "unused", content_type="application/x-www-form-urlencoded"))
+    assert rejected.value.reason is Reason.UNPARSEABLE_PAYLOAD
+
+
+def test_a_signed_ping_body_resent_as_push_is_refused():
+    # Given a captured, validly signed ping body whose unsigned X-GitHub-Event header was changed to push
+    req = request(PING_BODY, "unused", x_github_event="push")
+    # When it is identified / Then it never becomes a push delivery
+    with pytest.raises(Rejected) as rejected:
+        github.identify(req)
+    assert rejected.value.reason is Reason.UNPARSEABLE_PAYLOAD
+
+
+@pytest.mark.parametrize("event", ["issues", "pull_request", "release"])
+def test_a_ping_body_under_any_other_event_is_refused(event):
+    with pytest.raises(Rejected):
+        github.identify(request(PING_BODY, "unused", x_github_event=event))
+
+
+def test_a_push_body_resent_as_ping_is_refused():
+    with pytest.raises(Rejected) as rejected:
+        github.identify(request(PUSH_BODY, "unused", x_github_event="ping"))
+    assert rejected.value.reason is Reason.UNPARSEABLE_PAYLOAD
+
+
+@pytest.mark.parametrize("missing", ["ref", "before", "after"])
+def test_a_push_without_its_required_keys_is_refused(missing):
+    document = json.loads(PUSH_BODY)
+    del document[missing]
+    with pytest.raises(Rejected):
+        github.identify(request(json.dumps(document).encode(), "unused"))
+
+
+def test_a_genuine_ping_is_identified_as_ping():
+    assert github.identify(request(PING_BODY, "unused", x_github_event="ping")).event_type == "ping"
+
+
+def test_other_events_are_not_shape_checked():
+    # Given an event type GitHub documents many shapes for
+    identity = github.identify(request(json.dumps({"action": "opened"}).encode(), "unused", x_github_event="issues"))
+    # Then its type is taken from the header (the body-fingerprint dedupe covers replays of it)
+    assert identity.event_type == "issues"
+
+
+def test_absurdly_nested_json_is_unparseable_not_a_crash():
+    with pytest.raises(Rejected) as rejected:
+        github.identify(request(b"[" * 100_000 + b"]" * 100_000, "unused"))
+    assert rejected.value.reason is Reason.UNPARSEABLE_PAYLOAD
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b"\xff\xfe"])

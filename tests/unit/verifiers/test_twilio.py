@@ -175,11 +175,15 @@ def test_unparseable_host_never_raises_anything_but_a_rejection():
         twilio.verify(req, CURRENT, POLICY)
 
 
-def test_identity_prefers_the_idempotency_token():
-    req = request("/s", form({"MessageSid": "SM1", "SmsStatus": "received"}), None,
-                  i_twilio_idempotency_token="token-123")
-    identity = twilio.identify(req)
-    assert (identity.delivery_id, identity.event_type) == ("token-123", "message")
+def test_identity_ignores_the_unsigned_idempotency_token():
+    # Given a captured inbound SMS re-sent under a new I-Twilio-Idempotency-Token (a plain header, not signed)
+    body = form({"MessageSid": "SM1", "SmsStatus": "received"})
+    first = twilio.identify(request("/s", body, None, i_twilio_idempotency_token="token-123"))
+    replay = twilio.identify(request("/s", body, None, i_twilio_idempotency_token="token-456"))
+    # Then both have the id of the signed SID: the replay is a duplicate
+    assert first.delivery_id == replay.delivery_id == "SM1"
+    assert first.event_type == "message"
+    assert first.delivery_id_signed is True
 
 
 def test_identity_falls_back_to_sid_and_status():
@@ -189,10 +193,56 @@ def test_identity_falls_back_to_sid_and_status():
     assert (identity.delivery_id, identity.event_type) == ("CA1:completed", "call.completed")
 
 
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"SmsSid": "SM2", "SmsStatus": "received"}, ("SM2:received", "message.received")),
+        ({"RecordingSid": "RE1", "RecordingStatus": "completed", "CallSid": "CA1"}, ("RE1:completed", "recording.completed")),
+        ({"TranscriptionSid": "TR1", "TranscriptionStatus": "completed", "RecordingSid": "RE1", "CallSid": "CA1"},
+         ("TR1:completed", "transcription.completed")),
+        ({"MessageSid": "SM3", "MessageStatus": "sent", "CallSid": "CA3"}, ("SM3:sent", "message.sent")),
+    ],
+)
+def test_identity_takes_the_most_specific_signed_resource(params, expected):
+    identity = twilio.identify(request("/s", form(params), None))
+    assert (identity.delivery_id, identity.event_type) == expected
+
+
+def test_conference_events_of_one_conference_are_told_apart_by_sequence_number():
+    # Given two participant-join callbacks of the same conference
+    join = {"ConferenceSid": "CF1", "StatusCallbackEvent": "participant-join"}
+    first = twilio.identify(request("/s", form({**join, "SequenceNumber": "1", "CallSid": "CA1"}), None))
+    second = twilio.identify(request("/s", form({**join, "SequenceNumber": "2", "CallSid": "CA2"}), None))
+    # Then they are two deliveries, each named by its signed sequence number
+    assert (first.delivery_id, second.delivery_id) == ("CF1:participant-join:1", "CF1:participant-join:2")
+    assert first.event_type == "conference.participant-join"
+
+
 def test_identity_of_json_body_uses_its_fields():
     req = request("/s", json.dumps({"CallSid": "CA9", "CallStatus": "ringing"}).encode(), None,
                   content_type="application/json")
     assert twilio.identify(req).delivery_id == "CA9:ringing"
+
+
+def test_identity_without_a_sid_is_the_hash_of_what_twilio_signed():
+    # Given a JSON webhook without a resource SID (the body hash is in the signed URL)
+    body = json.dumps({"event_type": "voice_intelligence_transcript_available"}).encode()
+    query = "bodySHA256=" + hashlib.sha256(body).hexdigest()
+    identity = twilio.identify(request("/s?" + query, body, None, content_type="application/json",
+                                       i_twilio_idempotency_token="token-1"))
+    # Then the id is the SHA-256 of path, query and body, whatever the token says
+    expected = hashlib.sha256(b"/s?" + query.encode() + b"\n" + body).hexdigest()[:40]
+    assert identity == twilio.DeliveryIdentity(f"sha256:{expected}", "webhook", delivery_id_signed=True)
+    other_token = twilio.identify(request("/s?" + query, body, None, content_type="application/json",
+                                          i_twilio_idempotency_token="token-2"))
+    assert other_token.delivery_id == identity.delivery_id
+    other_body = twilio.identify(request("/s?" + query, body + b" ", None, content_type="application/json"))
+    assert other_body.delivery_id != identity.delivery_id
+
+
+def test_identity_without_a_sid_depends_on_the_signed_path():
+    body = form({"Foo": "bar"})
+    assert twilio.identify(request("/a", body, None)).delivery_id != twilio.identify(request("/b", body, None)).delivery_id
 
 
 def test_non_json_non_form_body_is_unparseable():

@@ -7,8 +7,8 @@ functions:
   secret candidate in order (current first, then previous), and returns the candidate that matched. It raises
   :class:`Rejected` with a :class:`Reason` on any failure and never anything else.
 * ``identify(request) -> DeliveryIdentity``: after a valid signature, parses the body just enough to name the delivery
-  (idempotency key and event type). It raises ``Rejected(Reason.UNPARSEABLE_PAYLOAD)`` when the body is not in the
-  provider's format.
+  (idempotency key and event type), from signed data wherever the provider signs one. It raises
+  ``Rejected(Reason.UNPARSEABLE_PAYLOAD)`` when the body is not in the provider's format.
 
 Nothing here touches AWS or the environment, so verifiers are tested with plain values.
 """
@@ -90,10 +90,18 @@ class VerificationPolicy:
 
 @dataclass(frozen=True)
 class DeliveryIdentity:
-    """What makes a delivery unique for its provider, and what kind of event it is."""
+    """What makes a delivery unique for its provider, and what kind of event it is.
+
+    ``delivery_id_signed`` says whether the signature covers the delivery id (Stripe's event id is in the signed body,
+    Twilio's resource SID is a signed parameter). When it does not (GitHub's ``X-GitHub-Delivery`` is a plain header),
+    anyone holding one captured delivery can re-send its signed body under a new id, so the consumer also refuses a
+    signed body it has already taken under another id (``ledger.claim_body``). False is the safe default: it costs
+    one conditional write per delivery, never a replay.
+    """
 
     delivery_id: str
     event_type: str
+    delivery_id_signed: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,12 +128,20 @@ class Provider:
     acknowledge: Callable[[DeliveryIdentity], Acknowledgement] = json_acknowledgement
 
 
+def utf8(text: str) -> bytes:
+    """UTF-8 bytes of any str, never raising: a lone surrogate (JSON's ``"\\ud800"``) is encoded as is.
+
+    Providers sign valid UTF-8, so such input only ever yields bytes no signature matches.
+    """
+    return text.encode("utf-8", "surrogatepass")
+
+
 def constant_time_equal(expected: str | bytes, received: str | bytes) -> bool:
-    """``hmac.compare_digest`` that never raises: non-ASCII str input is compared as UTF-8 bytes."""
+    """``hmac.compare_digest`` that never raises: str input (non-ASCII, lone surrogates) is compared as UTF-8."""
     if isinstance(expected, str):
-        expected = expected.encode("utf-8")
+        expected = utf8(expected)
     if isinstance(received, str):
-        received = received.encode("utf-8")
+        received = utf8(received)
     return hmac.compare_digest(expected, received)
 
 

@@ -2,6 +2,11 @@
 
 GitHub signs no timestamp, so there is no replay window; redeliveries keep ``X-GitHub-Delivery``, and one GUID can
 reach several hooks, so the delivery id is ``<hook id>:<delivery GUID>``.
+
+GitHub signs the body only: the GUID, the hook id and ``X-GitHub-Event`` are plain headers anyone can change on a
+captured delivery. So the identity is marked unsigned (the consumer then refuses a body it already took under another
+id), and the event type is checked against bodies that say what they are: a ping body names itself (``zen`` and
+``hook_id``), a push body has ``ref``, ``before`` and ``after``. A ping re-sent as ``push`` never reaches a push handler.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import hmac
 import json
 import re
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import parse_qs
 
 from webhook_gateway.verifiers.base import (
@@ -23,6 +29,7 @@ from webhook_gateway.verifiers.base import (
     WebhookRequest,
     constant_time_equal,
     first_matching_secret,
+    utf8,
 )
 
 SIGNATURE_HEADER = "x-hub-signature-256"
@@ -30,7 +37,7 @@ _SIGNATURE_FORMAT = re.compile(r"sha256=([0-9a-fA-F]{64})")
 
 
 def sign(body: bytes, secret: str) -> str:
-    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    return "sha256=" + hmac.new(utf8(secret), body, hashlib.sha256).hexdigest()
 
 
 def verify(
@@ -48,17 +55,30 @@ def verify(
     )
 
 
+# Top-level keys a body of that event always has; a body with the ping keys is a ping, whatever the header says.
+_PING_KEYS = frozenset({"zen", "hook_id"})
+_REQUIRED_KEYS = {"ping": _PING_KEYS, "push": frozenset({"ref", "before", "after"})}
+
+
 def identify(request: WebhookRequest) -> DeliveryIdentity:
     guid = (request.header("x-github-delivery") or "").strip()
     event = (request.header("x-github-event") or "").strip()
     if not guid or not event:
         raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "missing X-GitHub-Delivery or X-GitHub-Event")
-    _require_json_payload(request)
+    _require_event_matches_body(event, _json_payload(request))
     hook_id = (request.header("x-github-hook-id") or "").strip() or "0"
-    return DeliveryIdentity(delivery_id=f"{hook_id}:{guid}", event_type=event)
+    return DeliveryIdentity(delivery_id=f"{hook_id}:{guid}", event_type=event, delivery_id_signed=False)
 
 
-def _require_json_payload(request: WebhookRequest) -> None:
+def _require_event_matches_body(event: str, document: dict[str, Any]) -> None:
+    if event != "ping" and _PING_KEYS <= document.keys():
+        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "a ping body under another X-GitHub-Event")
+    required = _REQUIRED_KEYS.get(event)
+    if required is not None and not required <= document.keys():
+        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "the body is not a payload of its X-GitHub-Event")
+
+
+def _json_payload(request: WebhookRequest) -> dict[str, Any]:
     """The body is JSON, or (content type x-www-form-urlencoded) a form whose ``payload`` field is JSON."""
     content_type = (request.header("content-type") or "").lower()
     try:
@@ -67,10 +87,11 @@ def _require_json_payload(request: WebhookRequest) -> None:
             document = json.loads(form["payload"][0])
         else:
             document = json.loads(request.body)
-    except (ValueError, KeyError, IndexError) as error:
+    except (ValueError, KeyError, IndexError, RecursionError) as error:  # RecursionError: absurdly deep nesting
         raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"body is not a GitHub JSON payload ({type(error).__name__})")
     if not isinstance(document, dict):
         raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "payload is not a JSON object")
+    return document
 
 
 PROVIDER = Provider(

@@ -87,7 +87,8 @@ def identify(request: WebhookRequest) -> DeliveryIdentity:
     event_id, event_type = document.get("id"), document.get("type")
     if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str) or not event_type:
         raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "event has no string id and type")
-    return DeliveryIdentity(delivery_id=event_id, event_type=event_type)
+    # The event id and type are in the signed body.
+    return DeliveryIdentity(delivery_id=event_id, event_type=event_type, delivery_id_signed=True)
 
 
 PROVIDER = Provider(

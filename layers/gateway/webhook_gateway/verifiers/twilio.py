@@ -41,14 +41,15 @@ FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 _ALGORITHMS = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
-# (resource id parameter, status parameter, event type prefix), most specific first.
+# (resource id parameter, status parameter, event type prefix), most specific first: a transcription callback also
+# names its recording and call, a recording or conference callback its call.
 _RESOURCE_KEYS = (
+    ("TranscriptionSid", "TranscriptionStatus", "transcription"),
+    ("RecordingSid", "RecordingStatus", "recording"),
+    ("ConferenceSid", "StatusCallbackEvent", "conference"),
     ("MessageSid", "MessageStatus", "message"),
     ("SmsSid", "SmsStatus", "message"),
     ("CallSid", "CallStatus", "call"),
-    ("RecordingSid", "RecordingStatus", "recording"),
-    ("TranscriptionSid", "TranscriptionStatus", "transcription"),
-    ("ConferenceSid", "StatusCallbackEvent", "conference"),
 )
 
 
@@ -164,24 +165,29 @@ def verify(
 
 
 def identify(request: WebhookRequest) -> DeliveryIdentity:
+    """Name the delivery from what Twilio signed, never from ``I-Twilio-Idempotency-Token``.
+
+    The token is a plain header: a captured request re-sent under a new token would run the handler again. The
+    resource SID with its status (a form parameter or a JSON field, both signed) names one callback; a conference
+    event adds ``SequenceNumber`` (one conference sends many ``participant-join``). Without a SID, the signed content
+    itself (path, query and body) is the id: Twilio's retries repeat it byte for byte.
+    """
     fields = _identity_fields(request)
-    event_type = "webhook"
-    resource_id = ""
     for sid_key, status_key, prefix in _RESOURCE_KEYS:
         sid = _first(fields.get(sid_key))
-        if sid:
-            status = _first(fields.get(status_key))
-            resource_id = f"{sid}:{status}" if status else sid
-            event_type = f"{prefix}.{status.lower()}" if status else prefix
-            break
-    token = (request.header(IDEMPOTENCY_HEADER) or "").strip()
-    if token:
-        return DeliveryIdentity(delivery_id=token, event_type=event_type)
-    if resource_id:
-        return DeliveryIdentity(delivery_id=resource_id, event_type=event_type)
-    # Nothing names the delivery: the same bytes to the same URL are the same delivery.
-    digest = hashlib.sha256(request.url.encode("utf-8") + b"\n" + request.body).hexdigest()
-    return DeliveryIdentity(delivery_id=f"sha256:{digest[:40]}", event_type=event_type)
+        if not sid:
+            continue
+        status = _first(fields.get(status_key))
+        parts = [sid, status, _first(fields.get("SequenceNumber"))] if prefix == "conference" else [sid, status]
+        return DeliveryIdentity(
+            delivery_id=":".join(part for part in parts if part),
+            event_type=f"{prefix}.{status.lower()}" if status else prefix,
+            delivery_id_signed=True,
+        )
+    # surrogatepass: a JSON event can carry lone surrogates in the path, and they must hash, not raise.
+    signed_target = f"{request.raw_path}?{request.raw_query_string}\n".encode("utf-8", "surrogatepass")
+    digest = hashlib.sha256(signed_target + request.body).hexdigest()
+    return DeliveryIdentity(delivery_id=f"sha256:{digest[:40]}", event_type="webhook", delivery_id_signed=True)
 
 
 def _identity_fields(request: WebhookRequest) -> Mapping[str, object]:
