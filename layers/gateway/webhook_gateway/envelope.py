@@ -40,6 +40,10 @@ class Envelope(BaseModel):
     version: Literal[1] = ENVELOPE_VERSION
     provider: str
     delivery_id: str = Field(min_length=1, max_length=512)
+    # Whether the provider's signature covers delivery_id (see DeliveryIdentity). When it does not, the consumer also
+    # deduplicates by body_sha256, so a signed body re-sent under a new id is not processed twice. An envelope
+    # without the field (queued by an older receiver) gets that extra check: the safe side.
+    delivery_id_signed: bool = False
     event_type: str
     received_at: datetime
     request_id: str = ""

@@ -24,6 +24,7 @@ from webhook_gateway.secrets import PREVIOUS, RotatingSecret
 from webhook_gateway.settings import ReceiverSettings
 from webhook_gateway.verifiers import load_provider
 from webhook_gateway.verifiers.base import (
+    DeliveryIdentity,
     Provider,
     Reason,
     Rejected,
@@ -84,7 +85,7 @@ class Receiver:
             return self._reject(Rejected(Reason.MALFORMED_SIGNATURE, "unexpected verifier error"), event)
 
         logger.set_correlation_id(identity.delivery_id)
-        envelope = self._envelope(request, identity.delivery_id, identity.event_type, matched)
+        envelope = self._envelope(request, identity, matched)
         try:
             queued = self.sender.send(envelope, request.body)
         except EnqueueError as error:
@@ -138,14 +139,13 @@ class Receiver:
         if not any(address in network for network in self._allowed_networks):
             raise Rejected(Reason.SOURCE_IP_NOT_ALLOWED, f"{address} is outside the allowlist")
 
-    def _envelope(
-        self, request: WebhookRequest, delivery_id: str, event_type: str, matched: SecretCandidate
-    ) -> Envelope:
+    def _envelope(self, request: WebhookRequest, identity: DeliveryIdentity, matched: SecretCandidate) -> Envelope:
         headers = {name: request.headers[name] for name in self.provider.forwarded_headers if name in request.headers}
         return Envelope(
             provider=self.provider.name,
-            delivery_id=delivery_id,
-            event_type=event_type,
+            delivery_id=identity.delivery_id,
+            delivery_id_signed=identity.delivery_id_signed,
+            event_type=identity.event_type,
             received_at=datetime.fromtimestamp(self.clock(), tz=UTC),
             request_id=request.request_id,
             source_ip=request.source_ip,
