@@ -36,7 +36,13 @@ def test_the_handler_routes_each_provider_to_its_example_handler(aws, app, capsy
     # Given deliveries for every provider's example handlers, and one event type nobody handles
     envelopes = [
         make_envelope(),
-        make_envelope("github", "gh-1", "push", b'{"ref": "refs/heads/main", "commits": [{}], "repository": {}}'),
+        make_envelope(
+            "github",
+            "gh-1",
+            "push",
+            b'{"ref": "refs/heads/main", "commits": [{}], "repository": {}}',
+            delivery_id_signed=False,
+        ),
         make_envelope("github", "gh-2", "pull_request.opened", b'{"action": "opened", "pull_request": {"number": 7}}'),
         make_envelope("twilio", "SM1", "message.status", b"MessageSid=SM1&MessageStatus=delivered&Body=secret+text"),
         make_envelope(delivery_id="evt_2", event_type="invoice.created"),

@@ -204,7 +204,7 @@ def test_a_mixed_batch_reports_only_the_failed_records(aws, consumer, registry):
     registry.on("github", "*")(Recorder())
     ok = send(aws, make_envelope(delivery_id="evt_ok"))
     bad = send(aws, make_envelope(delivery_id="evt_bad", event_type="charge.failed"))
-    send(aws, make_envelope("github", "d-1", "issues", b'{"action": "opened"}'))
+    send(aws, make_envelope("github", "d-1", "issues", b'{"action": "opened"}', delivery_id_signed=False))
     send(aws, make_envelope(delivery_id="evt_new", event_type="customer.created"))
     poison = aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody="garbage")["MessageId"]
 
@@ -283,3 +283,22 @@ def _receive(aws) -> dict:
         QueueUrl=aws.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0, AttributeNames=["All"]
     )["Messages"]
     return {"Records": [to_lambda_record(message, aws.queue_arn) for message in messages]}
+
+
+def test_a_github_body_replayed_under_new_ids_is_processed_once_on_dynamodb(aws, consumer, registry):
+    # Given a GitHub push queued once as sent, then three times more under forged GUIDs and hook ids (unsigned headers)
+    handler = registry.on("github", "push")(Recorder())
+    body = b'{"ref": "refs/heads/main", "before": "0", "after": "1", "commits": []}'
+    for delivery_id in ("1:guid-real", "2:guid-x", "3:guid-y", "1:guid-z"):
+        send(aws, make_envelope("github", delivery_id, "push", body, delivery_id_signed=False))
+
+    # When the consumer drains the queue
+    drain(aws, invoke(consumer), new_context, batch_size=1)
+
+    # Then the handler ran once, for the first id; DynamoDB's conditional writes refused the body to the others
+    assert handler.calls == 1
+    assert handler.events[0].delivery_id == "1:guid-real"
+    for replayed in ("2:guid-x", "3:guid-y", "1:guid-z"):
+        assert item(aws, "github", replayed)["outcome"] == "duplicate_body"
+        assert item(aws, "github", replayed)["duplicate_of"] == "1:guid-real"
+    assert queue_depth(aws, aws.queue_url) == 0

@@ -375,7 +375,9 @@ def make_envelope(
     received_at: datetime | None = None,
     body_ref: BodyRef | None = None,
     headers: dict[str, str] | None = None,
+    delivery_id_signed: bool = True,
 ) -> Envelope:
+    """An envelope as a receiver queues it. ``delivery_id_signed``: pass False for GitHub, as its verifier does."""
     raw = stripe_body(delivery_id, event_type) if raw is None else raw
     fields: dict[str, Any] = Envelope.inline_body_fields(raw)
     if body_ref is not None:
@@ -386,6 +388,7 @@ def make_envelope(
         event_type=event_type,
         received_at=received_at or datetime(2025, 6, 15, 15, 6, 40, tzinfo=UTC),
         headers=headers or {},
+        delivery_id_signed=delivery_id_signed,
         **fields,
     )
 

@@ -203,7 +203,9 @@ def test_a_mixed_batch_reports_only_its_failed_records(consumer, registry, dynam
         [
             sqs_record(make_envelope(delivery_id="evt_ok"), message_id="ok"),
             sqs_record(make_envelope(delivery_id="evt_bad", event_type="charge.failed"), message_id="bad"),
-            sqs_record(make_envelope("github", "d-1", "push", b'{"ref": "main"}'), message_id="push"),
+            sqs_record(
+                make_envelope("github", "d-1", "push", b'{"ref": "main"}', delivery_id_signed=False), message_id="push"
+            ),
             sqs_record(make_envelope(delivery_id="evt_ok"), message_id="dup"),
             sqs_record(make_envelope(delivery_id="evt_x", event_type="customer.created"), message_id="skip"),
             sqs_record("{not an envelope", message_id="poison"),

@@ -9,6 +9,7 @@ only synchronisation between concurrent consumers:
                            ▼    │
                           failed
     (absent | failed | expired lease) ──record_skipped──▶ processed (outcome=skipped)  [no handler registered]
+    (absent | failed | expired lease) ──record_duplicate_body──▶ processed (outcome=duplicate_body, duplicate_of)
 
 * :func:`claim_delivery` (UpdateItem) succeeds only if the item is absent, ``failed``, or ``processing`` with
   ``lease_expires_at`` in the past. It increments ``attempts`` and writes the lease: ``lease_owner`` (Lambda request
@@ -23,6 +24,16 @@ only synchronisation between concurrent consumers:
 
 Per new delivery: 2 writes (claim + complete), no read. Per duplicate: 1 (failed) conditional write.
 
+**Deliveries whose id is not signed** (``Envelope.delivery_id_signed`` is false: GitHub's ``X-GitHub-Delivery`` is a
+plain header) could be replayed: the same signed body re-sent under a new id is a new ledger key. So before the claim,
+:func:`claim_body` takes the body itself, ONE conditional UpdateItem on a body item (partition ``<provider>#body``,
+sort key the body's SHA-256): it succeeds when the body is new or already belongs to this delivery id (a retry), and
+otherwise hands back the id that took it first (ALL_OLD, no read). Such a replay is recorded
+``processed``/``duplicate_body`` with ``duplicate_of`` (:func:`record_duplicate_body`, one write) and never reaches a
+handler. Cost: one extra conditional write per delivery of those providers (3 per new delivery, 2 per duplicate or
+replay); none for providers that sign their ids. Body items expire with the ledger's TTL, so the protection lasts
+``DeliveryTtlDays``.
+
 Why not Powertools' idempotency utility (the reference for this design)? Its record key is a hash
 (``<function>#<md5 of the payload or a JMESPath subset>``) in a single ``id`` attribute and its record holds only
 status/expiry/response, while this table is also the audit trail other tools query by readable
@@ -36,7 +47,10 @@ UTC, millisecond precision, ``Z``: sortable), ``event_type`` (S), ``last_error``
 chars, never the payload; kept after a later success as history), ``lease_expires_at`` (N, epoch ms; removed once the
 lease is released), ``lease_owner`` (S; kept as "who did the last attempt"), ``outcome`` (S: handled|skipped),
 ``received_at`` (S), ``message_id`` (S, last SQS message id), ``body_location`` (S: inline|s3), ``expires_at`` (N,
-epoch seconds, TTL, refreshed on every attempt). GSI ``by-status``: HASH ``status``, RANGE ``last_attempt_at``.
+epoch seconds, TTL, refreshed on every attempt), ``duplicate_of`` (S, on ``duplicate_body`` only: the delivery id the
+same signed body was first received under). GSI ``by-status``: HASH ``status``, RANGE ``last_attempt_at``.
+Body items (no ``status``, so never in the index): ``provider`` = ``<provider>#body``, ``delivery_id`` = body SHA-256
+(hex), ``first_delivery_id`` (S), ``first_seen_at`` (S), ``expires_at`` (N, TTL).
 """
 
 from __future__ import annotations
@@ -60,6 +74,8 @@ STATUS_PROCESSED = "processed"
 STATUS_FAILED = "failed"
 OUTCOME_HANDLED = "handled"
 OUTCOME_SKIPPED = "skipped"
+OUTCOME_DUPLICATE_BODY = "duplicate_body"
+BODY_PARTITION_SUFFIX = "#body"
 
 LAST_ERROR_MAX_CHARS = 300
 CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailedException"
@@ -80,6 +96,8 @@ _NAMES = {
     "#message_id": "message_id",
     "#body_location": "body_location",
     "#expires_at": "expires_at",
+    "#duplicate_of": "duplicate_of",
+    "#first_delivery_id": "first_delivery_id",
 }
 
 
@@ -117,6 +135,19 @@ _CLAIM_NAMES = _names(
     "#lease_expires_at",
 )
 _SKIP_NAMES = {**_CLAIM_NAMES, **_names("#outcome", "#processed_at")}
+_DUPLICATE_BODY_UPDATE = (
+    "SET #status = :processed, #outcome = :duplicate_body, #duplicate_of = :duplicate_of, #processed_at = :now, "
+    f"{_ATTEMPT} REMOVE #lease_expires_at"
+)
+_DUPLICATE_BODY_NAMES = {**_SKIP_NAMES, **_names("#duplicate_of")}
+
+# The body is new, or it is this very delivery's (a retry of it).
+_BODY_CLAIMABLE = "attribute_not_exists(#provider) OR #first_delivery_id = :delivery_id"
+_BODY_UPDATE = (
+    "SET #first_delivery_id = :delivery_id, #first_seen_at = if_not_exists(#first_seen_at, :now), "
+    "#expires_at = :expires_at"
+)
+_BODY_NAMES = _names("#provider", "#first_delivery_id", "#first_seen_at", "#expires_at")
 
 # Only the current lease holder may settle the delivery.
 _HELD_BY_ME = "#lease_owner = :owner AND #status = :processing"
@@ -223,6 +254,75 @@ def record_skipped(
     values[":skipped"] = {"S": OUTCOME_SKIPPED}
     values[":now_ms"] = {"N": str(int(now * 1000))}
     return _claim_write(table_name, delivery, _SKIP_UPDATE, _SKIP_NAMES, values, owner=owner, client=client)
+
+
+def claim_body(
+    table_name: str,
+    delivery: Delivery,
+    *,
+    body_sha256: str,
+    now: float,
+    ttl_days: int,
+    client: Any = None,
+) -> str:
+    """Take the delivery's signed body for its id: ONE conditional UpdateItem on the body item.
+
+    Returns the delivery id the body belongs to: ``delivery.delivery_id`` when the body is new or already this
+    delivery's, the earlier id when the same bytes were first received under another one (a replay under a new,
+    unsigned id). Raises ``ClientError`` for anything but a failed condition.
+    """
+    try:
+        (client or default_client()).update_item(
+            TableName=table_name,
+            Key=body_key(delivery.provider, body_sha256),
+            UpdateExpression=_BODY_UPDATE,
+            ConditionExpression=_BODY_CLAIMABLE,
+            ExpressionAttributeNames=_BODY_NAMES,
+            ExpressionAttributeValues={
+                ":delivery_id": {"S": delivery.delivery_id},
+                ":now": {"S": iso_utc(now)},
+                ":expires_at": {"N": str(int(now) + ttl_days * 86_400)},
+            },
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as error:
+        if _code(error) != CONDITIONAL_CHECK_FAILED:
+            raise
+        # An item without its owner cannot be told apart from a replay: not processing it again is the safe side.
+        return _string(error.response.get("Item") or {}, "first_delivery_id") or "<unknown>"
+    return delivery.delivery_id
+
+
+def body_key(provider: str, body_sha256: str) -> dict[str, dict[str, str]]:
+    """The key of a body item: its own partition per provider, so deliveries queries never meet it."""
+    return {PK: {"S": provider + BODY_PARTITION_SUFFIX}, SK: {"S": body_sha256.lower()}}
+
+
+def record_duplicate_body(
+    table_name: str,
+    delivery: Delivery,
+    *,
+    duplicate_of: str,
+    owner: str,
+    now: float,
+    ttl_days: int,
+    client: Any = None,
+) -> Claim:
+    """Record a replayed body (see :func:`claim_body`) as ``processed``/``duplicate_body``: ONE conditional write.
+
+    Under the claim's condition, like :func:`record_skipped`: CLAIMED means it is recorded now, DUPLICATE that this id
+    was already processed, CONFLICT that another consumer holds it.
+    """
+    values = _attempt_values(delivery, owner=owner, now=now, ttl_days=ttl_days)
+    values[":processing"] = _S_PROCESSING
+    values[":processed"] = _S_PROCESSED
+    values[":failed"] = _S_FAILED
+    values[":duplicate_body"] = {"S": OUTCOME_DUPLICATE_BODY}
+    values[":duplicate_of"] = {"S": duplicate_of}
+    values[":now_ms"] = {"N": str(int(now * 1000))}
+    return _claim_write(
+        table_name, delivery, _DUPLICATE_BODY_UPDATE, _DUPLICATE_BODY_NAMES, values, owner=owner, client=client
+    )
 
 
 def complete_delivery(

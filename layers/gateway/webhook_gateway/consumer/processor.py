@@ -9,12 +9,17 @@ situation                          ledger                                 SQS   
 new delivery, handler returns      claim + complete -> processed/handled  acknowledged            DeliveriesProcessed
 no handler registered              one write -> processed/skipped         acknowledged            DeliveriesSkipped
 already processed                  one failed conditional write           acknowledged            DuplicatesDropped
+same signed body, another id [1]_  body claim + one write -> duplicate_body  acknowledged          DuplicatesDropped
 another consumer holds the lease   one failed conditional write           retried                 ClaimConflicts
 ledger error (throttled, down)     nothing written                        retried                 LedgerErrors
 body/handler error                 claim + fail -> failed, last_error     retried                 HandlerFailures
 malformed envelope (poison)        nothing (no trustworthy key)           retried -> DLQ          PoisonMessages
 any failure on the last receive    unchanged (failed)                     -> DLQ                  DeliveriesDeadLettered
 =================================  =====================================  ======================  ==================
+
+.. [1] Only for envelopes whose delivery id the provider does not sign (``delivery_id_signed`` false, e.g. GitHub):
+   every such delivery first takes its body (``ledger.claim_body``, one more conditional write), so a captured body
+   re-sent under a new id is acknowledged, recorded, and never handed to a handler.
 
 Poison messages are reported as failures rather than dropped: after ``maxReceiveCount`` receives SQS moves them to
 the DLQ, where they can be inspected and redriven once the receiver is fixed. Dropping them would lose deliveries
@@ -24,6 +29,7 @@ the provider was told we accepted; sending them to the DLQ directly would need `
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -182,8 +188,12 @@ def parse_envelope(record: SQSRecord) -> Envelope:
 
 
 def lease_owner(context: Any, message_id: str) -> str:
-    """Who holds a claim: the invocation (request id) and the message that carried the delivery."""
-    request_id = getattr(context, "aws_request_id", None) or "local"
+    """Who holds a claim: the invocation (request id) and the message that carried the delivery.
+
+    Without a Lambda request id (scripts, local runs) a fresh random id stands in for it: two consumers that receive
+    the same message at once must never both see themselves as the holder of one claim.
+    """
+    request_id = getattr(context, "aws_request_id", None) or f"local-{uuid.uuid4().hex}"
     return f"{request_id}:{message_id}"
 
 
@@ -210,6 +220,17 @@ def _process_envelope(
     handler = consumer.registry.resolve(provider, envelope.event_type)
 
     try:
+        if not envelope.delivery_id_signed:
+            first_id = ledger.claim_body(
+                settings.table_name,
+                delivery,
+                body_sha256=envelope.body_sha256,
+                now=consumer.clock(),
+                ttl_days=settings.delivery_ttl_days,
+                client=consumer.dynamodb,
+            )
+            if first_id != delivery.delivery_id:
+                return _record_duplicate_body(envelope, delivery, first_id, owner, consumer, tally)
         if handler is None:
             claim = ledger.record_skipped(
                 settings.table_name,
@@ -282,6 +303,30 @@ def _process_envelope(
     tally.lag(provider, (done - ledger.datetime_to_epoch(envelope.received_at)) * 1000)
     logger.debug("delivery processed", extra={"attempts": claim.attempts})
     return PROCESSED
+
+
+def _record_duplicate_body(
+    envelope: Envelope, delivery: ledger.Delivery, first_id: str, owner: str, consumer: Consumer, tally: BatchTally
+) -> str:
+    """The signed body was already received under ``first_id``: record this copy, run nothing, acknowledge it."""
+    claim = ledger.record_duplicate_body(
+        consumer.settings.table_name,
+        delivery,
+        duplicate_of=first_id,
+        owner=owner,
+        now=consumer.clock(),
+        ttl_days=consumer.settings.delivery_ttl_days,
+        client=consumer.dynamodb,
+    )
+    if claim.status is ledger.ClaimStatus.CONFLICT:
+        tally.count(envelope.provider, CLAIM_CONFLICTS)
+        raise ClaimConflict(f"held by {claim.lease_owner} until {claim.lease_expires_at}")
+    tally.count(envelope.provider, DUPLICATES_DROPPED)
+    logger.warning(
+        "the same signed body was already received under another delivery id: not processed again",
+        extra={"duplicate_of": first_id, "outcome": ledger.OUTCOME_DUPLICATE_BODY},
+    )
+    return DUPLICATE
 
 
 def _record_failure(table_name: str, delivery: ledger.Delivery, owner: str, error: Exception, client: Any) -> None:
