@@ -193,11 +193,20 @@ def list_deliveries(
         names["#provider"] = "provider"
         values[":provider"] = {"S": provider}
         params["KeyConditionExpression"] = "#provider = :provider"
+    filters = []
+    if provider is None:
+        # A scan also meets the consumer's body items (``<provider>#body``, see ledger.claim_body): not deliveries.
+        names["#status"] = "status"
+        filters.append("attribute_exists(#status)")
     if since is not None:
         names["#last"] = "last_attempt_at"
-        params["FilterExpression"] = "#last >= :since"
+        filters.append("#last >= :since")
+    if filters:
+        params["FilterExpression"] = " AND ".join(filters)
     if names:
-        params.update(ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+        params["ExpressionAttributeNames"] = names
+    if values:
+        params["ExpressionAttributeValues"] = values
     call = client.query if provider is not None else client.scan
     items = [item for page in _pages(call, params) for item in page]
     items.sort(key=_recency, reverse=True)

@@ -93,8 +93,8 @@ class SignedRequest:
     source_ip: str
     sent_at: float
     method: str = "POST"
-    # The id the gateway records the delivery under (its ledger key): GitHub ``<hook id>:<X-GitHub-Delivery>``,
-    # Stripe the event id, Twilio the I-Twilio-Idempotency-Token.
+    # The id the gateway records the delivery under (its ledger key), as the provider's identify() names it: GitHub
+    # ``<hook id>:<X-GitHub-Delivery>``, Stripe the event id, Twilio the signed resource SID (with its status).
     delivery_id: str = ""
 
     @property
@@ -540,21 +540,28 @@ def _payload(provider: str, kind: str) -> _Payload:
 
 
 def new_delivery_id(provider: str) -> str:
-    """A fresh, provider-shaped delivery id: a GUID (GitHub's X-GitHub-Delivery, Twilio's idempotency token) or a
-    Stripe event id."""
+    """A fresh, provider-shaped delivery id: a GUID (GitHub's X-GitHub-Delivery), a Stripe event id or a Twilio
+    message SID."""
     if provider == "stripe":
         return "evt_" + uuid.uuid4().hex[:24]
+    if provider == "twilio":
+        return "SM" + uuid.uuid4().hex
     return str(uuid.uuid4())
 
 
 def _with_delivery_id(provider: str, payload: _Payload, delivery_id: str) -> _Payload:
-    """The same sample under another delivery id, changed where the provider carries it."""
+    """The same sample as another delivery: ``delivery_id`` goes where the provider carries it, and the body differs
+    wherever the gateway names a delivery by what is signed (a new id over the same bytes is a replay, not a delivery).
+    """
     headers = dict(payload.headers)
     body = payload.body
     if provider == "github":
+        # GUID and hook id are plain headers; each real delivery also has its own body (another push, another zen).
         headers["x-github-delivery"] = delivery_id
-    elif provider == "twilio":
-        headers[TWILIO_IDEMPOTENCY_HEADER] = delivery_id
+        body = _github_body_with(payload, delivery_id)
+    elif provider == "twilio":  # the SID is a signed parameter (or field): it names the delivery
+        headers[TWILIO_IDEMPOTENCY_HEADER] = _uuid(f"twilio:idempotency:{delivery_id}")
+        body = _twilio_body_with(payload, delivery_id)
     elif provider == "stripe":  # the event id is in the signed body: same document, same formatting, another id
         document = json.loads(body)
         document["id"] = delivery_id
@@ -562,17 +569,46 @@ def _with_delivery_id(provider: str, payload: _Payload, delivery_id: str) -> _Pa
     return replace(payload, headers=headers, body=body)
 
 
-def _gateway_delivery_id(provider: str, payload: _Payload) -> str:
-    """The id the receiver records for this sample (see each verifier's ``identify``); "" if the body has none."""
-    if provider == "github":
-        return f"{payload.headers['x-github-hook-id']}:{payload.headers['x-github-delivery']}"
-    if provider == "twilio":
-        return payload.headers[TWILIO_IDEMPOTENCY_HEADER]
-    try:
-        return str(json.loads(payload.body)["id"])
-    except (ValueError, KeyError, TypeError):
-        return ""
+def _github_body_with(payload: _Payload, delivery_id: str) -> bytes:
+    form = payload.content_type.startswith("application/x-www-form-urlencoded")
+    json_text = dict(parse_qsl(payload.body.decode("ascii")))["payload"] if form else payload.body.decode("utf-8")
+    document = json.loads(json_text)
+    if "zen" in document:
+        document["zen"] = f"{document['zen']} ({delivery_id})"
+    else:
+        document["after"] = hashlib.sha1(delivery_id.encode("utf-8")).hexdigest()
+    json_text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+    return ("payload=" + quote_plus(json_text, safe="")).encode("ascii") if form else json_text.encode("utf-8")
 
+
+def _twilio_body_with(payload: _Payload, delivery_id: str) -> bytes:
+    if payload.content_type.startswith("application/x-www-form-urlencoded"):
+        sid_params = {"MessageSid", "SmsSid", "SmsMessageSid"}
+        params = parse_qsl(payload.body.decode("ascii"), keep_blank_values=True)
+        return urlencode([(name, delivery_id if name in sid_params else value) for name, value in params]).encode()
+    document = json.loads(payload.body)
+    document["transcript_sid"] = delivery_id
+    return json.dumps(document, separators=(",", ":")).encode("utf-8")
+
+
+def _gateway_delivery_id(provider: str, url: str, headers: dict[str, str], body: bytes) -> str:
+    """The id the receiver records for this request, from the provider's own ``identify`` ("" if it refuses it)."""
+    from webhook_gateway.verifiers import load_provider
+    from webhook_gateway.verifiers.base import Rejected, WebhookRequest
+
+    parts = urlsplit(url)
+    request = WebhookRequest(
+        body=body,
+        headers=headers,
+        scheme=parts.scheme,
+        host=parts.netloc,
+        raw_path=parts.path or "/",
+        raw_query_string=parts.query,
+    )
+    try:
+        return load_provider(provider).identify(request).delivery_id
+    except Rejected:
+        return ""
 
 
 
@@ -680,7 +716,7 @@ def sign_request(
         body=raw,
         source_ip=payload.source_ip,
         sent_at=float(sent_at),
-        delivery_id=_gateway_delivery_id(provider, replace(payload, body=raw)),
+        delivery_id=_gateway_delivery_id(provider, target, headers, raw),
     )
 
 

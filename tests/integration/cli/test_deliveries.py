@@ -90,7 +90,22 @@ def test_list_without_filters_scans_and_applies_since(hookctl, ledger, api_calls
     # Then the scan keeps the recent entries of every provider, newest first
     assert ids(result.json()) == ["evt_2", "gh-new", "evt_1", "gh-mid"]
     (scan,) = calls_of(api_calls, "Scan")
-    assert scan["FilterExpression"] == "#last >= :since"
+    assert scan["FilterExpression"] == "attribute_exists(#status) AND #last >= :since"
+
+
+def test_a_scan_never_lists_the_consumers_body_items(hookctl, ledger, session):
+    # Given the body item the consumer writes for a GitHub delivery (ledger.claim_body: no status, its own partition)
+    put_ledger(
+        session.resource("dynamodb"),
+        ledger.table,
+        {"provider": "github#body", "delivery_id": "ab" * 32, "first_delivery_id": "1:guid", "expires_at": 1},
+    )
+    # When everything is listed
+    result = hookctl("deliveries", "list", "--table", ledger.table, "--json")
+    # Then only deliveries come back
+    assert result.code == 0, result.err
+    assert "github#body" not in {row["provider"] for row in result.json()}
+    assert len(result.json()) == 6
 
 
 def test_list_by_provider_since_an_iso_time_filters_the_query(hookctl, ledger):
