@@ -6,8 +6,9 @@ The real pipeline (``process_batch``) runs with a boto3 DynamoDB client on moto'
 that client count ``before-call`` (one per API call) and ``before-send`` (one per HTTP attempt, so botocore retries
 would show). The table is created before the hooks are registered, so the setup is not counted.
 
-Targets: a new delivery costs 2 writes (claim + complete) and 0 reads; a duplicate 1 conditional write.
-Exit status 1 when a target is missed. Not part of the test run.
+Targets: a new delivery costs 2 writes (claim + complete) and 0 reads; a duplicate 1 conditional write. A provider
+whose delivery id is not signed (GitHub) pays at most one more conditional write per delivery (the body claim that
+turns a replay under a new id into a duplicate). Exit status 1 when a target is missed. Not part of the test run.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def main() -> int:
         counter = CallCounter(dynamodb)
         registry = Registry()
         registry.on("stripe", "payment_intent.succeeded")(Recorder())
+        registry.on("github", "push")(Recorder())
         flaky = registry.on("stripe", "charge.failed")(Recorder(failures=1))
         settings = ConsumerSettings.from_env({"TABLE_NAME": DELIVERIES_TABLE, "OVERFLOW_BUCKET": OVERFLOW_BUCKET})
         consumer = Consumer(settings=settings, registry=registry, dynamodb=dynamodb)
@@ -109,6 +111,15 @@ def main() -> int:
         counter.take()
         run("claim conflict (lease held elsewhere)", [make_envelope(delivery_id="evt_held")], (1, 0))
         run("batch of 10 new deliveries", [make_envelope(delivery_id=f"evt_b{n}") for n in range(10)], (20, 0))
+
+        def github(delivery_id: str, after: str = "1"):
+            body = b'{"ref": "refs/heads/main", "before": "0", "after": "%s"}' % after.encode()
+            return make_envelope("github", delivery_id, "push", body, delivery_id_signed=False)
+
+        run("GitHub (unsigned id): new delivery", [github("1:guid-a")], (3, 0))
+        run("GitHub: duplicate (same id)", [github("1:guid-a")], (2, 0))
+        run("GitHub: same body under a new id (replay)", [github("9:guid-forged")], (2, 0))
+        run("GitHub: batch of 10 new deliveries", [github(f"1:guid-{n}", after=str(n + 2)) for n in range(10)], (30, 0))
 
     print("DynamoDB calls per SQS batch, consumer on moto (boto3 client hooks)")
     print(f"{'scenario':40} {'records':>7} {'writes':>6} {'reads':>5} {'http':>4}  {'target':>10}  calls")

@@ -173,7 +173,7 @@ def _receiver_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch)
             assert invoke(build_event(provider, kind)) < 300, provider  # signed with what is now AWSPREVIOUS
 
         use("github", INLINE_ENVELOPE_LIMIT_BYTES="1024")
-        body = json.dumps({"zen": "big", "padding": "x" * 4096}).encode()
+        body = json.dumps({"ref": "refs/heads/main", "before": "0", "after": "1", "padding": "x" * 4096}).encode()
         assert invoke(build_event("github", "push", secret="rotated-github-value", body=body)) == 202
         use("github", QUEUE_URL=queue_url + "-missing")
         assert invoke(build_event("github", "push", secret="rotated-github-value")) == 503
