@@ -7,8 +7,10 @@ Created, in dependency order: ``AWS::SQS::Queue`` (every queue attribute, ``Redr
 ``AWS::SecretsManager::Secret`` (seeded, see :func:`seed_for`), ``AWS::SQS::QueuePolicy`` and
 ``AWS::S3::BucketPolicy``. Functions are not created: the runner runs them (``lambda_runtime``). Everything else
 (IAM roles, log groups, alarms, the HTTP API's stage settings...) is not emulated and gets a placeholder physical id,
-listed in :attr:`LocalStack.not_emulated`. moto enforces neither IAM nor resource policies: a missing permission only
-shows up in AWS.
+listed in :attr:`LocalStack.not_emulated`. moto enforces no IAM and no queue policy: a missing permission only shows
+up in AWS. It does enforce bucket policies, so a bucket policy statement that denies requests without TLS
+(``aws:SecureTransport`` false) is left out: every request to the plain-HTTP endpoint would be denied, where in AWS
+the SDKs always use TLS. What is left out is in :attr:`Created.deviation` (the banner prints it).
 
 A stack named like the local stack is also created in the endpoint's CloudFormation with the template's outputs
 (resolved locally), so that ``hookctl`` finds the resources there as it does in AWS.
@@ -106,6 +108,7 @@ class Created:
     applied: list[str] = field(default_factory=list)  # properties sent to the service
     ignored: list[str] = field(default_factory=list)  # properties the local endpoint does not take
     note: str = ""
+    deviation: str = ""  # how the local resource differs from the template's, on purpose
 
 
 @dataclass
@@ -408,9 +411,40 @@ class _Creator:
         return Created(logical_id, QUEUE_POLICY, logical_id, applied=["PolicyDocument"], note="not enforced by moto")
 
     def bucket_policy(self, logical_id: str, props: dict[str, Any]) -> Created:
-        self.client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"]))
+        document = props["PolicyDocument"]
+        statements = document.get("Statement") or []
+        statements = [statements] if isinstance(statements, dict) else list(statements)
+        kept = [statement for statement in statements if not denies_insecure_transport(statement)]
+        dropped = [str(st.get("Sid") or f"statement {i + 1}") for i, st in enumerate(statements) if st not in kept]
+        if kept:
+            policy = json.dumps({**document, "Statement": kept})
+            self.client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=policy)
         self.template.set_physical(logical_id, default_name(self.template, logical_id))
-        return Created(logical_id, BUCKET_POLICY, logical_id, applied=["PolicyDocument"], note="not enforced by moto")
+        deviation = ""
+        if dropped:
+            deviation = (
+                f"{', '.join(dropped)} not applied: it denies requests without TLS (aws:SecureTransport), and the "
+                "local endpoint is plain HTTP"
+            )
+        note = "enforced by moto" if kept else "nothing left to apply locally"
+        applied = ["PolicyDocument"]
+        return Created(logical_id, BUCKET_POLICY, logical_id, applied=applied, note=note, deviation=deviation)
+
+
+def denies_insecure_transport(statement: Mapping[str, Any]) -> bool:
+    """A ``Deny`` whose only condition is ``aws:SecureTransport`` false: in AWS it refuses plain-HTTP requests, which
+    the SDKs never make; against moto's plain-HTTP endpoint, which enforces bucket policies, it refuses every one."""
+    if statement.get("Effect") != "Deny":
+        return False
+    condition = statement.get("Condition") or {}
+    if set(condition) != {"Bool"} or not isinstance(condition["Bool"], Mapping):
+        return False
+    keys = {str(key).lower(): value for key, value in condition["Bool"].items()}
+    if set(keys) != {"aws:securetransport"}:
+        return False
+    value = keys["aws:securetransport"]
+    values = value if isinstance(value, list) else [value]
+    return [str(v).lower() for v in values] == ["false"]
 
 
 def _lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from hookctl.local.stack import create_stack, function_specs, plan_placeholders
+from hookctl.local.stack import create_stack, denies_insecure_transport, function_specs, plan_placeholders
 from hookctl.local.template import NO_VALUE, Template, TemplateError, load_yaml, parse_assignments
 from hookctl.resources import StackResources
 from hookctl.samples import SAMPLE_SECRETS
@@ -180,6 +180,41 @@ def test_the_bucket_has_encryption_public_access_block_and_lifecycle(local_stack
     assert all(block.values()) and len(block) == 4
     [lifecycle] = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
     assert lifecycle["Expiration"] == {"Days": 15} and lifecycle["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+
+
+def test_the_claim_check_bucket_takes_and_returns_bodies_over_plain_http(local_stack):
+    """The template's DenyInsecureTransport bucket policy denies every request that is not TLS; moto enforces bucket
+    policies and its endpoint is plain HTTP, so with that statement no body could go through the claim check."""
+    # Given the stack created from the template (its bucket policy included)
+    _, stack, session = local_stack
+    s3 = session.client("s3")
+    bucket = stack.output("OverflowBucketName")
+    # When a receiver puts a large body and the consumer reads it back
+    s3.put_object(Bucket=bucket, Key="bodies/one", Body=b"x" * 2_000_000)
+    # Then both work, as they do in AWS over TLS
+    assert s3.get_object(Bucket=bucket, Key="bodies/one")["Body"].read() == b"x" * 2_000_000
+    # And the statement left out is reported, like the other things not emulated
+    policy = stack.created["OverflowBucketPolicy"]
+    assert "DenyInsecureTransport" in policy.deviation and "plain HTTP" in policy.deviation
+
+
+def test_only_the_secure_transport_deny_is_left_out_of_a_bucket_policy():
+    # Given a bucket policy with the TLS-only deny and a statement that matters locally too
+    insecure = {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+    other = {**insecure, "Sid": "DenyUnencryptedUploads", "Condition": {"Null": {"s3:x-amz-server-side-encryption": "true"}}}
+    both = {**insecure, "Sid": "Both", "Condition": {"Bool": {"aws:SecureTransport": "false", "aws:ViaAWSService": "false"}}}
+    # Then only the statement whose only effect is "no TLS: denied" is recognised
+    assert denies_insecure_transport(insecure)
+    assert denies_insecure_transport({**insecure, "Condition": {"Bool": {"aws:securetransport": ["false"]}}})
+    assert not denies_insecure_transport(other) and not denies_insecure_transport(both)
+    assert not denies_insecure_transport({**insecure, "Effect": "Allow"})
 
 
 def test_secrets_are_seeded_with_the_samples_or_the_environment(local_stack):
