@@ -772,8 +772,10 @@ def http_api_event(
     """The event API Gateway HTTP API hands a Lambda integration (payload format 2.0) for one request.
 
     ``headers`` must already be lower-cased and comma-joined (HTTP API does both). The body travels as text for
-    text and JSON content types and base64-encoded otherwise (``base64_body`` forces either); ``queryStringParameters``
-    holds the decoded values, repeated names comma-joined, and appears only when there is a query string.
+    text and JSON content types and base64-encoded otherwise (``base64_body`` forces either), and base64-encoded
+    whenever it is not valid UTF-8, whatever its content type (text in a JSON event is Unicode).
+    ``queryStringParameters`` holds the decoded values, repeated names comma-joined, and appears only when there is a
+    query string.
     """
     content_type = headers.get("content-type", "")
     encode = not api_gateway_sends_as_text(content_type) if base64_body is None else base64_body
@@ -809,8 +811,13 @@ def http_api_event(
         "time": api_gateway_time(time_epoch_ms),
         "timeEpoch": time_epoch_ms,
     }
+    if body and not encode:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:  # a JSON or text body that is not UTF-8 (Latin-1...): API Gateway base64-encodes it
+            encode = True
     if body:
-        event["body"] = base64.b64encode(body).decode("ascii") if encode else body.decode("utf-8")
+        event["body"] = base64.b64encode(body).decode("ascii") if encode else text
     if path_parameters:
         event["pathParameters"] = dict(path_parameters)
     event["isBase64Encoded"] = bool(body) and encode
