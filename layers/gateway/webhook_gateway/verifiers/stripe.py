@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Iterable
 
 from webhook_gateway.verifiers.base import (
@@ -22,15 +23,17 @@ from webhook_gateway.verifiers.base import (
     WebhookRequest,
     constant_time_equal,
     first_matching_secret,
+    utf8,
 )
 
 SIGNATURE_HEADER = "stripe-signature"
 SCHEME = "v1"
+_TIMESTAMP_FORMAT = re.compile(r"[0-9]{1,12}")
 
 
 def sign(body: bytes, secret: str, timestamp: int) -> str:
-    signed_payload = str(timestamp).encode("ascii") + b"." + body
-    return hmac.new(secret.encode("utf-8"), signed_payload, hashlib.sha256).hexdigest()
+    signed_payload = b"%d." % timestamp + body
+    return hmac.new(utf8(secret), signed_payload, hashlib.sha256).hexdigest()
 
 
 def parse_header(header: str) -> tuple[int, list[str]]:
@@ -45,7 +48,8 @@ def parse_header(header: str) -> tuple[int, list[str]]:
             timestamps.append(value.strip())
         elif key == SCHEME:
             signatures.append(value.strip())
-    if len(timestamps) != 1 or not timestamps[0].isascii() or not timestamps[0].isdigit():
+    # Bounded: Unix time has 10 digits until 2286, and int() of 4,301+ digits raises ValueError (CVE-2020-10735).
+    if len(timestamps) != 1 or not _TIMESTAMP_FORMAT.fullmatch(timestamps[0]):
         raise Rejected(Reason.MALFORMED_SIGNATURE, "expected exactly one integer t= entry")
     if not signatures:
         raise Rejected(Reason.MALFORMED_SIGNATURE, f"no {SCHEME}= signature")
@@ -80,7 +84,7 @@ def verify(
 def identify(request: WebhookRequest) -> DeliveryIdentity:
     try:
         document = json.loads(request.body)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: absurdly deep nesting
         raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"body is not JSON ({type(error).__name__})")
     if not isinstance(document, dict):
         raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "body is not a JSON object")

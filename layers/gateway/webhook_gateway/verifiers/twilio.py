@@ -31,6 +31,7 @@ from webhook_gateway.verifiers.base import (
     WebhookRequest,
     constant_time_equal,
     first_matching_secret,
+    utf8,
 )
 
 SIGNATURE_HEADER = "x-twilio-signature"
@@ -55,7 +56,7 @@ _RESOURCE_KEYS = (
 
 def compute_signature(url: str, params: Mapping[str, Sequence[str]], key: str, algorithm: str = "HMAC_SHA1") -> str:
     data = url + "".join(name + value for name in sorted(params) for value in sorted(set(params[name])))
-    digest = hmac.new(key.encode("utf-8"), data.encode("utf-8"), _ALGORITHMS[algorithm]).digest()
+    digest = hmac.new(utf8(key), utf8(data), _ALGORITHMS[algorithm]).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
@@ -197,7 +198,7 @@ def _identity_fields(request: WebhookRequest) -> Mapping[str, object]:
         return {}
     try:
         document = json.loads(request.body)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: absurdly deep nesting
         raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"body is neither a form nor JSON ({type(error).__name__})")
     if not isinstance(document, dict):
         raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "JSON body is not an object")
