@@ -150,9 +150,10 @@ def first_matching_secret(
 ) -> SecretCandidate:
     """Return the first candidate the signature matches, or raise ``SIGNATURE_MISMATCH``.
 
-    ``secrets`` may be lazy: the previous secret is only fetched when the current one does not match.
+    ``secrets`` may be lazy: the previous secret is only fetched when the current one does not match. An empty value
+    (say, a previous version stored as ``""``) is never tried: an HMAC keyed with nothing is one anyone can compute.
     """
     for candidate in secrets:
-        if matches(candidate):
+        if candidate.value and matches(candidate):
             return candidate
     raise Rejected(Reason.SIGNATURE_MISMATCH)

@@ -98,16 +98,20 @@ def _algorithm(settings_header: str | None) -> str:
 def _signing_key(candidate: SecretCandidate, shared_key: bool) -> str | None:
     """The Auth Token (plain secret, or ``auth_token``), or the Webhook Setting's ``shared_key``."""
     value = candidate.value
-    document = None
-    if value.lstrip().startswith("{"):
-        try:
-            document = json.loads(value)
-        except ValueError:
-            document = None
-    if isinstance(document, dict):
-        key = document.get("shared_key" if shared_key else "auth_token")
-        return key if isinstance(key, str) and key else None
-    return None if shared_key else value
+    document = _json_object(value) if value.lstrip().startswith("{") else None
+    if document is None:  # a plain Auth Token (one may even start with "{")
+        return None if shared_key else value
+    key = document.get("shared_key" if shared_key else "auth_token")
+    # An empty key would be an HMAC key anyone has: it never verifies.
+    return key if isinstance(key, str) and key else None
+
+
+def _json_object(text: str) -> dict[str, object] | None:
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
 
 
 def _form_params(request: WebhookRequest) -> dict[str, list[str]]:
