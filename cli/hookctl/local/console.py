@@ -300,6 +300,8 @@ class Tracker:
                 "rejected": dict(self.rejected),
                 "not_queued": self.counts["not_queued"],
                 "gateway_errors": self.counts["gateway_errors"],
+                "no_route": self.counts["no_route"],
+                "other_responses": self.counts["other_responses"],
                 "processed": self.counts["processed"],
                 "duplicates": self.counts["duplicate"],
                 "skipped": self.counts["skipped"],
@@ -313,6 +315,80 @@ class Tracker:
                 "lease_lost": len(self.lease_lost),
                 "metrics": {service: dict(counter) for service, counter in self.metrics.items()},
             }
+
+
+def partition(summary: Mapping[str, Any], left_in_queues: int | None) -> dict[str, dict[str, int]]:
+    """Every request in exactly one ``requests`` count, every accepted delivery in exactly one ``accepted`` count.
+
+    A request is accepted (2xx, queued), rejected (4xx), not queued (503: the provider retries), failed (the function
+    failed: 500), had no route, or got another answer. An accepted delivery was processed, skipped (no handler:
+    acknowledged and recorded), dropped as a duplicate, dead-lettered, or is still in the queue. Failed attempts are
+    not in it: a retried delivery ends in one of those. When the consumer settled messages this gateway did not
+    accept (``hookctl replay``, ``sam local`` receivers, SQS delivering a message twice), they are
+    ``from_elsewhere``; an accepted delivery in no count would be ``unaccounted`` (the queue could not be read, or a
+    bug).
+    """
+    requests = {
+        "accepted": summary["accepted"],
+        "rejected": sum(summary["rejected"].values()),
+        "not_queued": summary["not_queued"],
+        "failed": summary["gateway_errors"],
+        "no_route": summary["no_route"],
+        "other": summary["other_responses"],
+    }
+    accepted = {
+        "processed": summary["processed"],
+        "skipped": summary["skipped"],
+        "duplicates": summary["duplicates"],
+        "dead_lettered": summary["dead_lettered"],
+        "still_queued": left_in_queues or 0,
+    }
+    remainder = summary["accepted"] - sum(accepted.values())
+    accepted["unaccounted"] = max(0, remainder)
+    accepted["from_elsewhere"] = max(0, -remainder)
+    return {"requests": requests, "accepted": accepted}
+
+
+def shutdown_report(summary: Mapping[str, Any], left_in_queues: int | None) -> str:
+    """The counts of :func:`partition` as ``hookctl dev`` prints them when it stops: they add up."""
+    parts = partition(summary, left_in_queues)
+    requests, accepted = parts["requests"], parts["accepted"]
+    reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(summary["rejected"].items()))
+    words = {
+        "accepted": "accepted",
+        "rejected": f"rejected ({reasons})" if reasons else "rejected",
+        "not_queued": "not queued (503)",
+        "failed": "failed (500)",
+        "no_route": "no route (404)",
+        "other": "other answers",
+    }
+    head = ", ".join(f"{n} {words[key]}" for key, n in requests.items() if n or key in ("accepted", "rejected"))
+    lines = [f"stopped: {summary['http_requests']} requests: {head}"]
+    labels = {
+        "processed": "processed",
+        "skipped": "skipped (no handler)",
+        "duplicates": "duplicates dropped",
+        "dead_lettered": "dead-lettered",
+        "still_queued": "still queued",
+        "unaccounted": "unaccounted for",
+    }
+    counts = ", ".join(
+        f"{accepted[key]} {label}"
+        for key, label in labels.items()
+        if accepted[key] or key in ("processed", "skipped", "duplicates", "dead_lettered")
+    )
+    line = f"  of the {requests['accepted']} accepted: {counts}"
+    if accepted["from_elsewhere"]:
+        line += (
+            f"; these include {accepted['from_elsewhere']} that this gateway did not accept "
+            "(replays, sam local receivers, SQS redeliveries)"
+        )
+    if left_in_queues is None:
+        line += " (the queue could not be read: still queued unknown)"
+    lines.append(line)
+    if summary["failed_attempts"]:
+        lines.append(f"  {summary['failed_attempts']} failed attempt(s) on the way (retried, or dead-lettered above)")
+    return "\n".join(lines)
 
 
 def _exception(record: Mapping[str, Any]) -> str:

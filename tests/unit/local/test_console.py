@@ -85,3 +85,93 @@ def test_a_rejection_line_names_the_reason():
     tracker.exchange(SimpleNamespace(status=401, function="StripeReceiverFunction", error=None, method="POST", path="/"), invocation_id="r")
     assert "rejected" in out.getvalue() and "401  signature_mismatch" in out.getvalue()
     assert tracker.summary()["rejected"] == {"signature_mismatch": 1}
+
+
+# -- the shutdown summary ----------------------------------------------------------------------------------------------
+
+
+class Deliveries:
+    """Drives a Tracker with the lines and answers the gateway and the consumer produce, one delivery at a time."""
+
+    def __init__(self) -> None:
+        self.tracker = console.Tracker()
+        self.sequence = 0
+
+    def _next(self) -> str:
+        self.sequence += 1
+        return str(self.sequence)
+
+    def answered(self, status: int, message: str, **facts: str) -> str:
+        request = f"req-{self._next()}"
+        record = {"message": message, "provider": "github", "function_request_id": request, **facts}
+        self.tracker.function_output(worker("GithubReceiverFunction"), json.dumps(record))
+        exchange = SimpleNamespace(status=status, function="GithubReceiverFunction", error=None, method="POST", path="/")
+        self.tracker.exchange(exchange, provider="github", invocation_id=request)
+        return request
+
+    def accepted(self) -> str:
+        delivery = f"1:{self._next()}"
+        self.answered(202, console.ACCEPTED, delivery_id=delivery, event_type="push")
+        return delivery
+
+    def consumed(self, delivery: str, message: str | None = None, *, failed: bool = False, last: bool = False) -> None:
+        message_id = f"m-{self._next()}"
+        for line in [message] * (message is not None) + [console.LAST_RECEIVE] * last:
+            self.tracker.function_output(worker("ConsumerFunction"), json.dumps({"message": line, "message_id": message_id}))
+        record = {
+            "messageId": message_id,
+            "attributes": {"ApproximateReceiveCount": "1"},
+            "messageAttributes": {"provider": {"stringValue": "github"}, "delivery_id": {"stringValue": delivery}},
+        }
+        failures = [{"itemIdentifier": message_id}] if failed else []
+        outcome = BatchOutcome([record], Invocation("c", result={"batchItemFailures": failures}), {message_id} if failed else set(), False)
+        self.tracker.batch(outcome)
+
+
+def test_the_shutdown_summary_puts_every_delivery_in_exactly_one_count():
+    # Given 7 accepted deliveries: processed, skipped (no handler), a duplicate, one that failed once then was
+    # processed, one dead-lettered, two still queued when the pipeline stopped; and 4 requests that were not accepted
+    run = Deliveries()
+    run.consumed(run.accepted())
+    run.consumed(run.accepted(), console.SKIPPED)
+    run.consumed(run.accepted(), console.DUPLICATE)
+    retried = run.accepted()
+    run.consumed(retried, console.HANDLER_FAILED, failed=True)
+    run.consumed(retried)
+    run.consumed(run.accepted(), console.HANDLER_FAILED, failed=True, last=True)
+    run.accepted(), run.accepted()
+    run.answered(401, console.REJECTED, reason="signature_mismatch")
+    run.answered(401, console.REJECTED, reason="signature_mismatch")
+    run.answered(503, console.NOT_QUEUED, delivery_id="1:x")
+    run.tracker.exchange(SimpleNamespace(status=404, function=None, error=None, method="GET", path="/nope"))
+
+    # When the summary is made, with the 2 messages left in the queue
+    summary = run.tracker.summary()
+    parts = console.partition(summary, left_in_queues=2)
+    text = console.shutdown_report(summary, left_in_queues=2)
+
+    # Then every request is in one request count, every accepted delivery in one outcome count
+    assert sum(parts["requests"].values()) == summary["http_requests"] == 11
+    accepted = parts["accepted"]
+    assert accepted == {
+        "processed": 2, "skipped": 1, "duplicates": 1, "dead_lettered": 1, "still_queued": 2,
+        "unaccounted": 0, "from_elsewhere": 0,
+    }
+    assert sum(accepted.values()) == parts["requests"]["accepted"] == 7
+    # And the printed lines say so, skipped deliveries included
+    assert "11 requests: 7 accepted, 2 rejected (signature_mismatch 2), 1 not queued (503), 1 no route (404)" in text
+    assert "of the 7 accepted: 2 processed, 1 skipped (no handler), 1 duplicates dropped, 1 dead-lettered, 2 still queued" in text
+    assert "2 failed attempt(s)" in text
+
+
+def test_deliveries_the_consumer_settled_from_elsewhere_are_named_not_hidden():
+    # Given the consumer settling a message this gateway did not accept (e.g. `hookctl replay`)
+    run = Deliveries()
+    run.consumed(run.accepted())
+    run.consumed("1:replayed")
+    # When the summary is made
+    summary = run.tracker.summary()
+    parts = console.partition(summary, left_in_queues=0)
+    # Then the counts still add up: the extra one is named
+    assert parts["accepted"]["processed"] == 2 and parts["accepted"]["from_elsewhere"] == 1
+    assert "1 that this gateway did not accept" in console.shutdown_report(summary, 0)
