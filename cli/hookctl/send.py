@@ -1,6 +1,6 @@
 """``hookctl send``: sign sample deliveries like the providers do and POST them to a gateway (like ``stripe trigger``).
 
-    hookctl send github push --local                     # one delivery to `hookctl dev` (http://127.0.0.1:3000)
+    hookctl send github push --local                     # one delivery to the running `hookctl dev`, on its port
     hookctl send all --local --count 300 --concurrency 8  # every provider and kind in turn, with a progress bar
     hookctl send stripe --duplicate 3                     # the same delivery three times (a provider's retries)
     hookctl send twilio --tamper                          # a forged delivery: must be answered 401
@@ -31,7 +31,7 @@ from hookctl import samples
 from hookctl.context import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, CommandContext
 from hookctl.output import render_json
 
-LOCAL_BASE_URL = "http://127.0.0.1:3000"
+LOCAL_BASE_URL = "http://127.0.0.1:3000"  # `hookctl dev`'s default, tried when no running one is found
 SECRET_ENV = "HOOKCTL_{provider}_SECRET"
 SECRET_OUTPUTS = {"github": "GithubSecretArn", "stripe": "StripeSecretArn", "twilio": "TwilioSecretArn"}
 URL_KEYS = {"github": "github_url", "stripe": "stripe_url", "twilio": "twilio_url"}
@@ -133,8 +133,12 @@ class Sender:
         timeout: float = 10.0,
         on_result: Callable[[Result], None] | None = None,
         gate: threading.Event | None = None,
+        signed_urls: Mapping[str, str] | None = None,
     ) -> None:
         self.urls = dict(urls)
+        # The URL each provider signs when it is not where the request goes: the public URL of a gateway behind a
+        # tunnel (Twilio signs the URL), while we send to its local port
+        self.signed_urls = dict(signed_urls or {})
         self.secrets = dict(secrets)
         self.concurrency = max(1, concurrency)
         self.retries = retries
@@ -145,8 +149,9 @@ class Sender:
         self._local = threading.local()
 
     def request(self, job: Job) -> samples.SignedRequest:
+        url = self.signed_urls.get(job.provider) or self.urls[job.provider]
         signed = samples.sign_request(
-            job.provider, job.kind, secret=self.secrets[job.provider], delivery_id=job.delivery_id, url=self.urls[job.provider]
+            job.provider, job.kind, secret=self.secrets[job.provider], delivery_id=job.delivery_id, url=url
         )
         return samples.tamper(signed) if job.forged else signed
 
@@ -168,7 +173,7 @@ class Sender:
             result.gateway_id = request.delivery_id
             result.attempts += 1
             try:
-                status, body = self._post(request)
+                status, body = self._post(request, self.urls[job.provider])
             except (OSError, http.client.HTTPException) as error:
                 result.status, result.error = None, f"{type(error).__name__}: {error}"
                 self._drop_connection()
@@ -183,9 +188,10 @@ class Sender:
             self.on_result(result)
         return result
 
-    def _post(self, request: samples.SignedRequest) -> tuple[int, bytes]:
-        parts = urlsplit(request.url)
-        connection = self._connection(parts.scheme, parts.netloc)
+    def _post(self, request: samples.SignedRequest, via: str) -> tuple[int, bytes]:
+        """POST ``request`` (its path and query as signed) to the server of ``via``."""
+        parts, server = urlsplit(request.url), urlsplit(via)
+        connection = self._connection(server.scheme, server.netloc)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         headers = {**request.headers, "content-length": str(len(request.body))}
         connection.request("POST", target, body=request.body, headers=headers)
@@ -262,16 +268,56 @@ def summarize(results: Iterable[Result], duration: float) -> dict[str, Any]:
 # -- where and with what secret --------------------------------------------------------------------------------------
 
 
-def resolve_target(args: argparse.Namespace, ctx: CommandContext, providers: Iterable[str]) -> tuple[dict[str, str], dict[str, str], list[str]]:
-    """Per provider: the webhook URL, the signing secret, and notes on where they came from."""
+def local_target(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[str, str | None, list[str]]:
+    """``--local``: the base URL of the running ``hookctl dev`` (from its ``.local/<stack>/dev.json``; ``--port``
+    overrides), its public URL if it has one, and notes (stale files ignored, nothing found)."""
+    from hookctl.local import DEFAULT_STACK_NAME
+    from hookctl.local.state import NoRunningDev, find_running
+    from hookctl.resources import STACK_ENV
+
+    port = getattr(args, "port", None)
+    preferred = [name for name in (environ.get(STACK_ENV), DEFAULT_STACK_NAME) if name]
+    try:
+        state, notes = find_running(args.stack_name, preferred=preferred)
+    except NoRunningDev as error:
+        if port is None:
+            raise CliError(f"{error}; or pass --port PORT or --url BASE_URL", EXIT_USAGE) from None
+        state, notes = None, []
+    if port is not None:
+        same = state is not None and state.api_url is not None and urlsplit(state.api_url).port == port
+        public = state.public_url if same and state is not None else None
+        return f"http://127.0.0.1:{port}", public, notes
+    if state is None:
+        notes.append(f"no running `hookctl dev` found (no live .local/<stack>/dev.json): trying {LOCAL_BASE_URL}")
+        return LOCAL_BASE_URL, None, notes
+    if not state.api_url:
+        raise CliError(
+            f"the hookctl dev of stack {state.stack_name} runs without its HTTP API (--no-api): pass --url", EXIT_USAGE
+        )
+    return state.api_url, state.public_url, notes
+
+
+def resolve_target(
+    args: argparse.Namespace, ctx: CommandContext, providers: Iterable[str]
+) -> tuple[dict[str, str], dict[str, str], list[str], dict[str, str]]:
+    """Per provider: the webhook URL, the signing secret, notes on where they came from, and the URL to sign when it
+    is not the one the request goes to (a local gateway behind a tunnel's public URL)."""
     urls: dict[str, str] = {}
     secrets: dict[str, str] = {}
+    signed_urls: dict[str, str] = {}
     notes: list[str] = []
-    base = LOCAL_BASE_URL if args.local else args.url
+    base, public = args.url, None
+    if getattr(args, "port", None) is not None and not args.local:
+        raise CliError("--port goes with --local", EXIT_USAGE)
+    if args.local:
+        base, public, found = local_target(args, os.environ)
+        notes += found
     from_stack = base is None
     for provider in providers:
         if base is not None:
             urls[provider] = samples.webhook_url(provider, base)
+            if public:
+                signed_urls[provider] = samples.webhook_url(provider, public)
         else:
             explicit = ctx.resources.optional(URL_KEYS[provider])
             api = ctx.resources.optional("api_url")
@@ -296,7 +342,9 @@ def resolve_target(args: argparse.Namespace, ctx: CommandContext, providers: Ite
             notes.append(f"{provider}: signing with the stack's secret ({SECRET_OUTPUTS[provider]})")
         else:
             secrets[provider] = samples.SAMPLE_SECRETS[provider]
-    return urls, secrets, notes
+    if public:
+        notes.append(f"signing for {public} (the gateway's --public-url), sending to {base}")
+    return urls, secrets, notes, signed_urls
 
 
 def _stack_secret(ctx: CommandContext, provider: str) -> str:
@@ -330,8 +378,15 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
     parser.add_argument("provider", choices=[*samples.PROVIDERS, "all"], metavar="PROVIDER", help="github, stripe, twilio or all")
     parser.add_argument("kind", nargs="?", metavar="KIND", help="the sample kind (default: the provider's first)")
     target = parser.add_mutually_exclusive_group()
-    target.add_argument("--local", action="store_true", help=f"send to `hookctl dev` ({LOCAL_BASE_URL})")
+    target.add_argument(
+        "--local",
+        action="store_true",
+        help="send to the running `hookctl dev` (its port from .local/<stack>/dev.json; --stack-name picks one)",
+    )
     target.add_argument("--url", metavar="BASE_URL", help="the HTTP API's base URL (/webhooks/<provider> is appended)")
+    parser.add_argument(
+        "--port", type=int, metavar="PORT", help="with --local: the gateway's port on 127.0.0.1 (overrides dev.json)"
+    )
     parser.add_argument("--secret", help="signing secret (default: HOOKCTL_<PROVIDER>_SECRET, the stack's, or the sample)")
     parser.add_argument("--count", type=_positive, default=1, metavar="N", help="distinct deliveries (default 1)")
     parser.add_argument("--duplicate", type=_positive, default=1, metavar="K", help="send each delivery K times")
@@ -363,7 +418,7 @@ def run_send(args: argparse.Namespace, ctx: CommandContext) -> int:
         raise CliError(f"unknown kind {args.kind!r} for {args.provider}; known: {', '.join(samples.KINDS[args.provider])}", EXIT_USAGE)
     jobs = plan(args.provider, args.kind, count=args.count, duplicate=args.duplicate, tamper=args.tamper, delivery_id=args.delivery_id)
     providers = sorted({job.provider for job in jobs})
-    urls, secrets, notes = resolve_target(args, ctx, providers)
+    urls, secrets, notes, signed_urls = resolve_target(args, ctx, providers)
     for note in notes:
         ctx.note(note)
     show_lines = not ctx.json and len(jobs) <= PER_REQUEST_LINES
@@ -376,7 +431,15 @@ def run_send(args: argparse.Namespace, ctx: CommandContext) -> int:
             with lock:
                 ctx.emit(_result_line(result))
 
-    sender = Sender(urls, secrets, concurrency=args.concurrency, retries=args.retries, timeout=args.timeout, on_result=on_result)
+    sender = Sender(
+        urls,
+        secrets,
+        concurrency=args.concurrency,
+        retries=args.retries,
+        timeout=args.timeout,
+        on_result=on_result,
+        signed_urls=signed_urls,
+    )
     started = time.monotonic()
     results = sender.send_all(jobs)
     summary = summarize(results, time.monotonic() - started)

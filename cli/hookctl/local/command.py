@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hookctl.context import EXIT_OK, EXIT_USAGE, CliError, CommandContext
+from hookctl.context import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, CommandContext
 from hookctl.local import DEFAULT_API_PORT, DEFAULT_ENDPOINT_PORT, DEFAULT_STACK_NAME
 
 DOCKER_BRIDGE = "172.17.0.1"  # where a container reaches the host (Linux); host.docker.internal on Docker Desktop
@@ -90,6 +91,12 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
     add_runner_options(parser, api_port=DEFAULT_API_PORT, endpoint_port=DEFAULT_ENDPOINT_PORT)
     parser.add_argument("--no-api", action="store_true", help="no HTTP API (e.g. to run `sam local start-api`)")
     parser.add_argument("--no-consumer", action="store_true", help="do not poll the queue")
+    parser.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="where providers reach this gateway through a tunnel (e.g. https://abc.ngrok.app): the functions see "
+        "every request as sent there (host, https), as API Gateway shows its own domain; Twilio signs that URL",
+    )
     parser.add_argument("--verbose", action="store_true", help="also print every log line of the functions")
     parser.add_argument("--quiet", action="store_true", help="no per-delivery lines")
     parser.add_argument(
@@ -136,7 +143,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def start_pipeline(config: Any, tracker: Any) -> Any:
-    """Start the pipeline, turning the runner's errors into operator-facing ones."""
+    """Start the pipeline, turning the runner's errors into operator-facing ones (what did start is stopped)."""
     from hookctl.local.endpoint import EndpointError
     from hookctl.local.lambda_runtime import WorkerError
     from hookctl.local.runner import LocalError, LocalPipeline
@@ -150,6 +157,10 @@ def start_pipeline(config: Any, tracker: Any) -> Any:
         pipeline.start()
     except (LocalError, TemplateError, EndpointError, WorkerError) as error:
         raise CliError(str(error), EXIT_USAGE) from None
+    except (KeyboardInterrupt, CliError):
+        raise
+    except Exception as error:  # noqa: BLE001 (e.g. the endpoint refused a resource: say so, exit non-zero)
+        raise CliError(f"the local pipeline did not start: {type(error).__name__}: {error}", EXIT_FAILURE) from None
     return pipeline
 
 
@@ -157,10 +168,12 @@ def run_dev(args: argparse.Namespace, ctx: CommandContext) -> int:
     config = config_from_args(args)
     config.api = not args.no_api
     config.consumers = not args.no_consumer
+    config.public_url = args.public_url
     if args.print_env_vars:
         ctx.emit(json.dumps(env_vars(config, args.docker_host), indent=2))
         return EXIT_OK
-    from hookctl.local.console import Tracker
+    from hookctl.local.console import Tracker, shutdown_report
+    from hookctl.local.state import remove_state, state_path
 
     if args.quiet:
         tracker = Tracker(log_dir=config.log_dir)
@@ -168,24 +181,56 @@ def run_dev(args: argparse.Namespace, ctx: CommandContext) -> int:
         tracker = Tracker.for_terminal(ctx.stdout, verbose=args.verbose, log_dir=config.log_dir)
     # Ctrl-C, and SIGINT/SIGTERM from scripts (a background job may inherit SIGINT ignored)
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-    pipeline = start_pipeline(config, tracker)
+    state = state_path(config.template, config.stack_name)
     try:
-        ctx.emit(pipeline.banner())
-        ctx.emit("Ctrl-C to stop.\n")
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        ctx.note("stopping...")
+        pipeline = start_pipeline(config, tracker)
+        try:
+            target = _publish_state(pipeline, state, ctx)
+            ctx.emit(pipeline.banner(send_target=target))
+            ctx.emit("Ctrl-C to stop.\n")
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            ctx.note("stopping...")
+        finally:
+            remove_state(state, os.getpid())
+            pipeline.stop()
+    except KeyboardInterrupt:  # during start-up: what started is stopped already
+        ctx.note("interrupted while starting")
+        return 130
     finally:
-        pipeline.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    summary = tracker.summary()
-    ctx.note(
-        f"stopped: {summary['accepted']} received, {sum(summary['rejected'].values())} rejected, "
-        f"{summary['processed']} processed, {summary['duplicates']} duplicates, {summary['dead_lettered']} dead-lettered"
-    )
+    ctx.note(shutdown_report(tracker.summary(), pipeline.left_in_queues))
     return EXIT_OK
+
+
+def _publish_state(pipeline: Any, path: Path, ctx: CommandContext) -> str | None:
+    """Write ``.local/<stack>/dev.json`` for ``hookctl send --local``; returns the ``send`` options that find this
+    gateway (None when the file cannot be written: the banner then names the URL)."""
+    from hookctl.local import DEFAULT_STACK_NAME
+    from hookctl.local.state import read_state, write_state
+
+    config = pipeline.config
+    api_url = pipeline.api.url if pipeline.api is not None else None
+    other = read_state(path)
+    if other is not None and other.pid != os.getpid() and other.alive:
+        ctx.note(f"another hookctl dev (pid {other.pid}) runs as stack {config.stack_name}: --local now finds this one")
+    document = {
+        "stack_name": config.stack_name,
+        "pid": os.getpid(),
+        "api_url": api_url,
+        "public_url": pipeline.api.public_url if pipeline.api is not None else None,
+        "endpoint_url": pipeline.endpoint.url,
+        "region": config.region,
+        "template": str(config.template),
+    }
+    try:
+        write_state(path, document)
+    except OSError as error:
+        ctx.note(f"cannot write {path} ({error.strerror}): `hookctl send --local` will not find this gateway")
+        return None
+    return "--local" if config.stack_name == DEFAULT_STACK_NAME else f"--local --stack-name {config.stack_name}"
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -26,8 +26,8 @@ from hookctl.local.gateway import HttpApi, Route
 from hookctl.local.lambda_runtime import FAKE_CREDENTIALS, FunctionPool, function_environment
 from hookctl.local.poller import KillFaults, SqsPoller
 from hookctl.local.stack import LocalStack, create_stack
+from hookctl.local.state import project_dir
 from hookctl.local.template import Template
-
 
 
 class LocalError(Exception):
@@ -36,14 +36,10 @@ class LocalError(Exception):
 
 def find_template(start: Path | None = None) -> Path:
     """template.yaml in the working directory or a parent, else the one beside this checkout of hookctl."""
-    here = (start or Path.cwd()).resolve()
-    for directory in (here, *here.parents):
-        if (directory / "template.yaml").is_file():
-            return directory / "template.yaml"
-    beside = Path(__file__).resolve().parents[3] / "template.yaml"
-    if beside.is_file():
-        return beside
-    raise LocalError("no template.yaml here or above: run from the project or pass --template")
+    directory = project_dir(start)
+    if directory is None:
+        raise LocalError("no template.yaml here or above: run from the project or pass --template")
+    return directory / "template.yaml"
 
 
 @dataclass
@@ -62,6 +58,7 @@ class LocalConfig:
     consumer_concurrency: int | None = None  # default: min(ScalingConfig.MaximumConcurrency, CPUs), at least 2
     api: bool = True
     consumers: bool = True
+    public_url: str | None = None  # where providers reach the HTTP API (a tunnel): what the functions are shown
     log_dir: Path | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     # Faults (tests and benchmarks)
@@ -86,6 +83,7 @@ class LocalPipeline:
         self.pollers: list[SqsPoller] = []
         self.kill_faults: KillFaults | None = None
         self.started_at = 0.0
+        self.left_in_queues: int | None = None  # messages still in the consumers' queues when the pollers stopped
         self._session: Any = None
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -109,10 +107,19 @@ class LocalPipeline:
             self.endpoint.start()
             if config.api:
                 try:
-                    self.api = HttpApi([], self._invoke_http, host=config.host, port=config.port, on_exchange=self._on_exchange)
+                    self.api = HttpApi(
+                        [],
+                        self._invoke_http,
+                        host=config.host,
+                        port=config.port,
+                        on_exchange=self._on_exchange,
+                        public_url=config.public_url,
+                    )
                 except OSError as error:
                     raise LocalError(f"cannot listen on {config.host}:{config.port} ({error.strerror}); pass --port") from None
-            api_url = self.api.url if self.api else f"http://{config.host}:{config.port}"
+                except ValueError as error:
+                    raise LocalError(f"--public-url: {error}") from None
+            api_url = config.public_url or (self.api.url if self.api else f"http://{config.host}:{config.port}")
             self.stack = create_stack(self.template, self.client, environ=config.environ, api_base_url=api_url)
             self._start_functions()
             if self.api is not None:
@@ -122,7 +129,10 @@ class LocalPipeline:
                 self._start_pollers()
             self.started_at = time.time()
         except BaseException:
-            self.stop()
+            try:
+                self.stop()
+            except Exception:  # noqa: BLE001 (the start-up error is the one to report)
+                pass
             raise
         return self
 
@@ -186,18 +196,36 @@ class LocalPipeline:
             self.pollers.append(poller)
 
     def stop(self) -> None:
+        """Stop everything that started, in order; each part is stopped even if another fails (the first error is
+        raised at the end)."""
+        errors: list[BaseException] = []
+
+        def attempt(step: Any, *args: Any) -> None:
+            try:
+                step(*args)
+            except Exception as error:  # noqa: BLE001 (collected, re-raised below)
+                errors.append(error)
+
         for poller in self.pollers:
-            poller.stop()
+            attempt(poller.stop)
+        if self.pollers and self.endpoint is not None:
+            attempt(self._count_left_in_queues)
         self.pollers = []
         if self.api is not None:
-            self.api.stop()
+            attempt(self.api.stop)
             self.api = None
         for pool in self.pools.values():
-            pool.close()
+            attempt(pool.close)
         self.pools = {}
         if self.endpoint is not None:
-            self.endpoint.stop()
-        self.tracker.close()
+            attempt(self.endpoint.stop)
+        attempt(self.tracker.close)
+        if errors:
+            raise errors[0]
+
+    def _count_left_in_queues(self) -> None:
+        """What the pollers leave behind (queued, in flight or delayed): deliveries accepted but not settled yet."""
+        self.left_in_queues = self.in_flight()
 
     def __enter__(self) -> LocalPipeline:
         return self.start()
@@ -291,15 +319,23 @@ class LocalPipeline:
             "HOOKCTL_STACK": self.config.stack_name,
         }
 
-    def banner(self) -> str:
+    def banner(self, send_target: str | None = None) -> str:
+        """What runs where, and commands that work against it; ``send_target`` is how ``hookctl send`` should find
+        the gateway (default: ``--url`` with its address)."""
         assert self.stack is not None and self.endpoint is not None and self.template is not None
         stack, template = self.stack, self.template
         lines = [f"hookctl dev: {template.path.name} running locally as stack {template.stack_name} (no AWS account)"]
         lines.append(f"  AWS endpoint  {self.endpoint.url}   (moto; the functions' AWS_ENDPOINT_URL: {self.endpoint.functions_url})")
         if self.api is not None:
             lines.append(f"  HTTP API      {self.api.url}")
+            public = self.api.public_url
+            if public:
+                lines.append(f"  Public URL    {public} -> {self.api.url}   (the functions see requests as sent to it)")
             for route in stack.routes():
-                lines.append(f"    {route.method:<5} {route.path:<22} -> {route.function}")
+                line = f"    {route.method:<5} {route.path:<22} -> {route.function}"
+                if public and route.path.startswith("/"):
+                    line = f"{line:<62} {public}{route.path}"
+                lines.append(line)
         for source in stack.sqs_sources():
             if not self.config.consumers or not source.enabled:
                 continue
@@ -319,6 +355,9 @@ class LocalPipeline:
             )
         for logical_id, source in stack.secret_sources.items():
             lines.append(f"  Secret        {logical_id}: {source}")
+        for created in stack.created.values():
+            if created.deviation:
+                lines.append(f"  Deviation     {created.logical_id}: {created.deviation}")
         if template.overrides:
             lines.append("  Overrides     " + ", ".join(str(o) for o in template.overrides) + "  (not the template's values)")
         if stack.not_emulated:
@@ -327,7 +366,11 @@ class LocalPipeline:
             lines.append(f"  Logs          {self.config.log_dir}/<Function>.log")
         env = " ".join(f"{k}={v}" for k, v in self.cli_environment().items())
         command = _hookctl_command()
-        lines.append(f"Send a delivery:   {command} send github push --local   (or: {command} send all --local --count 20)")
+        if self.api is not None:
+            target = send_target or f"--url {self.api.url}"
+            lines.append(
+                f"Send a delivery:   {command} send github push {target}   (or: {command} send all {target} --count 20)"
+            )
         lines.append(f"Inspect it:        {env} {command} deliveries list")
         return "\n".join(lines)
 

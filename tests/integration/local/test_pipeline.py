@@ -1,18 +1,23 @@
 """The local pipeline as a developer uses it: `hookctl send` to its HTTP API, `hookctl deliveries`/`dlq` against its
 endpoint and stack, `hookctl replay` of a dead-lettered delivery after its handler is fixed, the `sam local`
-env-vars file, and `hookctl demo`."""
+env-vars file, `hookctl demo`, bodies too large for SQS (the S3 claim check), bodies that are not UTF-8, and a Twilio
+request that came through a tunnel."""
 
 from __future__ import annotations
 
+import hashlib
+import http.client
 import io
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 
+from hookctl import samples
 from hookctl.local.runner import LocalConfig, LocalPipeline
 from hookctl.main import main
 
@@ -33,6 +38,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline
         **OVERRIDES,
         "ConsumerFunction.Environment.Variables.LOCAL_TEST_FAIL_FILE": str(work / "failing.txt"),
         "ConsumerFunction.Environment.Variables.LOCAL_TEST_RUNS_FILE": str(work / "runs.txt"),
+        "ConsumerFunction.Environment.Variables.LOCAL_TEST_BODIES_FILE": str(work / "bodies.txt"),
     }
     config = LocalConfig(
         template=ROOT / "template.yaml",
@@ -66,6 +72,35 @@ def hookctl(pipeline: LocalPipeline, monkeypatch: pytest.MonkeyPatch):
 def runs(pipeline: LocalPipeline) -> list[str]:
     path = pipeline.work / "runs.txt"  # type: ignore[attr-defined]
     return path.read_text().split("\n")[:-1] if path.exists() else []
+
+
+def bodies(pipeline: LocalPipeline) -> list[str]:
+    """``<delivery id> <inline|s3> <size> <sha256>`` of each body the test handlers got."""
+    path = pipeline.work / "bodies.txt"  # type: ignore[attr-defined]
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def post(pipeline: LocalPipeline, signed: samples.SignedRequest, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """POST a signed request to the local HTTP API (its path and query as signed, wherever it was signed for)."""
+    connection = http.client.HTTPConnection("127.0.0.1", pipeline.api.port, timeout=60)
+    try:
+        target = signed.path + (f"?{signed.query}" if signed.query else "")
+        connection.request("POST", target, body=signed.body, headers={**signed.headers, **(headers or {})})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def padded_push(size: int) -> bytes:
+    """A GitHub push body of exactly ``size`` bytes (a push with very many commits, as far as size goes)."""
+    document = json.loads(samples.sign_request("github", "push").body)
+    document["padding"] = ""
+    unpadded = len(json.dumps(document, separators=(",", ":")).encode())
+    document["padding"] = (uuid.uuid4().hex * (size // 32 + 1))[: size - unpadded]
+    body = json.dumps(document, separators=(",", ":")).encode()
+    assert len(body) == size
+    return body
 
 
 def test_sent_deliveries_are_processed_once_and_visible_to_hookctl(pipeline, hookctl):
@@ -152,3 +187,61 @@ def test_demo_runs_the_product_and_reports_nothing_lost(tmp_path):
     total = report["total"]
     assert total["accepted"] == 9 and total["rejected"] == 3 and total["processed"] == 6 and total["duplicates"] == 3
     assert time.monotonic() - started < 60
+
+
+@pytest.mark.parametrize("size", [1_500_000, 5 * 1024 * 1024], ids=["1.5MB", "5MiB=MaxBodyBytes"])
+def test_a_push_too_large_for_sqs_goes_through_the_claim_check_and_is_processed(pipeline, hookctl, size):
+    # Given a signed GitHub push over SQS's 1 MiB (up to MaxBodyBytes, 5 MiB, the most a receiver takes)
+    body = padded_push(size)
+    delivery = str(uuid.uuid4())
+    url = samples.webhook_url("github", pipeline.api_url)
+    signed = samples.sign_request("github", "push", body=body, delivery_id=delivery, url=url)
+
+    # When it is POSTed to the running local HTTP API
+    status, answer = post(pipeline, signed)
+
+    # Then it is accepted as in AWS: its body goes to the S3 bucket, the envelope through the queue
+    assert status == 202, answer
+    assert pipeline.wait_until_drained(60)
+    # And the consumer fetched it from S3 and its handler got the exact bytes, once
+    assert f"{signed.delivery_id} s3 {size} {hashlib.sha256(body).hexdigest()}" in bodies(pipeline)
+    assert runs(pipeline).count(f"github {signed.delivery_id}") == 1
+    code, out, err = hookctl("deliveries", "show", "github", signed.delivery_id, "--json")
+    assert code == 0, err
+    assert json.loads(out)["status"] == "processed"
+
+
+def test_a_signed_body_that_is_not_utf8_gets_an_answer_from_the_receiver(pipeline):
+    # Given a GitHub ping whose JSON is Latin-1, correctly signed over those bytes
+    document = json.loads(samples.sign_request("github", "ping").body)
+    document["zen"] = f"Caf\xe9 cr\xe8me {uuid.uuid4()}"
+    body = json.dumps(document, ensure_ascii=False).encode("latin-1")
+    headers = {"content-type": "application/json; charset=iso-8859-1"}
+    url = samples.webhook_url("github", pipeline.api_url)
+    signed = samples.sign_request("github", "ping", body=body, url=url, delivery_id=str(uuid.uuid4()))
+    forged = samples.tamper(signed)
+
+    # When it and a forged copy are POSTed
+    status, answer = post(pipeline, signed, headers)
+    forged_status, _ = post(pipeline, forged, headers)
+
+    # Then both are answered by the receiver, not by a dropped connection or a 500: the genuine one passed the
+    # signature check over the exact bytes (whatever the receiver then makes of Latin-1 JSON), the forged one did not
+    assert status not in (401, 500) and status < 600, answer
+    assert forged_status == 401
+
+
+def test_a_twilio_request_through_a_tunnel_verifies_with_the_forwarded_proto_and_host(pipeline):
+    # Given a Twilio delivery signed for the tunnel's public URL (Twilio signs the URL it calls)
+    public = "https://tunnel.example.com"
+    signed = samples.sign_request(
+        "twilio", "sms_inbound", url=samples.webhook_url("twilio", public), delivery_id=samples.new_delivery_id("twilio")
+    )
+
+    # When the tunnel delivers it to the local gateway over HTTP, saying where it came in
+    status, answer = post(pipeline, signed, {"x-forwarded-proto": "https", "x-forwarded-host": "tunnel.example.com"})
+
+    # Then the receiver verifies it and it is processed
+    assert status == 200, answer
+    assert pipeline.wait_until_drained(60)
+    assert runs(pipeline).count(f"twilio {signed.delivery_id}") == 1
