@@ -1,19 +1,25 @@
 """The queue contract: what a receiver writes to SQS and the consumer reads back.
 
 One SQS message body is one JSON-serialised :class:`Envelope`. The raw provider body travels either inline
-(``body``, UTF-8 text or base64 for non-UTF-8 bytes) or, when the envelope would not fit in one SQS message, in the
-overflow bucket (``body_ref``: the claim check). ``body_sha256`` always covers the raw bytes, so the consumer can prove
-that what it processes is byte-for-byte what the provider signed.
+(``body``, UTF-8 text, or base64 for bytes that are not UTF-8 or hold characters SQS refuses) or, when the envelope
+would not fit in one SQS message, in the overflow bucket (``body_ref``: the claim check). ``body_sha256`` always covers
+the raw bytes, so the consumer can prove that what it processes is byte-for-byte what the provider signed.
+
+SQS carries only #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF in message bodies and string
+attribute values, and refuses (or silently replaces) anything else. So the delivery id and event type, which become
+attributes and ledger keys, are limited here (in UTF-8 bytes, the unit SQS and DynamoDB count), and
+:meth:`Envelope.sqs_message_body` escapes what JSON would otherwise leave raw.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ENVELOPE_VERSION = 1
 
@@ -22,6 +28,62 @@ ATTR_PROVIDER = "provider"
 ATTR_DELIVERY_ID = "delivery_id"
 ATTR_EVENT_TYPE = "event_type"
 ATTR_BODY_LOCATION = "body_location"
+
+# The ledger's sort key is the delivery id, and DynamoDB allows 1,024 bytes there; half of it is plenty for every
+# provider's id (GitHub's is under 60) and leaves room for prefixes. Bytes, not characters: 300 emoji are 1,200 bytes.
+MAX_DELIVERY_ID_BYTES = 512
+# An SQS attribute and a ledger attribute; provider event names are under 100 bytes.
+MAX_EVENT_TYPE_BYTES = 256
+
+# What an id may hold: SQS's character set without any control character (C0, DEL, C1: logs, hookctl and shells show
+# ids) and without lone surrogates (a JSON escape in the event can make one; no UTF-8 writer, pydantic's included,
+# can write it).
+_ID_UNSAFE = re.compile("[^\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SQS_UNSAFE_C0 = bytes(code for code in range(0x20) if code not in b"\t\n\r")
+
+
+def identifier_problem(value: str, *, max_bytes: int, allow_empty: bool = False) -> str | None:
+    """Why ``value`` cannot be an SQS attribute and ledger key, or None. Names the code point, never the value."""
+    if not value:
+        return None if allow_empty else "is empty"
+    unsafe = _ID_UNSAFE.search(value)
+    if unsafe is not None:
+        return f"holds U+{ord(unsafe.group()):04X} at character {unsafe.start()}"
+    size = len(value.encode("utf-8"))
+    if size > max_bytes:
+        return f"is {size} bytes in UTF-8, over {max_bytes}"
+    return None
+
+
+def delivery_id_problem(value: str) -> str | None:
+    return identifier_problem(value, max_bytes=MAX_DELIVERY_ID_BYTES)
+
+
+def event_type_problem(value: str) -> str | None:
+    return identifier_problem(value, max_bytes=MAX_EVENT_TYPE_BYTES, allow_empty=True)
+
+
+def sqs_carryable(text: str) -> str:
+    """``text`` with what no JSON/UTF-8 writer can carry (lone surrogates) replaced by U+FFFD; usually ``text`` itself.
+
+    Only for informational strings (forwarded headers, request ids): the signed body is never altered, it goes base64.
+    """
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
+
+
+def sqs_safe_text(raw: bytes) -> str | None:
+    """``raw`` as text when it is UTF-8 and SQS accepts every code point of it raw; None otherwise."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    # Byte-level checks (valid UTF-8 can hold no surrogate): C0 controls, then U+FFFE/U+FFFF, only in non-ASCII text.
+    if len(raw.translate(None, _SQS_UNSAFE_C0)) != len(raw):
+        return None
+    if not raw.isascii() and ("\ufffe" in text or "\uffff" in text):
+        return None
+    return text
 
 
 class BodyRef(BaseModel):
@@ -39,7 +101,7 @@ class Envelope(BaseModel):
 
     version: Literal[1] = ENVELOPE_VERSION
     provider: str
-    delivery_id: str = Field(min_length=1, max_length=512)
+    delivery_id: str
     # Whether the provider's signature covers delivery_id (see DeliveryIdentity). When it does not, the consumer also
     # deduplicates by body_sha256, so a signed body re-sent under a new id is not processed twice. An envelope
     # without the field (queued by an older receiver) gets that extra check: the safe side.
@@ -56,6 +118,22 @@ class Envelope(BaseModel):
     body: str | None = None
     body_ref: BodyRef | None = None
 
+    @field_validator("delivery_id")
+    @classmethod
+    def _delivery_id_fits_sqs_and_the_ledger(cls, value: str) -> str:
+        problem = delivery_id_problem(value)
+        if problem is not None:
+            raise ValueError(f"delivery_id {problem}")
+        return value
+
+    @field_validator("event_type")
+    @classmethod
+    def _event_type_fits_sqs_and_the_ledger(cls, value: str) -> str:
+        problem = event_type_problem(value)
+        if problem is not None:
+            raise ValueError(f"event_type {problem}")
+        return value
+
     @model_validator(mode="after")
     def _exactly_one_body_location(self) -> Envelope:
         if (self.body is None) == (self.body_ref is None):
@@ -68,10 +146,11 @@ class Envelope(BaseModel):
 
     @classmethod
     def inline_body_fields(cls, raw: bytes) -> dict:
-        """The body fields for ``raw`` kept inline: text when it is UTF-8, base64 otherwise (never re-serialised)."""
-        try:
-            text, encoding = raw.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
+        """The body fields for ``raw`` kept inline (never re-serialised): text when it is UTF-8 that SQS carries as is,
+        base64 otherwise (not UTF-8, or a code point SQS would refuse or replace, which would break ``body_sha256``)."""
+        text = sqs_safe_text(raw)
+        encoding: Literal["utf-8", "base64"] = "utf-8"
+        if text is None:
             text, encoding = base64.b64encode(raw).decode("ascii"), "base64"
         return {
             "body": text,
@@ -86,6 +165,17 @@ class Envelope(BaseModel):
         if self.body_encoding == "base64":
             return base64.b64decode(self.body)
         return self.body.encode("utf-8")
+
+    def sqs_message_body(self) -> str:
+        """The envelope as the SQS message body: JSON in SQS's character set.
+
+        JSON escapes control characters but leaves U+FFFE and U+FFFF raw, and SQS refuses them (a header value may
+        hold them); their JSON escapes read back as the same characters, so nothing changes for the consumer.
+        """
+        message = self.model_dump_json()
+        if not message.isascii():
+            message = message.replace("\ufffe", "\\ufffe").replace("\uffff", "\\uffff")
+        return message
 
     def sqs_message_attributes(self) -> dict[str, dict[str, str]]:
         return {

@@ -23,7 +23,9 @@ def request_from_event(event: Mapping[str, Any]) -> WebhookRequest:
         except (binascii.Error, ValueError) as error:
             raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "body is not valid base64") from error
     else:
-        body = raw_body.encode("utf-8")
+        # surrogatepass: a lone surrogate (a JSON escape in the event) becomes bytes to verify, not a 500. Such bytes
+        # are not UTF-8, so an accepted body carrying them travels base64.
+        body = raw_body.encode("utf-8", "surrogatepass")
 
     # HTTP API already lower-cases header names; lower-casing again keeps other callers (tests, local runner) honest.
     headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}

@@ -51,10 +51,10 @@ class EnvelopeSender:
         # A body over the limit cannot fit whatever the envelope around it: skip serialising it inline first.
         if len(raw_body) > self.inline_limit_bytes:
             envelope = self._store_body(envelope, raw_body)
-        message = envelope.model_dump_json()
-        if envelope.body_ref is None and _message_size(message, envelope) > self.inline_limit_bytes:
+        message = envelope.sqs_message_body()
+        if envelope.body_ref is None and message_size(message, envelope) > self.inline_limit_bytes:
             envelope = self._store_body(envelope, raw_body)
-            message = envelope.model_dump_json()
+            message = envelope.sqs_message_body()
         try:
             self.sqs.send_message(
                 QueueUrl=self.queue_url,
@@ -86,13 +86,18 @@ def overflow_key(provider: str, received_at: datetime) -> str:
     return f"{provider}/{received_at:%Y/%m/%d}/{uuid.uuid4()}"
 
 
-def _message_size(message: str, envelope: Envelope) -> int:
-    # SQS counts the body and every attribute's name, type and value against the message size limit.
+def message_size(message: str, envelope: Envelope) -> int:
+    """What SQS counts against its 1 MiB limit: the body and every attribute's name, type and value, in UTF-8 bytes."""
     attributes = sum(
-        len(name) + len(value["DataType"]) + len(value["StringValue"].encode("utf-8"))
+        _utf8_size(name) + _utf8_size(value["DataType"]) + _utf8_size(value["StringValue"])
         for name, value in envelope.sqs_message_attributes().items()
     )
-    return len(message.encode("utf-8")) + attributes
+    return _utf8_size(message) + attributes
+
+
+def _utf8_size(text: str) -> int:
+    # ASCII (most envelopes) needs no copy to be measured.
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 def _error_code(error: Exception) -> str:

@@ -1,12 +1,14 @@
 """The receiver: verify one HTTP delivery, queue it durably, answer the provider.
 
 Order of checks, cheapest and least trusting first: body size, source IP allowlist, signature (with the rotated
-secret), then the provider's body format. Only a delivery that passed all of them is enqueued, and only an enqueued
+secret), then the provider's body format, then whether the delivery id and event type the verifier named can be
+carried (SQS attributes, ledger keys). Only a delivery that passed all of them is enqueued, and only an enqueued
 one gets a 2xx. Every rejection is logged and counted with its reason code; nothing secret and no body is logged.
 """
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -15,8 +17,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from pydantic import ValidationError
 
-from webhook_gateway.envelope import Envelope
+from webhook_gateway.envelope import Envelope, delivery_id_problem, event_type_problem, sqs_carryable
 from webhook_gateway.http import json_response, request_from_event, text_response
 from webhook_gateway.observability import logger, metrics
 from webhook_gateway.queue import EnqueueError, EnvelopeSender
@@ -33,7 +36,22 @@ from webhook_gateway.verifiers.base import (
     WebhookRequest,
 )
 
-STATUS_BY_REASON: Mapping[Reason, int] = {
+
+
+class ReceiverReason(enum.StrEnum):
+    """Reason codes of checks the receiver makes itself, for every provider, after the verifier named the delivery.
+
+    Public codes like :class:`Reason`'s (logs, the ``reason`` metric dimension, response bodies).
+    """
+
+    # Verified, but the id cannot be an SQS attribute and ledger sort key: empty, over MAX_DELIVERY_ID_BYTES in UTF-8,
+    # or holding a control character or lone surrogate. Accepting it would queue a delivery no consumer can record.
+    INVALID_DELIVERY_ID = "invalid_delivery_id"
+    # The same for the event type (an SQS attribute and a ledger attribute).
+    INVALID_EVENT_TYPE = "invalid_event_type"
+
+
+STATUS_BY_REASON: Mapping[str, int] = {
     Reason.MISSING_SIGNATURE: 401,
     Reason.MALFORMED_SIGNATURE: 401,
     Reason.SIGNATURE_MISMATCH: 401,
@@ -43,6 +61,8 @@ STATUS_BY_REASON: Mapping[Reason, int] = {
     Reason.SOURCE_IP_NOT_ALLOWED: 403,
     Reason.PAYLOAD_TOO_LARGE: 413,
     Reason.UNPARSEABLE_PAYLOAD: 400,
+    ReceiverReason.INVALID_DELIVERY_ID: 400,
+    ReceiverReason.INVALID_EVENT_TYPE: 400,
     # Our failure, not the sender's: a 5xx makes the provider retry once the secret is readable again.
     Reason.SECRET_UNAVAILABLE: 503,
 }
@@ -78,6 +98,7 @@ class Receiver:
             self._check_source(request)
             matched = self.provider.verify(request, self.secret.candidates(), self._policy())
             identity = self.provider.identify(request)
+            check_identity(identity)
         except Rejected as rejection:
             return self._reject(rejection, event)
         except Exception:  # a verifier bug must fail closed as a 4xx, never queue and never look like our outage
@@ -85,7 +106,11 @@ class Receiver:
             return self._reject(Rejected(Reason.MALFORMED_SIGNATURE, "unexpected verifier error"), event)
 
         logger.set_correlation_id(identity.delivery_id)
-        envelope = self._envelope(request, identity, matched)
+        try:
+            envelope = self._envelope(request, identity, matched)
+        except ValidationError as error:
+            # Verified, yet not representable as an envelope: a retry would fail the same way, so 4xx, never 5xx.
+            return self._reject(envelope_rejection(error), event)
         try:
             queued = self.sender.send(envelope, request.body)
         except EnqueueError as error:
@@ -140,15 +165,20 @@ class Receiver:
             raise Rejected(Reason.SOURCE_IP_NOT_ALLOWED, f"{address} is outside the allowlist")
 
     def _envelope(self, request: WebhookRequest, identity: DeliveryIdentity, matched: SecretCandidate) -> Envelope:
-        headers = {name: request.headers[name] for name in self.provider.forwarded_headers if name in request.headers}
+        # Unsigned, informational strings: a lone surrogate (from a JSON escape in the event) could not be written.
+        headers = {
+            name: sqs_carryable(request.headers[name])
+            for name in self.provider.forwarded_headers
+            if name in request.headers
+        }
         return Envelope(
             provider=self.provider.name,
             delivery_id=identity.delivery_id,
             delivery_id_signed=identity.delivery_id_signed,
             event_type=identity.event_type,
             received_at=datetime.fromtimestamp(self.clock(), tz=UTC),
-            request_id=request.request_id,
-            source_ip=request.source_ip,
+            request_id=sqs_carryable(request.request_id),
+            source_ip=sqs_carryable(request.source_ip),
             secret_version=matched.version,
             headers=headers,
             **Envelope.inline_body_fields(request.body),
@@ -177,6 +207,33 @@ class Receiver:
         ):
             pass
         return json_response(status, {"error": rejection.reason.value})
+
+
+def check_identity(identity: DeliveryIdentity) -> None:
+    """Refuse, before any 2xx, an identity that SQS or the ledger cannot carry, whichever verifier produced it."""
+    problem = delivery_id_problem(identity.delivery_id)
+    if problem is not None:
+        raise Rejected(ReceiverReason.INVALID_DELIVERY_ID, f"delivery id {problem}")
+    problem = event_type_problem(identity.event_type)
+    if problem is not None:
+        raise Rejected(ReceiverReason.INVALID_EVENT_TYPE, f"event type {problem}")
+
+
+def envelope_rejection(error: ValidationError) -> Rejected:
+    """The rejection for an envelope that failed validation; names fields and error types, never the input."""
+    errors = error.errors(include_url=False, include_input=False, include_context=False)
+    fields = sorted({str(e["loc"][0]) if e["loc"] else "<root>" for e in errors})
+    logger.error(
+        "verified delivery cannot be represented as an envelope; rejecting it",
+        extra={"fields": fields, "errors": sorted({e["type"] for e in errors})},
+    )
+    if "delivery_id" in fields:
+        reason: Reason | ReceiverReason = ReceiverReason.INVALID_DELIVERY_ID
+    elif "event_type" in fields:
+        reason = ReceiverReason.INVALID_EVENT_TYPE
+    else:
+        reason = Reason.UNPARSEABLE_PAYLOAD
+    return Rejected(reason, f"envelope fields rejected: {', '.join(fields)}")
 
 
 def parse_cidrs(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

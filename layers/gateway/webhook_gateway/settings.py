@@ -6,6 +6,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
+SQS_MAX_MESSAGE_BYTES = 1_048_576
+
 
 class ReceiverSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
@@ -15,8 +17,11 @@ class ReceiverSettings(BaseModel):
     secret_id: str = Field(alias="SECRET_ID")
     overflow_bucket: str = Field(alias="OVERFLOW_BUCKET")
     max_body_bytes: int = Field(alias="MAX_BODY_BYTES", default=5 * 1024 * 1024, gt=0)
-    # Envelopes larger than this go to S3 (claim check); SQS's hard limit is 1 MiB including attributes.
-    inline_envelope_limit_bytes: int = Field(alias="INLINE_ENVELOPE_LIMIT_BYTES", default=1_000_000, gt=0)
+    # Envelopes larger than this go to S3 (claim check). SQS's hard limit is 1 MiB (1,048,576 bytes) for the body and
+    # the attributes together: a larger value would make SendMessage fail, and every provider retry get a 503.
+    inline_envelope_limit_bytes: int = Field(
+        alias="INLINE_ENVELOPE_LIMIT_BYTES", default=1_000_000, gt=0, le=SQS_MAX_MESSAGE_BYTES
+    )
     tolerance_seconds: int = Field(alias="SIGNATURE_TOLERANCE_SECONDS", default=300, ge=0)
     future_tolerance_seconds: int = Field(alias="SIGNATURE_FUTURE_TOLERANCE_SECONDS", default=60, ge=0)
     public_base_url: str | None = Field(alias="PUBLIC_BASE_URL", default=None)

@@ -12,7 +12,9 @@ import pytest
 from moto import mock_aws
 
 import receiver_app
+from tests.unit.receiver.fakes import StrictSqs
 from tools.make_events import SAMPLE_SECRETS
+from webhook_gateway.receiver import Receiver
 
 QUEUE_NAME = "webhook-queue"
 BUCKET = "overflow-bucket"
@@ -73,8 +75,21 @@ class Gateway:
             receiver_app.receiver.cache_clear()
 
 
+def strict_sqs_receiver(build: Any) -> Any:
+    """``build_receiver`` whose SQS client refuses what real SQS refuses (characters, sizes) before moto sees it:
+    moto checks neither, and an envelope SQS would refuse is a 503 on every provider retry."""
+
+    def build_strict(settings: Any) -> Receiver:
+        built = build(settings)
+        built.sender._sqs = StrictSqs(forward_to=built.sender.sqs)
+        return built
+
+    return build_strict
+
+
 @pytest.fixture
 def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
+    monkeypatch.setattr(receiver_app, "build_receiver", strict_sqs_receiver(receiver_app.build_receiver))
     with mock_aws():
         sqs = boto3.client("sqs")
         s3 = boto3.client("s3")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import re
 from dataclasses import dataclass, field
 
 from webhook_gateway.envelope import Envelope
@@ -74,3 +76,90 @@ class FakeSecretsManager:
         if VersionStage not in self.stages:
             raise _client_error("ResourceNotFoundException", "GetSecretValue")
         return {"Name": SecretId, "SecretString": self.stages[VersionStage], "VersionStages": [VersionStage]}
+
+
+# SQS's documented character set for message bodies and String attribute values (SendMessage API reference):
+# #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF. Written out here on purpose, independent of
+# the production code it checks.
+def _sqs_allows(code_point: int) -> bool:
+    return (
+        code_point in (0x9, 0xA, 0xD)
+        or 0x20 <= code_point <= 0xD7FF
+        or 0xE000 <= code_point <= 0xFFFD
+        or 0x10000 <= code_point <= 0x10FFFF
+    )
+
+
+SQS_MAX_MESSAGE_BYTES = 1_048_576
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,256}")
+
+
+class StrictSqs:
+    """An SQS client that refuses what real SQS refuses, which moto does not check.
+
+    * every character of the body and of each String attribute value must be in SQS's set (InvalidMessageContents);
+    * the body, every attribute name, type and value must be non-empty; at most 10 attributes, with valid names;
+    * the body plus every attribute's name, type and value, in UTF-8 bytes, must be at most 1 MiB (1,048,576 bytes).
+
+    Accepted messages are kept as sent (``messages``), for the consumer side of a test to read back. With
+    ``forward_to`` (a boto3 SQS client, e.g. moto's) an accepted message is also sent there, and every other
+    attribute (``meta``, other calls) is that client's: a strict front for an integration test.
+    """
+
+    def __init__(self, forward_to: object | None = None) -> None:
+        self.messages: list[dict] = []
+        self.refused: list[str] = []
+        self._forward_to = forward_to
+
+    def __getattr__(self, name: str):
+        if self._forward_to is None:
+            raise AttributeError(name)
+        return getattr(self._forward_to, name)
+
+    def _refuse(self, code: str, detail: str):
+        self.refused.append(f"{code}: {detail}")
+        return _client_error(code, "SendMessage")
+
+    def send_message(self, *, QueueUrl: str, MessageBody: str, MessageAttributes: dict | None = None) -> dict:  # noqa: N803
+        attributes = MessageAttributes or {}
+        if not MessageBody:
+            raise self._refuse("InvalidParameterValue", "empty body")
+        self._check_text("body", MessageBody)
+        if len(attributes) > 10:
+            raise self._refuse("InvalidParameterValue", f"{len(attributes)} attributes")
+        size = len(MessageBody.encode("utf-8"))
+        for name, attribute in attributes.items():
+            if not _ATTRIBUTE_NAME.fullmatch(name) or name.lower().startswith(("aws.", "amazon.")):
+                raise self._refuse("InvalidParameterValue", f"attribute name {name!r}")
+            data_type, value = attribute.get("DataType", ""), attribute.get("StringValue")
+            if not data_type.startswith(("String", "Number")) or not value:
+                raise self._refuse("InvalidParameterValue", f"attribute {name} must have a non-empty String value")
+            self._check_text(f"attribute {name}", value)
+            size += len(name.encode("utf-8")) + len(data_type.encode("utf-8")) + len(value.encode("utf-8"))
+        if size > SQS_MAX_MESSAGE_BYTES:
+            raise self._refuse("InvalidParameterValue", f"message is {size} bytes, over {SQS_MAX_MESSAGE_BYTES}")
+        if self._forward_to is not None:
+            response = self._forward_to.send_message(
+                QueueUrl=QueueUrl, MessageBody=MessageBody, MessageAttributes=attributes
+            )
+        else:
+            response = {"MessageId": f"m-{len(self.messages) + 1}"}
+        self.messages.append({"QueueUrl": QueueUrl, "Body": MessageBody, "MessageAttributes": attributes, "size": size})
+        return response
+
+    def _check_text(self, where: str, text: str) -> None:
+        for index, character in enumerate(text):
+            if not _sqs_allows(ord(character)):
+                raise self._refuse("InvalidMessageContents", f"{where} holds U+{ord(character):04X} at {index}")
+
+
+class InMemoryS3:
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes, **_: object) -> dict:  # noqa: N803
+        self.objects[(Bucket, Key)] = bytes(Body)
+        return {}
+
+    def get_object(self, *, Bucket: str, Key: str) -> dict:  # noqa: N803
+        return {"Body": io.BytesIO(self.objects[(Bucket, Key)])}
