@@ -62,6 +62,10 @@ def remove_state(path: Path, pid: int | None = None) -> None:
     state = read_state(path)
     if state is not None and (pid is None or state.pid == pid):
         path.unlink(missing_ok=True)
+        try:
+            path.parent.rmdir()  # only if nothing else of the stack is kept there
+        except OSError:
+            pass
 
 
 def read_state(path: Path) -> DevState | None:

@@ -180,7 +180,10 @@ def dev(tmp_path: Path) -> Iterator[tuple[Dev, str, list[str]]]:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        state_path(TEMPLATE, stack).unlink(missing_ok=True)
+        state = state_path(TEMPLATE, stack)
+        state.unlink(missing_ok=True)
+        if state.parent.is_dir():
+            state.parent.rmdir()
 
 
 def send(*argv: str) -> tuple[int, str, str]:
