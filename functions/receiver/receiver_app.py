@@ -14,13 +14,30 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from webhook_gateway.observability import logger, metrics
 from webhook_gateway.receiver import Receiver, build_receiver
-from webhook_gateway.settings import ReceiverSettings
+from webhook_gateway.settings import ReceiverSettings, SettingsError
 
 
 @cache
 def receiver() -> Receiver:
     """Settings validated and clients wired once per cold start."""
     return build_receiver(ReceiverSettings.from_env(os.environ))
+
+
+def initialise() -> None:
+    """In Lambda, validate the settings during init: a bad variable (a typo in an allowlist) fails the init with one
+    error naming it, instead of a 500 with a traceback on every request. Only the Lambda runtime (and `sam local`,
+    which runs it) sets AWS_LAMBDA_RUNTIME_API; tests, benchmarks and the local runner import this module in their
+    own environments and wire the receiver on first use."""
+    if not os.environ.get("AWS_LAMBDA_RUNTIME_API"):
+        return
+    try:
+        receiver()
+    except SettingsError as error:
+        logger.error("receiver cannot start: invalid settings", extra={"error": str(error)})
+        raise
+
+
+initialise()
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -603,3 +603,64 @@ def test_cfn_lint_reports_nothing() -> None:
 
     matches = lint_file(TEMPLATE_PATH)
     assert [str(m) for m in matches] == []
+
+
+CIDR_LISTS_VALID = ["", "192.0.2.0/24", "192.0.2.1, 2001:db8::/32", " 10.0.0.0/8 ,192.168.0.0/16 ", "::/0",
+                    "192.30.252.0/22,185.199.108.0/22,140.82.112.0/20,2a0a:a440::/29,2606:50c0::/32", "192.0.2.0/24,"]
+CIDR_LISTS_TYPOS = ["192.0.2.0/24;10.0.0.0/8", "abc", "192.0.2.0/", "192.0.2.0/33", "300.1.2.3", "192.0.2",
+                    "2001:db8::/129", "2001:db8:::1", "192.0.2.0/24 10.0.0.0/8", "https://api.github.com/meta"]
+
+
+def _allowed_source_cidrs_parameters(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: p for name, p in template["Parameters"].items() if name.endswith("AllowedSourceCidrs")}
+
+
+def test_allowed_source_cidrs_parameters_reject_typos_at_deploy_time(template: dict[str, Any]) -> None:
+    """Given every *AllowedSourceCidrs parameter, when CloudFormation checks a value against its AllowedPattern
+    (compiled here with Python's re: the pattern uses only syntax Java's regex reads the same), then valid lists pass,
+    typos fail the deployment with the ConstraintDescription, and the pattern never accepts what the receiver's
+    settings refuse at cold start."""
+    from webhook_gateway.settings import parse_cidr_list
+
+    parameters = _allowed_source_cidrs_parameters(template)
+    assert {f"{p.capitalize()}AllowedSourceCidrs" for p in PROVIDERS} <= set(parameters)
+    for name, parameter in parameters.items():
+        assert "CIDR" in parameter.get("ConstraintDescription", ""), name
+        pattern = re.compile(parameter["AllowedPattern"])
+        for value in CIDR_LISTS_VALID:
+            assert pattern.fullmatch(value), (name, value)
+            parse_cidr_list(value)
+        for value in CIDR_LISTS_TYPOS:
+            assert not pattern.fullmatch(value), (name, value)
+            with pytest.raises(ValueError):
+                parse_cidr_list(value)
+
+
+def test_allowed_source_cidrs_pattern_agrees_with_the_receiver_settings(template: dict[str, Any]) -> None:
+    """Given the parameters' AllowedPattern, then every list of real networks passes it, and any string it accepts
+    (built from the characters CIDR lists are made of) is one the receiver parses."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from webhook_gateway.settings import parse_cidr_list
+
+    patterns = {re.compile(p["AllowedPattern"]) for p in _allowed_source_cidrs_parameters(template).values()}
+    networks = st.one_of(
+        st.builds(lambda a, n: f"{a}/{n}", st.ip_addresses(v=4), st.integers(0, 32)),
+        st.builds(lambda a, n: f"{a}/{n}", st.ip_addresses(v=6), st.integers(0, 128)),
+        st.ip_addresses().map(str),
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(items=st.lists(networks, max_size=5), separator=st.sampled_from([",", ", ", " , "]))
+    def real_networks_pass(items: list[str], separator: str) -> None:
+        assert all(pattern.fullmatch(separator.join(items)) for pattern in patterns)
+
+    @settings(max_examples=1000, deadline=None)
+    @given(text=st.text(alphabet="0123456789abcdefABCDEF:./, ;", max_size=40))
+    def accepted_means_parsed(text: str) -> None:
+        if any(pattern.fullmatch(text) for pattern in patterns):
+            parse_cidr_list(text)
+
+    real_networks_pass()
+    accepted_means_parsed()

@@ -24,7 +24,7 @@ from webhook_gateway.http import json_response, request_from_event, text_respons
 from webhook_gateway.observability import logger, metrics
 from webhook_gateway.queue import EnqueueError, EnvelopeSender
 from webhook_gateway.secrets import PREVIOUS, RotatingSecret
-from webhook_gateway.settings import ReceiverSettings
+from webhook_gateway.settings import ReceiverSettings, parse_cidr_list
 from webhook_gateway.verifiers import load_provider
 from webhook_gateway.verifiers.base import (
     DeliveryIdentity,
@@ -237,7 +237,7 @@ def envelope_rejection(error: ValidationError) -> Rejected:
 
 
 def parse_cidrs(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in text.split(",") if item.strip())
+    return parse_cidr_list(text)
 
 
 def build_receiver(settings: ReceiverSettings) -> Receiver:

@@ -1,12 +1,39 @@
-"""Function settings, validated once per cold start from the environment the template declares."""
+"""Function settings, validated once per cold start from the environment the template declares.
+
+A bad value must stop the function at init with one clear error naming the variable (and its template parameter),
+not surface later as a 500 with a traceback on every request: :meth:`ReceiverSettings.from_env` raises
+:class:`SettingsError`, and ``receiver_app`` builds the receiver during Lambda's init.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 SQS_MAX_MESSAGE_BYTES = 1_048_576
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class SettingsError(ValueError):
+    """The function's environment is invalid; the message names each variable and what is wrong with it."""
+
+
+def parse_cidr_list(text: str) -> tuple[IPNetwork, ...]:
+    """Comma-separated IPv4/IPv6 CIDRs or addresses (an address is its /32 or /128); blanks around items are ignored,
+    and so are empty items (a trailing comma). Raises ValueError naming the first bad item."""
+    networks = []
+    for position, item in enumerate(text.split(","), start=1):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"item {position}, {item!r}, is not an IPv4/IPv6 address or CIDR") from None
+    return tuple(networks)
 
 
 class ReceiverSettings(BaseModel):
@@ -29,7 +56,35 @@ class ReceiverSettings(BaseModel):
     # Comma-separated CIDRs; empty means any source (signatures are the real control).
     allowed_source_cidrs: str = Field(alias="ALLOWED_SOURCE_CIDRS", default="")
 
+    @field_validator("allowed_source_cidrs")
+    @classmethod
+    def _cidrs_parse(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            parse_cidr_list(value)
+        except ValueError as error:
+            provider = str(info.data.get("provider") or "<provider>")
+            raise ValueError(
+                f"ALLOWED_SOURCE_CIDRS (template parameter {provider.capitalize()}AllowedSourceCidrs): {error}"
+            ) from None
+        return value
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ReceiverSettings:
+        """Validated settings; raises :class:`SettingsError` naming every bad or missing variable."""
         # An empty variable means "not set": the template declares every variable so that SAM can override them.
-        return cls.model_validate({key: value for key, value in environ.items() if value != ""})
+        try:
+            return cls.model_validate({key: value for key, value in environ.items() if value != ""})
+        except ValidationError as error:
+            raise SettingsError(_describe(cls, error)) from None
+
+
+def _describe(model: type[BaseModel], error: ValidationError) -> str:
+    """One line per problem, by environment variable name: ``VARIABLE: message``."""
+    aliases = {name: field.alias or name for name, field in model.model_fields.items()}
+    problems = []
+    for item in error.errors(include_url=False, include_input=False, include_context=False):
+        field = str(item["loc"][0]) if item["loc"] else ""
+        variable = aliases.get(field, field) or "<settings>"
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(message if message.startswith(variable) else f"{variable}: {message}")
+    return f"invalid receiver settings: {'; '.join(problems)}"

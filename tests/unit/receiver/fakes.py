@@ -120,7 +120,9 @@ class StrictSqs:
         self.refused.append(f"{code}: {detail}")
         return _client_error(code, "SendMessage")
 
-    def send_message(self, *, QueueUrl: str, MessageBody: str, MessageAttributes: dict | None = None) -> dict:  # noqa: N803
+    def send_message(  # noqa: N803 (boto3's names)
+        self, *, QueueUrl: str, MessageBody: str, MessageAttributes: dict | None = None
+    ) -> dict:
         attributes = MessageAttributes or {}
         if not MessageBody:
             raise self._refuse("InvalidParameterValue", "empty body")

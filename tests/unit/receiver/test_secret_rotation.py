@@ -115,7 +115,7 @@ def test_a_current_value_refreshed_by_expiry_does_not_hide_the_previous_one():
     # When the cached AWSCURRENT expires (t=300) and is read again as the new value, so a re-read finds it unchanged
     clock.advance_to(301)
     assert verified_with(secret, NEW) == CURRENT
-    # Then an old-secret delivery is still accepted: the re-read refreshes AWSPREVIOUS even though AWSCURRENT is unchanged
+    # Then an old-secret delivery is still accepted: the re-read refreshes AWSPREVIOUS, AWSCURRENT unchanged or not
     clock.advance_to(302)
     assert verified_with(secret, OLD) == PREVIOUS
 
