@@ -97,10 +97,9 @@ def _algorithm(settings_header: str | None) -> str:
 
 def _signing_key(candidate: SecretCandidate, shared_key: bool) -> str | None:
     """The Auth Token (plain secret, or ``auth_token``), or the Webhook Setting's ``shared_key``."""
-    value = candidate.value
-    document = _json_object(value) if value.lstrip().startswith("{") else None
-    if document is None:  # a plain Auth Token (one may even start with "{")
-        return None if shared_key else value
+    document = _json_object(candidate.value)
+    if document is None:  # a plain Auth Token (digits are valid JSON too, and one may even start with "{")
+        return None if shared_key else candidate.value
     key = document.get("shared_key" if shared_key else "auth_token")
     # An empty key would be an HMAC key anyone has: it never verifies.
     return key if isinstance(key, str) and key else None
