@@ -133,6 +133,14 @@ def parse_search(expression: str) -> tuple[str, str, dict[str, str], str]:
     return namespace, name, shown, match["stat"]
 
 
+def searches_in(expression: str) -> list[str]:
+    """The SEARCH(...) calls of a metric math expression (a SEARCH alone, or wrapped: SUM(SEARCH(...)))."""
+    return [match.group(0) for match in SEARCH.finditer(expression)]
+
+
+MATH_ID = re.compile(r"\b[a-z][A-Za-z0-9_]*\b")  # metric ids start lower case; math functions are upper case
+
+
 def shown_metrics(dashboard: dict[str, Any]) -> Iterator[Shown]:
     for widget in dashboard["widgets"]:
         if widget["type"] != "metric":
@@ -142,8 +150,10 @@ def shown_metrics(dashboard: dict[str, Any]) -> Iterator[Shown]:
         for entry in properties["metrics"]:
             if isinstance(entry[0], dict):
                 (options,) = entry
-                namespace, name, dimensions, stat = parse_search(options["expression"])
-                yield Shown(properties["title"], namespace, name, tuple(dimensions.items()), stat, True)
+                # Metric math over other lines of the widget adds no metric (test_metric_math_... checks its ids).
+                for search in searches_in(options["expression"]):
+                    namespace, name, dimensions, stat = parse_search(search)
+                    yield Shown(properties["title"], namespace, name, tuple(dimensions.items()), stat, True)
                 continue
             fields = [f for f in entry if not isinstance(f, dict)]
             options = next((f for f in entry if isinstance(f, dict)), {})
@@ -172,6 +182,20 @@ def alarm_metrics(alarm: dict[str, Any]) -> Iterator[dict[str, Any]]:
                 "MetricName": metric["MetricName"],
                 "Dimensions": {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])},
             }
+
+
+def metric_filter_metrics(template: dict[str, Any]) -> set[str]:
+    """Names of the metrics the template's own log metric filters publish in the MetricsNamespace parameter (no
+    dimension): the code does not emit them, CloudWatch Logs does from the access log."""
+    names = set()
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::Logs::MetricFilter":
+            continue
+        for transformation in resource["Properties"]["MetricTransformations"]:
+            assert transformation["MetricNamespace"] == ref("MetricsNamespace")
+            assert "Dimensions" not in transformation, "a dimension would need a SEARCH and an alarm per value"
+            names.add(transformation["MetricName"])
+    return names
 
 
 def receivers(template: dict[str, Any]) -> dict[str, str]:
@@ -255,15 +279,20 @@ def test_the_code_emits_in_the_namespace_the_template_configures(observed: Obser
 
 # ----------------------------------------------------------------------------------------------- dashboard
 def test_every_custom_metric_on_the_dashboard_is_emitted_with_those_dimensions(
-    dashboard: dict[str, Any], observed: Observed
+    dashboard: dict[str, Any], observed: Observed, template: dict[str, Any]
 ) -> None:
     """Given the dashboard's custom metrics (SEARCH schemas), then each names the MetricsNamespace parameter and a
-    metric the code emits with exactly that set of dimension names (a SEARCH schema matches exact sets only)."""
+    metric the code emits with exactly that set of dimension names (a SEARCH schema matches exact sets only). The only
+    exception: a metric one of the template's log metric filters publishes (no dimension), shown as it is."""
     shapes = emitted_shapes(observed)
+    from_filters = metric_filter_metrics(template)
     custom = [s for s in shown_metrics(dashboard) if not s.namespace.startswith("AWS/")]
     assert custom, "the dashboard shows no custom metric"
     for shown in custom:
         assert shown.namespace == NAMESPACE, f"{shown.widget}: namespace must be ${{MetricsNamespace}}"
+        if shown.name in from_filters:
+            assert not shown.search and shown.dimensions == (), shown
+            continue
         assert shown.search, f"{shown.widget}: {shown.name} should be a SEARCH, so new providers appear by themselves"
         assert (shown.name, shown.dimension_names) in shapes, (
             f"{shown.widget}: {shown.name} with dimensions {sorted(shown.dimension_names)} is not emitted; emitted: "
@@ -317,9 +346,11 @@ def test_aws_metrics_on_the_dashboard_name_resources_of_this_stack(
             seen.setdefault(f"api:{shown.name}", set()).add(",".join(sorted(dimensions)))
     assert seen["Errors"] == functions
     assert seen["Throttles"] == functions
-    assert seen["Duration"] == functions - {"ConsumerFunction"}
+    assert seen["Duration"] == functions
+    assert "ConsumerFunction" in seen["ConcurrentExecutions"]
     assert seen["ApproximateNumberOfMessagesVisible"] == queues
     assert "WebhookQueue" in seen["ApproximateAgeOfOldestMessage"]
+    assert "WebhookQueue" in seen["NumberOfMessagesSent"] and "WebhookQueue" in seen["NumberOfMessagesDeleted"]
     for metric in ("Count", "4xx", "5xx", "Latency"):
         # The stage total, and route-level metrics under both dimension sets AWS documents for HTTP APIs.
         assert seen[f"api:{metric}"] == {"ApiId,Stage", "ApiId,Method,Resource,Stage", "ApiId,Route,Stage"}, metric
@@ -360,6 +391,7 @@ def test_alarms_on_custom_metrics_read_what_the_deployed_functions_emit(
     services = service_names(template)
     providers = set(receivers(template))
     reasons = {e.value("reason") for e in observed.emitted if e.name == "DeliveriesRejected"}
+    from_filters = metric_filter_metrics(template)
     checked = 0
     for logical_id, alarm in alarms.items():
         for metric in alarm_metrics(alarm):
@@ -367,6 +399,9 @@ def test_alarms_on_custom_metrics_read_what_the_deployed_functions_emit(
                 continue
             checked += 1
             assert metric["Namespace"] == ref("MetricsNamespace"), logical_id
+            if metric["MetricName"] in from_filters:
+                assert metric["Dimensions"] == {}, logical_id  # as the metric filter publishes it
+                continue
             dimensions = metric["Dimensions"]
             key = (metric["MetricName"], frozenset(dimensions))
             assert key in shapes, f"{logical_id}: {metric['MetricName']} {sorted(dimensions)} is not emitted"
@@ -492,7 +527,7 @@ def test_the_operations_doc_lists_every_parameter_of_the_alarms(template: dict[s
     """Given the alarm threshold parameters, then docs/operations.md names each one with its default."""
     text = OPERATIONS_DOC.read_text(encoding="utf-8")
     for name, parameter in template["Parameters"].items():
-        if name.endswith(("AlarmThreshold", "AlarmThresholdSeconds")) or name == "AlarmEmail":
+        if re.search(r"Alarm(Threshold|Minimum)", name) or name == "AlarmEmail":
             assert name in text, name
             if name != "AlarmEmail":
                 assert str(parameter["Default"]) in text, name
@@ -507,3 +542,232 @@ def test_rendering_flags_unknown_variables() -> None:
     }
     with pytest.raises(AssertionError, match="Gone"):
         render_dashboard(template)
+
+
+# ----------------------------------------------------------------------------------------------- operator polish
+def metric_widgets(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    return [w["properties"] for w in dashboard["widgets"] if w["type"] == "metric"]
+
+
+def widget_metric_ids(properties: dict[str, Any]) -> dict[str, Any]:
+    """id -> the metric line (a list) or expression (a dict) it names, within one widget."""
+    ids: dict[str, Any] = {}
+    for entry in properties["metrics"]:
+        options = entry[0] if isinstance(entry[0], dict) else next((f for f in entry if isinstance(f, dict)), {})
+        if "id" in options:
+            assert options["id"] not in ids, f"{properties['title']}: id {options['id']} twice"
+            ids[options["id"]] = entry
+    return ids
+
+
+def threshold_value(template: dict[str, Any], alarm: dict[str, Any]) -> float:
+    """An alarm's threshold as the dashboard renders it: a parameter's default, or the literal."""
+    threshold = alarm["Threshold"]
+    if isinstance(threshold, dict):
+        return float(template["Parameters"][threshold["Ref"]]["Default"])
+    return float(threshold)
+
+
+def test_every_metric_widget_labels_its_axis_with_the_unit(dashboard: dict[str, Any]) -> None:
+    """Given each metric widget, then its left axis has a label naming what is counted and in which unit (CloudWatch's
+    own unit suffix is off: "Count" says nothing), starts at 0, and a Sum is labelled per its period."""
+    widgets = metric_widgets(dashboard)
+    assert len(widgets) >= 20
+    for properties in widgets:
+        left = properties.get("yAxis", {}).get("left", {})
+        assert left.get("label", "").strip(), f"{properties['title']}: no axis label"
+        assert left.get("showUnits") is False, properties["title"]
+        assert left.get("min") == 0, properties["title"]
+        assert properties["period"] in {60, 300}, properties["title"]
+        if properties["stat"] == "Sum" and properties["period"] == 300:
+            assert "5 min" in properties["title"] or "5 min" in left["label"] or "annotations" in properties, (
+                properties["title"]
+            )
+
+
+def test_metric_math_refers_to_metrics_of_its_widget(dashboard: dict[str, Any]) -> None:
+    """Given every metric math expression that is not a plain SEARCH, then the ids it names exist in its widget, and
+    each line it combines is hidden (only the result is plotted) or labelled (plotted beside the result)."""
+    checked = 0
+    for properties in metric_widgets(dashboard):
+        ids = widget_metric_ids(properties)
+        for entry in properties["metrics"]:
+            if not isinstance(entry[0], dict):
+                continue
+            expression = entry[0]["expression"]
+            named = set(MATH_ID.findall(SEARCH.sub("", expression)))
+            assert named <= ids.keys(), f"{properties['title']}: {expression} names {named - ids.keys()}"
+            for name in named:
+                line = ids[name]
+                if not isinstance(line[0], dict) and "label" not in line[-1]:
+                    assert line[-1].get("visible") is False, f"{properties['title']}: {name}: hide it or label it"
+                checked += 1
+    assert checked >= 6
+
+
+def test_api_5xx_is_shown_as_a_rate(dashboard: dict[str, Any]) -> None:
+    """Given the dashboard, then a widget plots 100 x 5xx / Count of the API stage (per minute and over the alarm's 5
+    minutes), in percent, with the 5xx alarm's threshold."""
+    (properties,) = [p for p in metric_widgets(dashboard) if "5xx rate" in p["title"]]
+    assert "%" in properties["yAxis"]["left"]["label"]
+    ids = widget_metric_ids(properties)
+    rates = [e[0] for e in properties["metrics"] if isinstance(e[0], dict)]
+    periods = set()
+    for rate in rates:
+        match = re.fullmatch(r"100 \* FILL\((\w+), 0\) / (\w+)", rate["expression"])
+        assert match, rate
+        errors, requests = ids[match[1]], ids[match[2]]
+        assert errors[:2] == ["AWS/ApiGateway", "5xx"] and requests[:2] == ["AWS/ApiGateway", "Count"]
+        assert errors[2:6] == requests[2:6] == ["ApiId", "<<WebhookHttpApi>>", "Stage", "$default"]
+        periods.add(errors[-1].get("period", properties["period"]))
+        assert errors[-1].get("period", properties["period"]) == requests[-1].get("period", properties["period"])
+    assert periods == {60, 300}
+
+
+def test_incident_widgets_use_one_minute_periods(dashboard: dict[str, Any]) -> None:
+    """Given the widgets an incident is read from (function errors, API 5xx and latency, queue depth and age), then
+    they aggregate per minute: a 5-minute sum hides when it started."""
+    incident = {("AWS/Lambda", "Errors"), ("AWS/ApiGateway", "5xx"), ("AWS/ApiGateway", "Latency"),
+                ("AWS/SQS", "ApproximateAgeOfOldestMessage"), ("AWS/SQS", "ApproximateNumberOfMessagesNotVisible")}
+    found = 0
+    for properties in metric_widgets(dashboard):
+        shown = {(s.namespace, s.name) for s in shown_metrics({"widgets": [{"type": "metric", "properties": properties}]})}
+        if shown & incident:
+            found += 1
+            assert properties["period"] == 60, properties["title"]
+    assert found >= 6
+
+
+def test_every_alarm_has_its_threshold_drawn_on_a_widget_of_its_metric(
+    dashboard: dict[str, Any], alarms: dict[str, dict[str, Any]], template: dict[str, Any]
+) -> None:
+    """Given each alarm, then a widget that shows the metric it reads draws a horizontal line labelled with the
+    alarm's name at its threshold, from the same parameter (rendered here as its default)."""
+    for logical_id, alarm in alarms.items():
+        wanted = {
+            (NAMESPACE if m["Namespace"] == ref("MetricsNamespace") else m["Namespace"], m["MetricName"],
+             m["Dimensions"].get("reason"))
+            for m in alarm_metrics(alarm)
+        }
+        candidates = []
+        for properties in metric_widgets(dashboard):
+            lines = [a for a in properties.get("annotations", {}).get("horizontal", [])
+                     if a["label"].split(" ", 1)[0] == logical_id]
+            if not lines:
+                continue
+            shown = {(s.namespace, s.name, dict(s.dimensions).get("reason"))
+                     for s in shown_metrics({"widgets": [{"type": "metric", "properties": properties}]})}
+            assert wanted & shown, f"{logical_id}'s line is on {properties['title']!r}, which does not show its metric"
+            candidates += [float(a["value"]) for a in lines]
+        assert candidates == [threshold_value(template, alarm)], logical_id
+    body = template["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    for logical_id, alarm in alarms.items():
+        if isinstance(alarm["Threshold"], dict):
+            assert f'"value": ${{{alarm["Threshold"]["Ref"]}}}' in body, logical_id  # the parameter, not a copy
+
+
+def test_duration_widgets_draw_the_function_timeouts_and_the_concurrency_cap(
+    dashboard: dict[str, Any], template: dict[str, Any]
+) -> None:
+    """Given the duration widgets, then the receivers' p99 is drawn against their timeout (Globals, in ms), the
+    consumer's p50 and p99 against ConsumerTimeoutSeconds (in seconds), and its concurrency against the event
+    source's MaximumConcurrency."""
+    widgets = {p["title"]: p for p in metric_widgets(dashboard)}
+    receiver = widgets["Receiver duration (p99, ms)"]
+    assert [a["value"] for a in receiver["annotations"]["horizontal"]] == [template["Globals"]["Function"]["Timeout"] * 1000]
+    consumer = widgets["Consumer duration vs timeout (s)"]
+    params = template["Parameters"]
+    assert [a["value"] for a in consumer["annotations"]["horizontal"]] == [params["ConsumerTimeoutSeconds"]["Default"]]
+    durations = [e for e in consumer["metrics"] if e[:4] == ["AWS/Lambda", "Duration", "FunctionName", "<<ConsumerFunction>>"]]
+    assert {e[-1]["stat"] for e in durations} == {"p50", "p99"}
+    assert sorted(e[0]["expression"] for e in consumer["metrics"] if isinstance(e[0], dict)) == [
+        "cdurp50 / 1000", "cdurp99 / 1000"]
+    concurrency = widgets["Consumer concurrent executions"]
+    assert concurrency["metrics"][0][:4] == ["AWS/Lambda", "ConcurrentExecutions", "FunctionName", "<<ConsumerFunction>>"]
+    assert concurrency["annotations"]["horizontal"][0]["value"] == params["ConsumerMaxConcurrency"]["Default"]
+
+
+def log_widgets(dashboard: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {w["properties"]["title"]: w["properties"] for w in dashboard["widgets"] if w["type"] == "log"}
+
+
+def test_log_widgets_query_the_functions_log_groups_for_fields_the_code_logs(
+    dashboard: dict[str, Any], template: dict[str, Any], observed: Observed
+) -> None:
+    """Given the Logs Insights widgets, then the rejections one reads every receiver's log group and the failures one
+    the consumer's; each filters on a message the code really logs and groups by fields those lines carry."""
+    groups = {
+        logical_id: r["Properties"]["LogGroupName"]["Fn::Sub"].removeprefix("/aws/lambda/${").removesuffix("}")
+        for logical_id, r in template["Resources"].items()
+        if r["Type"] == "AWS::Logs::LogGroup" and "/aws/lambda/" in as_text(r["Properties"]["LogGroupName"])
+    }
+    receiver_groups = {g for g, function in groups.items() if function in receivers(template).values()}
+    widgets = log_widgets(dashboard)
+    assert len(widgets) == 2
+    expected = {"receiver logs": (receiver_groups, RECEIVER), "consumer logs": ({"ConsumerLogGroup"}, CONSUMER)}
+    for title, properties in widgets.items():
+        (kind,) = [k for k in expected if k in title]
+        wanted_groups, component = expected[kind]
+        assert properties["region"] == "<<AWS::Region>>" and properties["view"] == "table"
+        query = properties["query"]
+        sources = set(re.findall(r"SOURCE '<<(\w+)>>'", query))
+        assert sources == wanted_groups, title
+        equals = re.search(r'filter message = "([^"]+)"', query)
+        like = re.search(r"filter message like /([^/]+)/", query)
+        lines = [line for line in observed.logs[component]
+                 if (equals and line["message"] == equals[1]) or (like and re.search(like[1], line["message"]))]
+        assert lines, f"{title}: no {component} line matches the filter"
+        (by,) = re.findall(r"\bby ([\w, ]+)", query)
+        fields = {f.strip() for f in by.split(",")} | set(re.findall(r"\((\w+)\)", query))
+        for line in lines:
+            assert fields <= line.keys(), f"{title}: {sorted(fields - line.keys())} not on {line['message']!r}"
+    rejections = next(p for t, p in widgets.items() if "receiver" in t)["query"]
+    assert {"reason", "status_code", "provider"} <= set(re.findall(r"\w+", rejections.split(" by ", 1)[1]))
+
+
+def test_the_operations_doc_has_the_dashboard_queries() -> None:
+    """Given the Logs Insights widgets' queries, then docs/operations.md has each of them (after the SOURCE part),
+    line for line, so an operator can run them over another time range or log group."""
+    dashboard = render_dashboard(load_template())
+    text = OPERATIONS_DOC.read_text(encoding="utf-8")
+    for title, properties in log_widgets(dashboard).items():
+        first, *rest = properties["query"].split("\n")
+        for line in [first.rsplit(" | ", 1)[-1], *rest]:
+            assert line in text, f"{title}: {line!r} is not in {OPERATIONS_DOC.name}"
+
+
+def as_text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def test_the_5xx_alarm_is_a_rate_with_a_minimum_request_count(
+    alarms: dict[str, dict[str, Any]], template: dict[str, Any]
+) -> None:
+    """Given Api5xxAlarm, then it alarms on 100 x 5xx / requests of the API stage over the same 5 minutes, in percent
+    (Api5xxAlarmThresholdPercent), and not below Api5xxAlarmMinimumRequests requests: with the defaults, 1 error in 2
+    requests does not page, 1 in 20 (5 %) does, 5 in 1,000 does not, 100 in 1,000 does."""
+    alarm = alarms["Api5xxAlarm"]
+    assert "MetricName" not in alarm and alarm["Threshold"] == ref("Api5xxAlarmThresholdPercent")
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    params = template["Parameters"]
+    assert params["Api5xxAlarmThresholdPercent"]["MaxValue"] == 100
+    (expression,) = [q for q in alarm["Metrics"] if "Expression" in q]
+    assert expression["ReturnData"] is True
+    text = expression["Expression"]["Fn::Sub"]
+    assert text == "IF(requests >= ${Api5xxAlarmMinimumRequests}, 100 * FILL(errors, 0) / requests, 0)"
+    stats = {q["Id"]: q["MetricStat"] for q in alarm["Metrics"] if "MetricStat" in q}
+    assert {i: s["Metric"]["MetricName"] for i, s in stats.items()} == {"errors": "5xx", "requests": "Count"}
+    assert stats["errors"]["Metric"]["Dimensions"] == stats["requests"]["Metric"]["Dimensions"]
+    assert {(s["Period"], s["Stat"]) for s in stats.values()} == {(300, "Sum")}
+    assert all(q["ReturnData"] is False for q in alarm["Metrics"] if "MetricStat" in q)
+
+    minimum = params["Api5xxAlarmMinimumRequests"]["Default"]
+    threshold = params["Api5xxAlarmThresholdPercent"]["Default"]
+    python = re.sub(r"IF\((.+?), (100 \* .+), 0\)$", r"((\2) if (\1) else 0)", text.replace("${Api5xxAlarmMinimumRequests}", str(minimum)))
+
+    def fires(errors: int, requests: int) -> bool:
+        value = eval(python, {"FILL": lambda x, v: v if x is None else x}, {"errors": errors, "requests": requests})  # noqa: S307
+        return value >= threshold
+
+    assert (minimum, threshold) == (20, 5)
+    assert [fires(1, 2), fires(1, 20), fires(5, 1000), fires(100, 1000), fires(0, 500)] == [False, True, False, True, False]

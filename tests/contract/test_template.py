@@ -551,7 +551,9 @@ def test_outputs_other_tools_read_are_present(template: dict[str, Any]) -> None:
     assert outputs["HttpApiUrl"]["Value"] == {"Fn::Sub": base}
     for provider in PROVIDERS:
         url = outputs[f"{provider.capitalize()}WebhookUrl"]["Value"]
-        assert url == {"Fn::Sub": f"{base}/webhooks/{provider}"}
+        # Without a custom domain (the default), the execute-api URL (test_webhook_urls_use_the_custom_domain_...).
+        condition, _, default = url["Fn::If"]
+        assert condition == "HasCustomDomain" and default == {"Fn::Sub": f"{base}/webhooks/{provider}"}
         assert outputs[f"{provider.capitalize()}SecretArn"]["Value"] == ref(SECRET_IDS[provider])
     assert outputs["QueueUrl"]["Value"] == ref("WebhookQueue")
     assert outputs["DeadLetterQueueArn"]["Value"] == get_att("WebhookDeadLetterQueue", "Arn")
@@ -664,3 +666,250 @@ def test_allowed_source_cidrs_pattern_agrees_with_the_receiver_settings(template
 
     real_networks_pass()
     accepted_means_parsed()
+
+
+# ----------------------------------------------------------------------------------------------- deploy options
+def test_every_parameter_is_in_exactly_one_group_with_a_label(template: dict[str, Any]) -> None:
+    """Given the AWS::CloudFormation::Interface metadata, then every parameter is in exactly one group, no group names
+    a parameter the template lacks, every parameter has a label, and the groups follow the Parameters section's order
+    (`sam deploy --guided` prompts in that order, the console by group: both read the same)."""
+    interface = template["Metadata"]["AWS::CloudFormation::Interface"]
+    grouped = [name for group in interface["ParameterGroups"] for name in group["Parameters"]]
+    assert all(group["Label"]["default"] for group in interface["ParameterGroups"])
+    assert sorted(grouped) == sorted(set(grouped)), "a parameter is in two groups"
+    assert grouped == list(template["Parameters"])
+    labels = interface["ParameterLabels"]
+    assert labels.keys() == template["Parameters"].keys()
+    assert all(label["default"].strip() for label in labels.values())
+
+
+def evaluate_condition(template: dict[str, Any], name: str, values: dict[str, str]) -> bool:
+    """A condition of the template for these parameter values (others: defaults), as CloudFormation evaluates it."""
+    parameters = {k: str(v.get("Default", "")) for k, v in template["Parameters"].items()} | values
+
+    def value(node: Any) -> Any:
+        if isinstance(node, dict):
+            ((function, argument),) = node.items()
+            if function == "Ref":
+                return parameters[argument]
+            if function in ("Condition", "Fn::Condition"):  # the loader reads !Condition as Fn::Condition
+                return evaluate_condition(template, argument, values)
+            if function == "Fn::Equals":
+                return str(value(argument[0])) == str(value(argument[1]))
+            if function == "Fn::Not":
+                return not value(argument[0])
+            if function == "Fn::And":
+                return all(value(a) for a in argument)
+            if function == "Fn::Or":
+                return any(value(a) for a in argument)
+            raise AssertionError(f"unexpected {function} in a condition")
+        return node
+
+    return bool(value(template["Conditions"][name]))
+
+
+DOMAIN = {"CustomDomainName": "hooks.example.com",
+          "CertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0b5c7e1e-1111-2222-3333-444455556666"}
+
+
+def test_custom_domain_is_off_by_default_and_complete_when_set(template: dict[str, Any]) -> None:
+    """Given the custom domain parameters, then nothing is created by default; with a domain and a certificate, a
+    regional TLS 1.2 domain maps the API's stage at its root, the Route 53 alias exists only with a hosted zone, a
+    rule refuses a domain without a certificate, and the parameters accept what they must."""
+    resources, params = template["Resources"], template["Parameters"]
+    assert all(params[p]["Default"] == "" for p in ("CustomDomainName", "CertificateArn", "HostedZoneId"))
+    assert not evaluate_condition(template, "HasCustomDomain", {})
+    assert not evaluate_condition(template, "HasCustomDomain", {"CustomDomainName": "hooks.example.com"})
+    assert evaluate_condition(template, "HasCustomDomain", DOMAIN)
+    assert not evaluate_condition(template, "HasCustomDomainRecord", DOMAIN)
+    assert evaluate_condition(template, "HasCustomDomainRecord", DOMAIN | {"HostedZoneId": "Z0123456789ABCDEFGHIJ"})
+    assert not evaluate_condition(template, "HasCustomDomainRecord", {"HostedZoneId": "Z0123456789ABCDEFGHIJ"})
+
+    domain = resources["WebhookDomainName"]
+    assert domain["Type"] == "AWS::ApiGatewayV2::DomainName" and domain["Condition"] == "HasCustomDomain"
+    assert domain["Properties"] == {
+        "DomainName": ref("CustomDomainName"),
+        "DomainNameConfigurations": [
+            {"CertificateArn": ref("CertificateArn"), "EndpointType": "REGIONAL", "SecurityPolicy": "TLS_1_2"}
+        ],
+    }
+    mapping = resources["WebhookDomainMapping"]
+    assert mapping["Type"] == "AWS::ApiGatewayV2::ApiMapping" and mapping["Condition"] == "HasCustomDomain"
+    assert mapping["Properties"] == {
+        "DomainName": ref("WebhookDomainName"), "ApiId": ref("WebhookHttpApi"), "Stage": ref("WebhookHttpApi.Stage")
+    }
+    assert "ApiMappingKey" not in mapping["Properties"], "the URLs are https://<domain>/webhooks/<provider>"
+    record = resources["WebhookDomainRecord"]
+    assert record["Type"] == "AWS::Route53::RecordSet" and record["Condition"] == "HasCustomDomainRecord"
+    assert record["Properties"]["AliasTarget"] == {
+        "DNSName": get_att("WebhookDomainName", "RegionalDomainName"),
+        "HostedZoneId": get_att("WebhookDomainName", "RegionalHostedZoneId"),
+        "EvaluateTargetHealth": False,
+    }
+    conditional = {k for k, r in resources.items() if "WebhookDomainName" in as_json(r)} - {"WebhookDomainName"}
+    assert conditional == {"WebhookDomainMapping", "WebhookDomainRecord"}, "everything using the domain is conditional"
+
+    rule = template["Rules"]["CustomDomainNeedsCertificate"]
+    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [ref("CustomDomainName"), ""]}]}
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [ref("CertificateArn"), ""]}]}
+    for parameter, good, bad in (
+        ("CustomDomainName", ["", "hooks.example.com", "a.b.example.co.uk"], ["https://hooks.example.com", "hooks", "Hooks.Example.com", "hooks.example.com/"]),
+        ("CertificateArn", ["", DOMAIN["CertificateArn"]], ["arn:aws:iam::123456789012:role/x", "certificate"]),
+        ("HostedZoneId", ["", "Z0123456789ABCDEFGHIJ", "Z1D633PJN98FT9"], ["hostedzone/Z1D633PJN98FT9", "z123"]),
+    ):
+        pattern = params[parameter]["AllowedPattern"]
+        assert all(re.fullmatch(pattern, value) for value in good), parameter
+        assert not any(re.fullmatch(pattern, value) for value in bad), parameter
+
+
+def test_webhook_urls_use_the_custom_domain_when_set(template: dict[str, Any]) -> None:
+    """Given the URL outputs, then each webhook URL (and WebhookBaseUrl) is the custom domain's when HasCustomDomain,
+    else the execute-api endpoint; HttpApiUrl stays the API's own; the DNS target output exists only with a domain."""
+    outputs = template["Outputs"]
+    base = "https://${WebhookHttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+    assert outputs["WebhookBaseUrl"]["Value"] == {
+        "Fn::If": ["HasCustomDomain", {"Fn::Sub": "https://${CustomDomainName}"}, {"Fn::Sub": base}]
+    }
+    for provider in PROVIDERS:
+        assert outputs[f"{provider.capitalize()}WebhookUrl"]["Value"] == {
+            "Fn::If": [
+                "HasCustomDomain",
+                {"Fn::Sub": f"https://${{CustomDomainName}}/webhooks/{provider}"},
+                {"Fn::Sub": f"{base}/webhooks/{provider}"},
+            ]
+        }
+    assert outputs["HttpApiUrl"]["Value"] == {"Fn::Sub": base}
+    assert outputs["ApiDomainTarget"] == {
+        "Condition": "HasCustomDomain",
+        "Description": outputs["ApiDomainTarget"]["Description"],
+        "Value": get_att("WebhookDomainName", "RegionalDomainName"),
+    }
+
+
+ROLLBACK_ALARMS = {
+    **{RECEIVER_IDS[p]: ["Api5xxAlarm", "ApiLatencyAlarm"] for p in PROVIDERS},
+    "ConsumerFunction": ["ConsumerErrorsAlarm", "HandlerFailuresAlarm"],
+}
+
+
+def test_deployment_strategy_switches_codedeploy_for_every_function(template: dict[str, Any]) -> None:
+    """Given DeploymentStrategy, then it defaults to AllAtOnce (no CodeDeploy), every other value is a CodeDeploy
+    Lambda configuration that turns DeploymentPreference on through the DeploymentStrategies mapping (SAM resolves a
+    FindInMap or a parameter Ref there, not a condition), every function publishes the `live` alias with all its
+    properties, and each rolls back on its own alarms."""
+    parameter = template["Parameters"]["DeploymentStrategy"]
+    assert parameter["Default"] == "AllAtOnce"
+    strategies = template["Mappings"]["DeploymentStrategies"]
+    assert list(strategies) == parameter["AllowedValues"]
+    assert {k: v["CodeDeploy"] for k, v in strategies.items() if v["CodeDeploy"] == "false"} == {"AllAtOnce": "false"}
+    assert all(re.fullmatch(r"(Canary10Percent(5|10|15|30)Minutes|Linear10PercentEvery(1|2|3|10)Minutes?)", k)
+               for k in strategies if k != "AllAtOnce")
+    function_globals = template["Globals"]["Function"]
+    assert function_globals["AutoPublishAlias"] == "live"
+    assert function_globals["DeploymentPreference"] == {
+        "Enabled": {"Fn::FindInMap": ["DeploymentStrategies", ref("DeploymentStrategy"), "CodeDeploy"]},
+        "Type": ref("DeploymentStrategy"),
+    }
+    functions = {k for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    assert functions == ROLLBACK_ALARMS.keys()
+    for function, alarms in ROLLBACK_ALARMS.items():
+        props = template["Resources"][function]["Properties"]
+        assert props["AutoPublishAliasAllProperties"] is True, function
+        assert props["DeploymentPreference"] == {"Alarms": [ref(a) for a in alarms]}, function
+        assert all(template["Resources"][a]["Type"] == "AWS::CloudWatch::Alarm" for a in alarms)
+
+
+SAM_PYTHON = ROOT / ".tools-venv/sam/bin/python"
+# Runs in .tools-venv/sam (samtranslator is not a test dependency): the SAM transform of template.yaml for the given
+# parameter values, offline (local code URIs replaced by S3 ones, no managed policy lookup), printed as JSON.
+_RENDER = r"""
+import json, sys
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+template = yaml_parse(open(sys.argv[1]).read())
+for resource in template["Resources"].values():
+    props = resource.get("Properties", {})
+    for key in ("CodeUri", "ContentUri"):
+        if isinstance(props.get(key), str):
+            props[key] = "s3://bucket/" + props[key].strip("/") + ".zip"
+class NoManagedPolicies:
+    def load(self):
+        return {}
+params = dict(arg.split("=", 1) for arg in sys.argv[2:])
+print(json.dumps(transform(template, params, NoManagedPolicies()), default=str))
+"""
+
+
+def sam_transform(values: dict[str, str]) -> dict[str, Any]:
+    import os
+    import subprocess
+
+    if not SAM_PYTHON.exists():
+        pytest.skip("the SAM translator lives in .tools-venv/sam (make tools)")
+    env = {**os.environ, "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    result = subprocess.run(
+        [str(SAM_PYTHON), "-c", _RENDER, str(TEMPLATE_PATH), *(f"{k}={v}" for k, v in values.items())],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("strategy", ["AllAtOnce", "Canary10Percent5Minutes", "Linear10PercentEvery1Minute"])
+def test_sam_renders_each_deployment_strategy_with_events_on_the_alias(strategy: str, template: dict[str, Any]) -> None:
+    """Given a DeploymentStrategy, when SAM transforms the template with it, then every function has a `live` alias
+    that the HTTP API integrations, their invoke permissions and the SQS event source target; with AllAtOnce no
+    CodeDeploy resource exists and no alias has an update policy; with a gradual strategy each function has a
+    deployment group of that configuration whose rollback alarms are its DeploymentPreference alarms."""
+    rendered = sam_transform({"DeploymentStrategy": strategy})["Resources"]
+    aliases = {k.removesuffix("Aliaslive"): v for k, v in rendered.items() if v["Type"] == "AWS::Lambda::Alias"}
+    assert aliases.keys() == ROLLBACK_ALARMS.keys()
+    assert all(alias["Properties"]["Name"] == "live" for alias in aliases.values())
+    uris = {path: ops["post"]["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+            for path, ops in rendered["WebhookHttpApi"]["Properties"]["Body"]["paths"].items()}
+    for provider in PROVIDERS:
+        assert f"${{{RECEIVER_IDS[provider]}Aliaslive}}/invocations" in uris[f"/webhooks/{provider}"]
+        permission = rendered[f"{RECEIVER_IDS[provider]}WebhookPermission"]["Properties"]
+        assert permission["FunctionName"] == ref(f"{RECEIVER_IDS[provider]}Aliaslive")
+    assert rendered["ConsumerFunctionQueue"]["Properties"]["FunctionName"] == ref("ConsumerFunctionAliaslive")
+    codedeploy = {k for k, v in rendered.items() if v["Type"].startswith("AWS::CodeDeploy::")}
+    if strategy == "AllAtOnce":
+        assert codedeploy == set()
+        assert not any("UpdatePolicy" in alias for alias in aliases.values())
+        return
+    assert codedeploy == {"ServerlessDeploymentApplication"} | {f"{f}DeploymentGroup" for f in ROLLBACK_ALARMS}
+    for function, alarms in ROLLBACK_ALARMS.items():
+        group = rendered[f"{function}DeploymentGroup"]["Properties"]
+        assert group["AlarmConfiguration"] == {"Enabled": True, "Alarms": [{"Name": ref(a)} for a in alarms]}
+        assert group["DeploymentConfigName"]["Fn::Sub"][1] == {"ConfigName": strategy}
+        assert "DEPLOYMENT_STOP_ON_ALARM" in group["AutoRollbackConfiguration"]["Events"]
+        assert "CodeDeployLambdaAliasUpdate" in aliases[function]["UpdatePolicy"]
+
+
+def _with_defaults(values: dict[str, str]) -> str:
+    """template.yaml with other parameter defaults: cfn-lint lints the SAM transform of the defaults."""
+    text = TEMPLATE_PATH.read_text(encoding="utf-8")
+    for name, value in values.items():
+        text, count = re.subn(rf"(\n  {name}:\n    Type: \w+\n    Default: )[^\n]*", rf"\g<1>{value}", text, count=1)
+        assert count == 1, name
+    return text
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"DeploymentStrategy": "Canary10Percent5Minutes"},
+        {**DOMAIN},
+        {**DOMAIN, "HostedZoneId": "Z0123456789ABCDEFGHIJ", "DeploymentStrategy": "Linear10PercentEvery1Minute"},
+    ],
+    ids=["canary", "custom-domain", "domain-record-linear"],
+)
+def test_cfn_lint_reports_nothing_with_the_options_on(values: dict[str, str], tmp_path: Path) -> None:
+    """Given the template with gradual deployments and/or the custom domain switched on by default, when cfn-lint
+    checks it (SAM transform included), then it reports nothing, as for the defaults."""
+    from cfnlint.api import lint_file
+
+    variant = tmp_path / "template.yaml"
+    variant.write_text(_with_defaults(values), encoding="utf-8")
+    assert [str(m) for m in lint_file(variant)] == []
