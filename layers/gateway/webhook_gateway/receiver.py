@@ -8,7 +8,6 @@ one gets a 2xx. Every rejection is logged and counted with its reason code; noth
 
 from __future__ import annotations
 
-import enum
 import ipaddress
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -36,22 +35,7 @@ from webhook_gateway.verifiers.base import (
     WebhookRequest,
 )
 
-
-
-class ReceiverReason(enum.StrEnum):
-    """Reason codes of checks the receiver makes itself, for every provider, after the verifier named the delivery.
-
-    Public codes like :class:`Reason`'s (logs, the ``reason`` metric dimension, response bodies).
-    """
-
-    # Verified, but the id cannot be an SQS attribute and ledger sort key: empty, over MAX_DELIVERY_ID_BYTES in UTF-8,
-    # or holding a control character or lone surrogate. Accepting it would queue a delivery no consumer can record.
-    INVALID_DELIVERY_ID = "invalid_delivery_id"
-    # The same for the event type (an SQS attribute and a ledger attribute).
-    INVALID_EVENT_TYPE = "invalid_event_type"
-
-
-STATUS_BY_REASON: Mapping[str, int] = {
+STATUS_BY_REASON: Mapping[Reason, int] = {
     Reason.MISSING_SIGNATURE: 401,
     Reason.MALFORMED_SIGNATURE: 401,
     Reason.SIGNATURE_MISMATCH: 401,
@@ -61,8 +45,8 @@ STATUS_BY_REASON: Mapping[str, int] = {
     Reason.SOURCE_IP_NOT_ALLOWED: 403,
     Reason.PAYLOAD_TOO_LARGE: 413,
     Reason.UNPARSEABLE_PAYLOAD: 400,
-    ReceiverReason.INVALID_DELIVERY_ID: 400,
-    ReceiverReason.INVALID_EVENT_TYPE: 400,
+    Reason.INVALID_DELIVERY_ID: 400,
+    Reason.INVALID_EVENT_TYPE: 400,
     # Our failure, not the sender's: a 5xx makes the provider retry once the secret is readable again.
     Reason.SECRET_UNAVAILABLE: 503,
 }
@@ -213,10 +197,10 @@ def check_identity(identity: DeliveryIdentity) -> None:
     """Refuse, before any 2xx, an identity that SQS or the ledger cannot carry, whichever verifier produced it."""
     problem = delivery_id_problem(identity.delivery_id)
     if problem is not None:
-        raise Rejected(ReceiverReason.INVALID_DELIVERY_ID, f"delivery id {problem}")
+        raise Rejected(Reason.INVALID_DELIVERY_ID, f"delivery id {problem}")
     problem = event_type_problem(identity.event_type)
     if problem is not None:
-        raise Rejected(ReceiverReason.INVALID_EVENT_TYPE, f"event type {problem}")
+        raise Rejected(Reason.INVALID_EVENT_TYPE, f"event type {problem}")
 
 
 def envelope_rejection(error: ValidationError) -> Rejected:
@@ -228,9 +212,9 @@ def envelope_rejection(error: ValidationError) -> Rejected:
         extra={"fields": fields, "errors": sorted({e["type"] for e in errors})},
     )
     if "delivery_id" in fields:
-        reason: Reason | ReceiverReason = ReceiverReason.INVALID_DELIVERY_ID
+        reason = Reason.INVALID_DELIVERY_ID
     elif "event_type" in fields:
-        reason = ReceiverReason.INVALID_EVENT_TYPE
+        reason = Reason.INVALID_EVENT_TYPE
     else:
         reason = Reason.UNPARSEABLE_PAYLOAD
     return Rejected(reason, f"envelope fields rejected: {', '.join(fields)}")

@@ -35,6 +35,11 @@ class Reason(enum.StrEnum):
     UNPARSEABLE_PAYLOAD = "unparseable_payload"
     SECRET_UNAVAILABLE = "secret_unavailable"
     SOURCE_IP_NOT_ALLOWED = "source_ip_not_allowed"
+    # Checked by the receiver for every provider, after identify(): an id or event type that SQS attributes and the
+    # ledger's sort key cannot carry (empty, too many UTF-8 bytes, control characters). Accepting it would queue a
+    # delivery no consumer can record.
+    INVALID_DELIVERY_ID = "invalid_delivery_id"
+    INVALID_EVENT_TYPE = "invalid_event_type"
 
 
 class Rejected(Exception):
