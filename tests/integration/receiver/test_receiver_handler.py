@@ -247,3 +247,42 @@ def test_a_warm_receiver_makes_exactly_one_aws_call(gateway):
     assert gateway.invoke(build_event("github", "ping"))["statusCode"] == 202
     # Then the only AWS call was the SendMessage
     assert calls == ["SendMessage"]
+
+
+def test_a_signed_ping_body_resent_as_push_is_400_and_not_queued(gateway):
+    # Given GitHub's signed ping, captured, its unsigned X-GitHub-Event header changed to push
+    gateway.use_provider("github")
+    event = load_event("github_ping.json")
+    event["headers"]["x-github-event"] = "push"
+    # When it is delivered / Then it is refused as not being a push payload, and nothing is queued
+    response = gateway.invoke(event)
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"]) == {"error": "unparseable_payload"}
+    assert gateway.messages() == []
+
+
+def test_github_envelopes_say_their_id_is_unsigned_and_stripe_twilio_that_theirs_is(gateway):
+    # Given one accepted sample per provider
+    signed = {}
+    for name in ("github_push.json", "stripe_payment_intent_succeeded.json", "twilio_sms_inbound.json"):
+        expected = EVENT_FILES[name]
+        gateway.use_provider(expected.provider)
+        assert deliver_at_event_time(gateway, load_event(name))["statusCode"] == expected.status
+        (message,) = gateway.messages()
+        signed[expected.provider] = message["body"]["delivery_id_signed"]
+    # Then only GitHub's envelope asks the consumer for the body check
+    assert signed == {"github": False, "stripe": True, "twilio": True}
+
+
+def test_a_twilio_request_resent_under_a_new_idempotency_token_keeps_its_delivery_id(gateway):
+    # Given Twilio's inbound SMS, and a copy whose unsigned I-Twilio-Idempotency-Token was changed
+    gateway.use_provider("twilio")
+    original = load_event("twilio_sms_inbound.json")
+    replay = load_event("twilio_sms_inbound.json")
+    replay["headers"]["i-twilio-idempotency-token"] = "00000000-0000-4000-8000-000000000000"
+    # When both are delivered
+    assert gateway.invoke(original)["statusCode"] == 200
+    assert gateway.invoke(replay)["statusCode"] == 200
+    # Then both envelopes carry the signed MessageSid as their id: the consumer sees a duplicate
+    first, second = (message["body"]["delivery_id"] for message in gateway.messages())
+    assert first == second and first.startswith("SM")
