@@ -1,9 +1,12 @@
-"""SECURITY.md points at the tests that prove each defence: every test file and test function it names exists."""
+"""SECURITY.md and docs/reliability.md point at the tests that prove each defence and each fix: every test file and
+test function they name exists."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = re.compile(r"`(tests/[\w/{},.]+\.py)?(::\w+)?`")
@@ -17,8 +20,9 @@ def expand(path: str) -> list[str]:
     return [path[: match.start()] + option + path[match.end() :] for option in match[1].split(",")]
 
 
-def test_every_test_named_in_security_md_exists() -> None:
-    text = (ROOT / "SECURITY.md").read_text(encoding="utf-8")
+@pytest.mark.parametrize("document", ["SECURITY.md", "docs/reliability.md"])
+def test_every_test_named_in_the_document_exists(document: str) -> None:
+    text = (ROOT / document).read_text(encoding="utf-8")
     checked, current = 0, None
     for line in text.splitlines():
         current = None  # a bare `::name` continues the last path named on the same line (table row)
