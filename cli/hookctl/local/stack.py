@@ -129,16 +129,6 @@ class LocalStack:
     def queue_arn(self, logical_id: str) -> str:
         return str(self.template.attribute(logical_id, "Arn"))
 
-    def dead_letter_queues(self) -> dict[str, str]:
-        """Queue logical id -> its redrive target's logical id."""
-        targets = {}
-        for logical_id in self.template.of_type(QUEUE):
-            policy = self.template.resources[logical_id].get("Properties", {}).get("RedrivePolicy")
-            refs = self.template.references(policy) if policy else set()
-            if refs:
-                targets[logical_id] = sorted(refs)[0]
-        return targets
-
     def routes(self) -> list[HttpRoute]:
         return [route for spec in self.functions.values() for route in spec.routes]
 
