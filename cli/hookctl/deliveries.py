@@ -22,18 +22,26 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
+from webhook_gateway.consumer.ledger import (
+    BY_STATUS_INDEX,
+    PK,
+    SK,
+    STATUS_FAILED,
+    STATUS_PROCESSED,
+    STATUS_PROCESSING,
+)
 
 from hookctl.context import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, CommandContext
-from hookctl.output import Column, epoch_ms_to_iso, iso_utc, render_json, render_record, render_table, to_jsonable
+from hookctl.output import Column, epoch_ms_to_iso, iso_utc, render_record, render_table, to_jsonable
 
-STATUSES = ("processing", "processed", "failed")
-STATUS_INDEX = "by-status"
+# The ledger's contract (webhook_gateway.consumer.ledger, installed with hookctl): key, index and statuses.
+STATUSES = (STATUS_PROCESSING, STATUS_PROCESSED, STATUS_FAILED)
+STATUS_INDEX = BY_STATUS_INDEX
 DEFAULT_LIMIT = 50
 
 LIST_COLUMNS = (
-    Column("provider", "PROVIDER"),
-    Column("delivery_id", "DELIVERY_ID", max_width=40),
+    Column(PK, "PROVIDER"),
+    Column(SK, "DELIVERY_ID", identifier=True),  # never cut: it is pasted into `show` and `replay`
     Column("status", "STATUS"),
     Column("outcome", "OUTCOME"),
     Column("attempts", "ATTEMPTS", align="right"),
@@ -44,8 +52,8 @@ LIST_COLUMNS = (
 
 # ``show`` prints these first, in this order, then any other attribute alphabetically.
 SHOW_ORDER = (
-    "provider",
-    "delivery_id",
+    PK,
+    SK,
     "status",
     "outcome",
     "event_type",
@@ -64,7 +72,7 @@ SHOW_ORDER = (
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(?:\d+[smhdw])+")
-_DESERIALIZER = TypeDeserializer()
+_DESERIALIZER: Any = None  # boto3's TypeDeserializer, made on first use (importing boto3 is most of a start-up)
 
 
 # -- time filters ----------------------------------------------------------------------------------------------
@@ -114,12 +122,17 @@ def _dynamodb(client: Any) -> Any:
 
 def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
     """A DynamoDB wire item as plain Python (numbers as int/float)."""
+    global _DESERIALIZER
+    if _DESERIALIZER is None:
+        from boto3.dynamodb.types import TypeDeserializer
+
+        _DESERIALIZER = TypeDeserializer()
     return to_jsonable({key: _DESERIALIZER.deserialize(value) for key, value in item.items()})
 
 
 def _recency(item: Mapping[str, Any]) -> tuple[str, str]:
     moment = item.get("last_attempt_at") or item.get("first_seen_at") or item.get("received_at") or ""
-    return str(moment), str(item.get("delivery_id", ""))
+    return str(moment), str(item.get(SK, ""))
 
 
 def _pages(call: Any, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
@@ -170,7 +183,7 @@ def list_deliveries(
             "ScanIndexForward": False,  # newest first: the index is sorted by last_attempt_at
         }
         if provider is not None:
-            names["#provider"] = "provider"
+            names["#provider"] = PK
             values[":provider"] = {"S": provider}
             params["FilterExpression"] = "#provider = :provider"
         params.update(ExpressionAttributeNames=names, ExpressionAttributeValues=values)
@@ -190,7 +203,7 @@ def list_deliveries(
     if page_size:
         params["Limit"] = page_size
     if provider is not None:
-        names["#provider"] = "provider"
+        names["#provider"] = PK
         values[":provider"] = {"S": provider}
         params["KeyConditionExpression"] = "#provider = :provider"
     filters = []
@@ -217,7 +230,7 @@ def get_delivery(table: str, provider: str, delivery_id: str, *, dynamodb: Any =
     """One ledger entry (strongly consistent read), or None."""
     response = _dynamodb(dynamodb).get_item(
         TableName=table,
-        Key={"provider": {"S": provider}, "delivery_id": {"S": delivery_id}},
+        Key={PK: {"S": provider}, SK: {"S": delivery_id}},
         ConsistentRead=True,
     )
     item = response.get("Item")
@@ -320,11 +333,12 @@ def run_list(args: argparse.Namespace, ctx: CommandContext) -> int:
         limit=args.limit,
         dynamodb=ctx.client("dynamodb"),
     )
-    if ctx.json:
-        ctx.emit(render_json(items))
-    else:
+    def table() -> str:
         rows = [{**item, "last_error": error_summary(item.get("last_error"))} for item in items]
-        ctx.emit(render_table(rows, LIST_COLUMNS, empty_message="No deliveries match."))
+        return render_table(rows, LIST_COLUMNS, empty_message="No deliveries match.", width=ctx.width)
+
+    ctx.emit_result(items, table)
+    if not ctx.json:
         if since is not None:
             ctx.note(f"attempted since {iso_utc(since)}")
         if len(items) == args.limit:
@@ -339,5 +353,5 @@ def run_show(args: argparse.Namespace, ctx: CommandContext) -> int:
         raise CliError(
             f"no delivery {args.delivery_id!r} from provider {args.provider!r} in table {table}", EXIT_FAILURE
         )
-    ctx.emit(render_json(item) if ctx.json else render_record(show_pairs(item)))
+    ctx.emit_result(item, lambda: render_record(show_pairs(item)))
     return EXIT_OK

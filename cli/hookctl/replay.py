@@ -31,11 +31,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
+from webhook_gateway.consumer.ledger import (
+    CONDITIONAL_CHECK_FAILED,
+    PK,
+    SK,
+    STATUS_FAILED,
+    STATUS_PROCESSED,
+    STATUS_PROCESSING,
+)
 
 from hookctl.context import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, CommandContext
 from hookctl.deliveries import get_delivery
-from hookctl.dlq import ATTR_DELIVERY_ID, ATTR_PROVIDER, _copyable_attributes, release_messages
-from hookctl.output import render_json, render_record
+from hookctl.dlq import _copyable_attributes, message_attribute_names, release_messages
+from hookctl.output import render_record
 
 SCAN_VISIBILITY_TIMEOUT = 60  # seconds a scanned DLQ message stays hidden if it cannot be released
 DEFAULT_MAX_SCAN = 10_000
@@ -77,16 +85,18 @@ def find_in_dlq(
 
 def _identity(message: dict[str, Any]) -> tuple[str | None, str | None]:
     attributes = message.get("MessageAttributes") or {}
-    provider = (attributes.get(ATTR_PROVIDER) or {}).get("StringValue")
-    delivery_id = (attributes.get(ATTR_DELIVERY_ID) or {}).get("StringValue")
+    attr_provider, attr_delivery_id, _, _ = message_attribute_names()
+    provider = (attributes.get(attr_provider) or {}).get("StringValue")
+    delivery_id = (attributes.get(attr_delivery_id) or {}).get("StringValue")
     if provider is None or delivery_id is None:
         try:
             envelope = json.loads(message.get("Body", ""))
         except ValueError:
             envelope = {}
         if isinstance(envelope, dict):
-            provider = provider or envelope.get("provider")
-            delivery_id = delivery_id or envelope.get("delivery_id")
+            # the attributes are named after the envelope's fields
+            provider = provider or envelope.get(attr_provider)
+            delivery_id = delivery_id or envelope.get(attr_delivery_id)
     return provider, delivery_id
 
 
@@ -95,19 +105,19 @@ def reset_to_failed(table: str, provider: str, delivery_id: str, attempts: int, 
     try:
         dynamodb.update_item(
             TableName=table,
-            Key={"provider": {"S": provider}, "delivery_id": {"S": delivery_id}},
+            Key={PK: {"S": provider}, SK: {"S": delivery_id}},
             UpdateExpression="SET #status = :failed, #replay = :now",
             ConditionExpression="#status = :processed AND #attempts = :attempts",
             ExpressionAttributeNames={"#status": "status", "#attempts": "attempts", "#replay": "replay_requested_at"},
             ExpressionAttributeValues={
-                ":failed": {"S": "failed"},
-                ":processed": {"S": "processed"},
+                ":failed": {"S": STATUS_FAILED},
+                ":processed": {"S": STATUS_PROCESSED},
                 ":attempts": {"N": str(attempts)},
                 ":now": {"S": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")},
             },
         )
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        if error.response.get("Error", {}).get("Code") == CONDITIONAL_CHECK_FAILED:
             return False
         raise
     return True
@@ -143,9 +153,9 @@ def run_replay(args: argparse.Namespace, ctx: CommandContext) -> int:
     entry = get_delivery(table, args.provider, args.delivery_id, dynamodb=dynamodb)
     status = (entry or {}).get("status")
     attempts = int((entry or {}).get("attempts") or 0)
-    if status == "processing" and int(entry.get("lease_expires_at") or 0) > time.time() * 1000:
+    if status == STATUS_PROCESSING and int(entry.get("lease_expires_at") or 0) > time.time() * 1000:
         raise CliError(f"{args.provider}/{args.delivery_id} is being processed right now (lease held): not replayed")
-    if status == "processed" and not (args.force or args.reset_only):
+    if status == STATUS_PROCESSED and not (args.force or args.reset_only):
         raise CliError(
             f"{args.provider}/{args.delivery_id} is already processed (outcome {entry.get('outcome')}): the consumer "
             "would drop a replay as a duplicate; pass --force to process it again",
@@ -154,13 +164,13 @@ def run_replay(args: argparse.Namespace, ctx: CommandContext) -> int:
     report: dict[str, Any] = {"provider": args.provider, "delivery_id": args.delivery_id, "ledger_status": status}
 
     if args.reset_only:
-        if status != "processed":
+        if status != STATUS_PROCESSED:
             raise CliError(f"--reset-only applies to a processed entry; this one is {status or 'absent'}", EXIT_USAGE)
         if not reset_to_failed(table, args.provider, args.delivery_id, attempts, dynamodb=dynamodb):
             raise CliError("the ledger entry changed meanwhile; nothing was reset")
         report["ledger_reset"] = True
         report["next"] = "have the provider redeliver it; the consumer will process it again"
-        ctx.emit(render_json(report) if ctx.json else render_record(report.items()))
+        ctx.emit_result(report, lambda: render_record(report.items()))
         return EXIT_OK
 
     dlq_url, queue_url = ctx.resources.get("dlq_url"), ctx.resources.get("queue_url")
@@ -173,7 +183,7 @@ def run_replay(args: argparse.Namespace, ctx: CommandContext) -> int:
             EXIT_FAILURE,
         )
     try:
-        if status == "processed":
+        if status == STATUS_PROCESSED:
             if not reset_to_failed(table, args.provider, args.delivery_id, attempts, dynamodb=dynamodb):
                 raise CliError("the ledger entry changed meanwhile; nothing was replayed")
             report["ledger_reset"] = True
@@ -199,8 +209,8 @@ def run_replay(args: argparse.Namespace, ctx: CommandContext) -> int:
     )
     if args.wait > 0:
         report["ledger_status_after"] = _wait_processed(table, args, attempts, dynamodb, args.wait)
-    ctx.emit(render_json(report) if ctx.json else render_record(report.items()))
-    return EXIT_OK if args.wait <= 0 or report["ledger_status_after"] == "processed" else EXIT_FAILURE
+    ctx.emit_result(report, lambda: render_record(report.items()))
+    return EXIT_OK if args.wait <= 0 or report["ledger_status_after"] == STATUS_PROCESSED else EXIT_FAILURE
 
 
 def _wait_processed(table: str, args: argparse.Namespace, attempts: int, dynamodb: Any, timeout: float) -> str | None:
@@ -209,7 +219,7 @@ def _wait_processed(table: str, args: argparse.Namespace, attempts: int, dynamod
     while time.monotonic() < deadline:
         entry = get_delivery(table, args.provider, args.delivery_id, dynamodb=dynamodb) or {}
         status = entry.get("status")
-        if status == "processed" and int(entry.get("attempts") or 0) > attempts:
+        if status == STATUS_PROCESSED and int(entry.get("attempts") or 0) > attempts:
             return status
         time.sleep(0.5)
     return status

@@ -249,13 +249,15 @@ class Tracker:
             self.counts["consumer_records"] += len(outcome.records)
             self.counts["consumer_busy_ms"] += int(outcome.duration_ms)
             pending = {r["messageId"]: self._by_message.pop(r["messageId"], _Pending()) for r in outcome.records}
+        from webhook_gateway.envelope import ATTR_DELIVERY_ID, ATTR_EVENT_TYPE, ATTR_PROVIDER
+
         for record in outcome.records:
             attributes = record.get("messageAttributes") or {}
 
             def attribute(name: str) -> str:
                 return str((attributes.get(name) or {}).get("stringValue") or "")
 
-            provider, delivery_id, event_type = attribute("provider"), attribute("delivery_id"), attribute("event_type")
+            provider, delivery_id, event_type = (attribute(name) for name in (ATTR_PROVIDER, ATTR_DELIVERY_ID, ATTR_EVENT_TYPE))
             receives = record.get("attributes", {}).get("ApproximateReceiveCount", "?")
             facts = pending[record["messageId"]]
             if record["messageId"] not in outcome.failed_ids:

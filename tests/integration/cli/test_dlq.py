@@ -263,14 +263,34 @@ def test_copy_moves_only_what_was_there_when_it_started(session, gateway, dead_l
     assert report["moved"] == 3
 
 
-def test_attribute_names_match_the_queue_contract():
+def test_attribute_names_are_the_queue_contracts():
     from webhook_gateway import envelope as contract
 
-    assert (dlq.ATTR_PROVIDER, dlq.ATTR_DELIVERY_ID, dlq.ATTR_EVENT_TYPE, dlq.ATTR_BODY_LOCATION) == (
+    # Given the names the CLI reads message attributes by
+    # Then they are the envelope contract's own (imported, not redeclared)
+    assert dlq.message_attribute_names() == (
         contract.ATTR_PROVIDER,
         contract.ATTR_DELIVERY_ID,
         contract.ATTR_EVENT_TYPE,
         contract.ATTR_BODY_LOCATION,
+    )
+
+
+def test_a_message_is_described_by_the_attributes_a_receiver_sets(session, gateway):
+    # Given a dead letter whose body is no envelope, carrying only the attributes a receiver sets on every message
+    sqs = session.client("sqs")
+    attributes = envelope("github", "12345678:0f6c2c1e-9b1a-11ef-8a44-7f3d1c2b9e10", "push").sqs_message_attributes()
+    sqs.send_message(QueueUrl=gateway.dlq_url, MessageBody="not an envelope", MessageAttributes=attributes)
+
+    # When it is peeked at
+    [described], _ = peek_messages(gateway.dlq_url, wait_time_seconds=0, sqs=sqs)
+
+    # Then provider, delivery id, event type and body location come from those attributes
+    assert (described["provider"], described["delivery_id"], described["event_type"], described["body_location"]) == (
+        "github",
+        "12345678:0f6c2c1e-9b1a-11ef-8a44-7f3d1c2b9e10",
+        "push",
+        "inline",
     )
 
 
