@@ -19,7 +19,6 @@ from typing import Any
 
 from hookctl import samples
 from hookctl.context import EXIT_FAILURE, EXIT_OK, CommandContext
-from hookctl.output import render_json
 
 DRAIN_TIMEOUT_SECONDS = 120.0
 
@@ -35,11 +34,13 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
         "print what happened to each delivery with a summary table. Needs no AWS account and no Docker.",
     )
     add_runner_options(parser, api_port=None, endpoint_port=None)
-    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="the summary as JSON")
+    parser.add_argument(
+        "--json", dest="output", action="store_const", const="json", default=argparse.SUPPRESS, help="the summary as JSON"
+    )
     parser.add_argument(
         "--timeout", type=float, default=DRAIN_TIMEOUT_SECONDS, metavar="SECONDS", help="how long to wait for the queue"
     )
-    parser.set_defaults(handler=run_demo)
+    parser.set_defaults(handler=run_demo, aws=False)  # its own endpoint: no session from the shared options
 
 
 def demo_jobs() -> tuple[list[Any], list[Any]]:
@@ -91,16 +92,15 @@ def run_demo(args: argparse.Namespace, ctx: CommandContext) -> int:
         report = build_report(pipeline, results, tracker, drained)
     finally:
         pipeline.stop()
-    if ctx.json:
-        ctx.emit(render_json(report))
-    else:
-        ctx.emit("\n" + render_report(report))
+    ctx.emit_result(report, lambda: "\n" + render_report(report))
     return EXIT_OK if report["nothing_lost"] else EXIT_FAILURE
 
 
 def build_report(pipeline: Any, results: list[Any], tracker: Any, drained: bool) -> dict[str, Any]:
     """Per provider: what was sent and answered (the sender), what the consumer did (its lines and answers), and
     what the ledger and the dead-letter queue hold in the end (read back from the endpoint)."""
+    from webhook_gateway.consumer.ledger import PK, SK, STATUS_PROCESSED
+
     from hookctl.deliveries import list_deliveries
     from hookctl.dlq import peek_messages
 
@@ -127,7 +127,7 @@ def build_report(pipeline: Any, results: list[Any], tracker: Any, drained: bool)
             reasons[result.reason or str(result.status)] += 1
         else:
             row["errors"] += 1
-    processed = {(item["provider"], item["delivery_id"]) for item in ledger if item.get("status") == "processed"}
+    processed = {(item[PK], item[SK]) for item in ledger if item.get("status") == STATUS_PROCESSED}
     dead_ids = {(message["provider"], message["delivery_id"]) for message in dead}
     for provider in providers:
         rows[provider]["processed"] = sum(1 for p, _ in processed if p == provider)

@@ -21,15 +21,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from hookctl.context import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, CommandContext, describe_client_error
-from hookctl.output import Column, epoch_ms_to_iso, render_json, render_record, render_table
+from hookctl.output import Column, epoch_ms_to_iso, render_record, render_table
 from hookctl.resources import StackResources
-
-# SQS message attribute names of the queue contract (webhook_gateway.envelope.ATTR_*; the CLI does not import the
-# layer, which needs pydantic; a test keeps the two in step).
-ATTR_PROVIDER = "provider"
-ATTR_DELIVERY_ID = "delivery_id"
-ATTR_EVENT_TYPE = "event_type"
-ATTR_BODY_LOCATION = "body_location"
 
 DEFAULT_LIST_LIMIT = 50
 PEEK_VISIBILITY_TIMEOUT = 10  # seconds a peeked message stays hidden if releasing it fails
@@ -38,6 +31,7 @@ DEFAULT_WAIT_SECONDS = 1  # long polling, so that an empty answer means an empty
 MAX_MOVE_RATE = 500  # SQS limit of MaxNumberOfMessagesPerSecond
 
 MODE_AUTO, MODE_MOVE_TASK, MODE_COPY = "auto", "move-task", "copy"
+LOCAL_NO_MOVE_TASKS = "the local endpoint (moto) implements no StartMessageMoveTask"
 MODES = (MODE_AUTO, MODE_MOVE_TASK, MODE_COPY)
 
 # Error codes by which an endpoint says "I do not have this API". moto in-process raises NotImplementedError.
@@ -54,9 +48,9 @@ UNSUPPORTED_ERROR_CODES = frozenset(
 )
 
 LIST_COLUMNS = (
-    Column("message_id", "MESSAGE_ID"),
+    Column("message_id", "MESSAGE_ID", identifier=True),
     Column("provider", "PROVIDER"),
-    Column("delivery_id", "DELIVERY_ID", max_width=40),
+    Column("delivery_id", "DELIVERY_ID", identifier=True),  # never cut: it is pasted into `replay`
     Column("event_type", "EVENT_TYPE", max_width=32),
     Column("receive_count", "RECEIVES", align="right"),
     Column("sent_at", "SENT_AT"),
@@ -69,7 +63,7 @@ TASK_COLUMNS = (
     Column("max_messages_per_second", "RATE", align="right"),
     Column("destination_arn", "DESTINATION"),
     Column("failure_reason", "FAILURE_REASON", max_width=40),
-    Column("task_handle", "TASK_HANDLE"),
+    Column("task_handle", "TASK_HANDLE", identifier=True),
 )
 
 
@@ -89,6 +83,14 @@ def _chunks(items: Sequence[Any], size: int = 10) -> Iterable[Sequence[Any]]:
 # -- peeking ---------------------------------------------------------------------------------------------------
 
 
+def message_attribute_names() -> tuple[str, str, str, str]:
+    """The queue contract's SQS message attribute names (webhook_gateway.envelope.ATTR_*): provider, delivery id,
+    event type, body location. Imported when a message is read: the envelope module loads pydantic."""
+    from webhook_gateway import envelope
+
+    return envelope.ATTR_PROVIDER, envelope.ATTR_DELIVERY_ID, envelope.ATTR_EVENT_TYPE, envelope.ATTR_BODY_LOCATION
+
+
 def _envelope(body: str) -> dict[str, Any]:
     try:
         value = json.loads(body)
@@ -102,19 +104,21 @@ def describe_message(message: Mapping[str, Any]) -> dict[str, Any]:
     system = message.get("Attributes", {})
     attributes = message.get("MessageAttributes", {})
     envelope = _envelope(message.get("Body", ""))
+    attr_provider, attr_delivery_id, attr_event_type, attr_body_location = message_attribute_names()
 
     def field(name: str) -> Any:
+        # The attributes are named after the envelope's fields: the body names the delivery when they are missing.
         return attributes.get(name, {}).get("StringValue") or envelope.get(name)
 
-    body_location = attributes.get(ATTR_BODY_LOCATION, {}).get("StringValue")
+    body_location = attributes.get(attr_body_location, {}).get("StringValue")
     if body_location is None and envelope:
         body_location = "s3" if envelope.get("body_ref") else "inline"
     receive_count = system.get("ApproximateReceiveCount")
     return {
         "message_id": message.get("MessageId"),
-        "provider": field(ATTR_PROVIDER),
-        "delivery_id": field(ATTR_DELIVERY_ID),
-        "event_type": field(ATTR_EVENT_TYPE),
+        "provider": field(attr_provider),
+        "delivery_id": field(attr_delivery_id),
+        "event_type": field(attr_event_type),
         "body_location": body_location,
         "receive_count": int(receive_count) if receive_count is not None else None,
         "sent_at": epoch_ms_to_iso(system.get("SentTimestamp")),
@@ -436,10 +440,9 @@ def run_list(args: argparse.Namespace, ctx: CommandContext) -> int:
         wait_time_seconds=args.wait,
         sqs=ctx.client("sqs"),
     )
-    if ctx.json:
-        ctx.emit(render_json(messages))
-    else:
-        ctx.emit(render_table(messages, LIST_COLUMNS, empty_message="The dead-letter queue is empty."))
+    ctx.emit_result(
+        messages, lambda: render_table(messages, LIST_COLUMNS, empty_message="The dead-letter queue is empty.", width=ctx.width)
+    )
     if not_released:
         ctx.note(f"{not_released} peeked message(s) stay hidden for up to {args.visibility_timeout}s")
     return EXIT_OK
@@ -462,10 +465,15 @@ def run_redrive(args: argparse.Namespace, ctx: CommandContext) -> int:
             "FALLBACK --mode copy: receiving from the DLQ, sending to the main queue, deleting from the DLQ"
         )
 
+    mode, local_reason = args.mode, None
+    if ctx.local is not None and mode == MODE_AUTO:
+        # The local endpoint is moto's server, which answers StartMessageMoveTask with a bare HTTP 500.
+        mode, local_reason = MODE_COPY, LOCAL_NO_MOVE_TASKS
+        ctx.note(f"--local: {LOCAL_NO_MOVE_TASKS}; redriving by copy (receive from the DLQ, send, delete)")
     try:
         result = redrive(
             ctx.resources,
-            mode=args.mode,
+            mode=mode,
             rate=args.rate,
             max_messages=args.max_messages,
             wait_time_seconds=args.wait,
@@ -476,39 +484,40 @@ def run_redrive(args: argparse.Namespace, ctx: CommandContext) -> int:
         if exc.operation_name == "StartMessageMoveTask":
             raise _move_task_error(exc, sqs, "use: hookctl dlq redrive --mode copy") from None
         raise
+    if local_reason is not None:
+        result["fallback_reason"] = local_reason
 
-    if ctx.json:
-        ctx.emit(render_json(result))
-    elif result["mode"] == MODE_MOVE_TASK:
-        rate = result["max_messages_per_second"]
-        ctx.emit("Started a message move task (StartMessageMoveTask); SQS moves the messages in the background.")
-        ctx.emit(
-            render_record(
-                [
-                    ("task handle", result["task_handle"]),
-                    ("source", result["source_arn"]),
-                    ("destination", result["destination_arn"]),
-                    ("rate", f"{rate} messages/s" if rate else "SQS default"),
-                ]
-            )
-        )
-        ctx.emit("Follow it with: hookctl dlq redrive --status")
-    else:
-        label = "fallback after StartMessageMoveTask was refused" if result["fallback_reason"] else "--mode copy"
-        ctx.emit(f"Redrove by copy ({label}): receive from the DLQ, send to the main queue, delete from the DLQ.")
-        ctx.emit(
-            render_record(
-                [
-                    ("moved", result["moved"]),
-                    ("failed", result["failed"]),
-                    ("source", result["source_url"]),
-                    ("destination", result["destination_url"]),
-                ]
-            )
-        )
+    ctx.emit_result(result, lambda: _redrive_text(result))
     for error in result.get("errors", [])[:10]:
         ctx.note(f"copy error: {error}")
     return EXIT_FAILURE if result.get("failed") else EXIT_OK
+
+
+def _redrive_text(result: Mapping[str, Any]) -> str:
+    if result["mode"] == MODE_MOVE_TASK:
+        rate = result["max_messages_per_second"]
+        record = render_record(
+            [
+                ("task handle", result["task_handle"]),
+                ("source", result["source_arn"]),
+                ("destination", result["destination_arn"]),
+                ("rate", f"{rate} messages/s" if rate else "SQS default"),
+            ]
+        )
+        return (
+            "Started a message move task (StartMessageMoveTask); SQS moves the messages in the background.\n"
+            f"{record}\nFollow it with: hookctl dlq redrive --status"
+        )
+    label = "fallback after StartMessageMoveTask was refused" if result["fallback_reason"] else "--mode copy"
+    record = render_record(
+        [
+            ("moved", result["moved"]),
+            ("failed", result["failed"]),
+            ("source", result["source_url"]),
+            ("destination", result["destination_url"]),
+        ]
+    )
+    return f"Redrove by copy ({label}): receive from the DLQ, send to the main queue, delete from the DLQ.\n{record}"
 
 
 def _run_status(ctx: CommandContext, sqs: Any) -> int:
@@ -523,10 +532,9 @@ def _run_status(ctx: CommandContext, sqs: Any) -> int:
                 "completion in the foreground, so there is no task to follow"
             ) from None
         raise _move_task_error(exc, sqs, "there are no move tasks to list there") from None
-    if ctx.json:
-        ctx.emit(render_json(tasks))
-    else:
-        ctx.emit(render_table(tasks, TASK_COLUMNS, empty_message=f"No message move tasks for {dlq_arn}."))
+    ctx.emit_result(
+        tasks, lambda: render_table(tasks, TASK_COLUMNS, empty_message=f"No message move tasks for {dlq_arn}.", width=ctx.width)
+    )
     return EXIT_OK
 
 

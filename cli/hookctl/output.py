@@ -12,12 +12,24 @@ from typing import Any
 ELLIPSIS = "..."
 
 
+MIN_SHRUNK_WIDTH = 12  # a column cut to fit the terminal keeps at least this many characters
+
+
 @dataclass(frozen=True)
 class Column:
+    """One table column. An ``identifier`` column (delivery ids, message ids, task handles) is never cut, whatever
+    its length or the terminal's width: it must paste into ``show``/``replay`` as it is. Other columns are cut at
+    ``max_width`` and, to fit a terminal, down to :data:`MIN_SHRUNK_WIDTH`."""
+
     key: str
     header: str
     max_width: int | None = None  # longer cells are cut and end with "..."
     align: str = "left"  # or "right" (numbers)
+    identifier: bool = False
+
+    def __post_init__(self) -> None:
+        if self.identifier and self.max_width is not None:
+            raise ValueError(f"column {self.key!r}: an identifier column is never cut (no max_width)")
 
 
 def to_jsonable(value: Any) -> Any:
@@ -79,21 +91,78 @@ def _cut(text: str, width: int | None) -> str:
     return text[: width - len(ELLIPSIS)] + ELLIPSIS
 
 
-def render_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], empty_message: str = "") -> str:
-    """Left-aligned columns separated by two spaces; the header in upper case, as `kubectl get` does."""
-    cells = [[_cut(_cell(row.get(col.key)), col.max_width) for col in columns] for row in rows]
+SEPARATOR = "  "
+
+
+def fit_widths(natural: Sequence[int], columns: Sequence[Column], width: int) -> list[int]:
+    """Column widths whose sum (with separators) fits ``width`` if it can: the widest cuttable column is narrowed
+    first, never below :data:`MIN_SHRUNK_WIDTH` or its header; identifier columns keep their natural width (a line
+    longer than the terminal wraps rather than show a truncated id)."""
+    widths = list(natural)
+    floor = [
+        widths[i] if col.identifier else min(widths[i], max(MIN_SHRUNK_WIDTH, len(col.header)))
+        for i, col in enumerate(columns)
+    ]
+    excess = sum(widths) + len(SEPARATOR) * (len(widths) - 1) - width
+    while excess > 0:
+        candidates = [i for i in range(len(widths)) if widths[i] > floor[i]]
+        if not candidates:
+            break
+        widest = max(candidates, key=lambda i: widths[i])
+        step = min(excess, widths[widest] - floor[widest])
+        widths[widest] -= step
+        excess -= step
+    return widths
+
+
+def render_table(
+    rows: Iterable[Mapping[str, Any]],
+    columns: Sequence[Column],
+    empty_message: str = "",
+    *,
+    width: int | None = None,
+) -> str:
+    """Left-aligned columns separated by two spaces; the header in upper case, as `kubectl get` does.
+
+    ``width`` (a terminal's) narrows the cuttable columns so that a line fits, when it can; identifiers are never cut.
+    """
+    cells = [
+        [_cell(row.get(col.key)) if col.identifier else _cut(_cell(row.get(col.key)), col.max_width) for col in columns]
+        for row in rows
+    ]
     if not cells and empty_message:
         return empty_message
     widths = [max([len(col.header)] + [len(r[i]) for r in cells]) for i, col in enumerate(columns)]
+    if width is not None:
+        widths = fit_widths(widths, columns, width)
+        cells = [
+            [value if col.identifier else _cut(value, size) for value, size, col in zip(r, widths, columns, strict=True)]
+            for r in cells
+        ]
 
     def line(values: Sequence[str]) -> str:
         parts = [
-            value.rjust(width) if col.align == "right" else value.ljust(width)
-            for value, width, col in zip(values, widths, columns, strict=True)
+            value.rjust(size) if col.align == "right" else value.ljust(size)
+            for value, size, col in zip(values, widths, columns, strict=True)
         ]
-        return "  ".join(parts).rstrip()
+        return SEPARATOR.join(parts).rstrip()
 
     return "\n".join([line([col.header for col in columns]), *(line(r) for r in cells)])
+
+
+def render_any(value: Any) -> str:
+    """Whatever a ``--query`` selected, for ``--output table``: a list of objects as a table (their keys as
+    columns, in order of appearance), one object as ``key: value`` lines, a list of scalars one per line."""
+    value = to_jsonable(value)
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        keys = list(dict.fromkeys(key for item in value for key in item))
+        columns = [Column(key, key.upper(), identifier=True) for key in keys]
+        return render_table(value, columns)
+    if isinstance(value, dict):
+        return render_record(value.items())
+    if isinstance(value, list):
+        return "\n".join(_cell(item) for item in value)
+    return _cell(value)
 
 
 def render_record(pairs: Iterable[tuple[str, Any]]) -> str:

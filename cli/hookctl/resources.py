@@ -10,11 +10,13 @@ account) works with flags/env alone::
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+
+from hookctl.awserrors import is_problem
 
 DEFAULT_STACK_NAME = "webhook-gateway"
 STACK_ENV = "HOOKCTL_STACK"
@@ -65,6 +67,7 @@ class StackResources:
         *,
         cloudformation: Any = None,
         session: Any = None,
+        client_factory: Callable[[str], Any] | None = None,
     ) -> None:
         environ = os.environ if environ is None else environ
         self.stack_name = stack_name or environ.get(STACK_ENV) or DEFAULT_STACK_NAME
@@ -72,6 +75,7 @@ class StackResources:
         self._env = {spec.key: environ[spec.env] for spec in RESOURCE_SPECS if environ.get(spec.env)}
         self._cloudformation = cloudformation
         self._session = session
+        self._client_factory = client_factory  # e.g. CommandContext.client: the endpoint, region and profile chosen
         self._outputs: dict[str, str] | None = None
         self._stack_error: str | None = None
 
@@ -108,17 +112,27 @@ class StackResources:
             return None
 
     def stack_outputs(self) -> dict[str, str]:
-        """The stack's outputs (empty, with the reason remembered, when the stack cannot be described)."""
+        """The stack's outputs (empty, with the reason remembered, when the stack cannot be described).
+
+        Missing or refused credentials, an unknown profile, no region and an unreachable endpoint are raised as they
+        are (:mod:`hookctl.awserrors` names them): they are the problem, not the resource they leave unknown.
+        """
         if self._outputs is None:
-            self._outputs = {}
             try:
                 stacks = self._cfn().describe_stacks(StackName=self.stack_name)["Stacks"]
             except ClientError as exc:
+                if is_problem(exc):
+                    raise
+                self._outputs = {}
                 error = exc.response.get("Error", {})
                 self._stack_error = f"stack {self.stack_name!r} not readable: {error.get('Message') or exc}"
-            except BotoCoreError as exc:  # no credentials, no region, endpoint unreachable...
+            except BotoCoreError as exc:
+                if is_problem(exc):
+                    raise
+                self._outputs = {}
                 self._stack_error = f"stack {self.stack_name!r} not readable: {exc}"
             else:
+                self._outputs = {}
                 if stacks:
                     self._outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
                 else:
@@ -154,6 +168,8 @@ class StackResources:
         return self._cloudformation
 
     def _client(self, service: str) -> Any:
+        if self._client_factory is not None:
+            return self._client_factory(service)
         if self._session is not None:
             return self._session.client(service)
         import boto3

@@ -29,7 +29,6 @@ from urllib.parse import urlsplit
 
 from hookctl import samples
 from hookctl.context import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, CommandContext
-from hookctl.output import render_json
 
 LOCAL_BASE_URL = "http://127.0.0.1:3000"  # `hookctl dev`'s default, tried when no running one is found
 SECRET_ENV = "HOOKCTL_{provider}_SECRET"
@@ -309,6 +308,8 @@ def resolve_target(
     base, public = args.url, None
     if getattr(args, "port", None) is not None and not args.local:
         raise CliError("--port goes with --local", EXIT_USAGE)
+    if args.local and args.url:
+        raise CliError("--local and --url exclude each other: --local is the running `hookctl dev`", EXIT_USAGE)
     if args.local:
         base, public, found = local_target(args, os.environ)
         notes += found
@@ -377,13 +378,8 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
     )
     parser.add_argument("provider", choices=[*samples.PROVIDERS, "all"], metavar="PROVIDER", help="github, stripe, twilio or all")
     parser.add_argument("kind", nargs="?", metavar="KIND", help="the sample kind (default: the provider's first)")
-    target = parser.add_mutually_exclusive_group()
-    target.add_argument(
-        "--local",
-        action="store_true",
-        help="send to the running `hookctl dev` (its port from .local/<stack>/dev.json; --stack-name picks one)",
-    )
-    target.add_argument("--url", metavar="BASE_URL", help="the HTTP API's base URL (/webhooks/<provider> is appended)")
+    # --local (a shared option) sends to the running `hookctl dev`: its port from .local/<stack>/dev.json.
+    parser.add_argument("--url", metavar="BASE_URL", help="the HTTP API's base URL (/webhooks/<provider> is appended)")
     parser.add_argument(
         "--port", type=int, metavar="PORT", help="with --local: the gateway's port on 127.0.0.1 (overrides dev.json)"
     )
@@ -396,7 +392,7 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
     parser.add_argument("--retries", type=_non_negative, default=0, metavar="N", help="resend after a 5xx, like providers")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per request (default 10)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar (default: on a terminal)")
-    parser.set_defaults(handler=run_send)
+    parser.set_defaults(handler=run_send, local_in_command=True)  # --local: the dev's HTTP API, found below
 
 
 def _positive(text: str) -> int:
@@ -443,7 +439,7 @@ def run_send(args: argparse.Namespace, ctx: CommandContext) -> int:
     started = time.monotonic()
     results = sender.send_all(jobs)
     summary = summarize(results, time.monotonic() - started)
-    if ctx.json:
+    if ctx.json or ctx.query is not None:
         summary["results"] = [
             {
                 "provider": r.job.provider,
@@ -458,9 +454,7 @@ def run_send(args: argparse.Namespace, ctx: CommandContext) -> int:
             }
             for r in results
         ]
-        ctx.emit(render_json(summary))
-    else:
-        ctx.emit(_summary_line(summary))
+    ctx.emit_result(summary, lambda: _summary_line(summary))
     if results and all(r.status is None for r in results):
         hint = " Is `hookctl dev` running (make dev)?" if args.local else ""
         ctx.note(f"nothing answered at {', '.join(sorted(set(urls.values())))}.{hint}")

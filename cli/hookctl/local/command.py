@@ -109,7 +109,7 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
         default=DOCKER_BRIDGE,
         help=f"with --print-env-vars: the address containers reach the endpoint at (default {DOCKER_BRIDGE})",
     )
-    parser.set_defaults(handler=run_dev)
+    parser.set_defaults(handler=run_dev, aws=False)  # it is the endpoint: no session from the shared options
 
 
 def config_from_args(args: argparse.Namespace) -> Any:

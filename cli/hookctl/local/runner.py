@@ -371,7 +371,10 @@ class LocalPipeline:
             lines.append(
                 f"Send a delivery:   {command} send github push {target}   (or: {command} send all {target} --count 20)"
             )
-        lines.append(f"Inspect it:        {env} {command} deliveries list")
+        if send_target and send_target.startswith("--local"):  # the state file is written: --local finds this stack
+            lines.append(f"Inspect it:        {command} deliveries list {send_target}   (dlq list, replay: the same)")
+        else:
+            lines.append(f"Inspect it:        {env} {command} deliveries list")
         return "\n".join(lines)
 
 

@@ -2,7 +2,11 @@
 up and removed when it stops, so that ``hookctl send --local`` finds the gateway whatever ``--port`` it was given.
 
     {"stack_name": "webhook-gateway-local", "pid": 4242, "api_url": "http://127.0.0.1:3001",
-     "endpoint_url": "http://127.0.0.1:5000", "public_url": null, "template": "/path/template.yaml", ...}
+     "endpoint_url": "http://127.0.0.1:5000", "public_url": null, "region": "us-east-1",
+     "template": "/path/template.yaml", ...}
+
+``hookctl --local`` (deliveries, dlq, replay) takes the endpoint and region from it, and the resources from the local
+stack's outputs (the endpoint's CloudFormation holds a stack of that name).
 
 A file whose pid no longer runs (``hookctl dev`` was killed) is stale and ignored. Standard library only: ``send``
 reads it where only boto3 is installed.
@@ -10,6 +14,7 @@ reads it where only boto3 is installed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -29,10 +34,14 @@ class DevState:
     api_url: str | None
     endpoint_url: str | None
     public_url: str | None = None
+    region: str | None = None  # files written before it was recorded have none
 
     @property
     def alive(self) -> bool:
         return pid_alive(self.pid)
+
+    def with_region(self, region: str) -> DevState:
+        return dataclasses.replace(self, region=region)
 
 
 def project_dir(start: Path | None = None) -> Path | None:
@@ -78,6 +87,7 @@ def read_state(path: Path) -> DevState | None:
             api_url=document.get("api_url") or None,
             endpoint_url=document.get("endpoint_url") or None,
             public_url=document.get("public_url") or None,
+            region=document.get("region") or None,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -109,6 +119,10 @@ def find_states(roots: Iterable[Path]) -> list[DevState]:
 
 class NoRunningDev(Exception):
     """No (unambiguous) running ``hookctl dev``; the message says what to do."""
+
+
+class SeveralRunning(NoRunningDev):
+    """Several ``hookctl dev`` run and none was named or preferred: a usage problem (``--stack-name``)."""
 
 
 def find_running(
@@ -144,4 +158,4 @@ def find_running(
             if state.stack_name == name:
                 return state, notes
     names = ", ".join(sorted(state.stack_name for state in live))
-    raise NoRunningDev(f"several hookctl dev are running (stacks {names}): pass --stack-name NAME")
+    raise SeveralRunning(f"several hookctl dev are running (stacks {names}): pass --stack-name NAME")
