@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.typing import LambdaContext
+# As in receiver_app: no pydantic plugin is shipped, so skip pydantic's scan of every distribution's entry points
+# (~0.1 ms per distribution on sys.path) at the first model build. An explicit PYDANTIC_DISABLE_PLUGINS wins.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 import consumer_handlers  # noqa: F401  (registers every @on handler on the default registry)
 from webhook_gateway.consumer.processor import Consumer, process_batch
 from webhook_gateway.consumer.registry import default_registry
 from webhook_gateway.consumer.settings import ConsumerSettings
 from webhook_gateway.observability import logger
+
+if TYPE_CHECKING:  # annotations only: not imported at run time
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @cache

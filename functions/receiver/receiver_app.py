@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+# pydantic looks for plugins in the entry points of every distribution on sys.path when it builds its first model:
+# ~0.1 ms per distribution, 2.6 ms of the cold start with the benchmark's layer tree (docs/performance.md). The gateway
+# ships no pydantic plugin. An explicit PYDANTIC_DISABLE_PLUGINS (even empty) wins.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from webhook_gateway.observability import logger, metrics
 from webhook_gateway.receiver import Receiver, build_receiver
 from webhook_gateway.settings import ReceiverSettings, SettingsError
+
+if TYPE_CHECKING:  # an annotation only: not imported at run time
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @cache
