@@ -1,4 +1,5 @@
-"""Write realistic, correctly signed API Gateway HTTP API (payload format 2.0) events into ``events/``.
+"""Write realistic, correctly signed API Gateway HTTP API (payload format 2.0) events into ``events/``, and the SQS
+events the consumer receives for them.
 
 Run ``make events`` (``python -m tools.make_events``) to (re)generate every file. Everything is deterministic
 except Stripe's signature timestamp: Stripe signs ``t=<now>``, and the gateway only accepts it for 300 s, so the
@@ -14,6 +15,9 @@ owns the ``events/`` files:
 * :func:`event_from_request` - the HTTP API v2 event API Gateway would hand to the receiver for that request;
 * :func:`build_event` / :func:`sign_and_build` - both steps at once;
 * :data:`EVENT_FILES` - each file in ``events/`` with its expected HTTP status and rejection reason;
+* :data:`CONSUMER_EVENT_FILES` - each consumer event in ``events/`` (Lambda's SQS event shape) with the HTTP event
+  whose envelope it carries: the envelope is what the real receiver (:class:`webhook_gateway.receiver.Receiver`, with
+  a fixed clock, the sample secret and a capturing SQS client under the real ``EnvelopeSender``) queues for it;
 * :func:`build_event_file` / :func:`render_event` - exactly what ``events/<name>`` must contain.
 
 Signatures are computed with ``hmac`` as each provider documents them; the tests check them against the providers'
@@ -23,10 +27,16 @@ own SDKs (stripe-python, twilio-python) and their published vectors.
 from __future__ import annotations
 
 import argparse
+import base64
+import copy
 import dataclasses
+import functools
+import hashlib
 import json
+import struct
 import sys
 import time
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +133,162 @@ _FILE_SPECS: dict[str, _FileSpec] = {
 EVENT_FILES: dict[str, ExpectedOutcome] = {name: spec.expected for name, spec in _FILE_SPECS.items()}
 
 
+# --------------------------------------------------------------------------------------------------------------------
+# Consumer events: Lambda's SQS event, one record carrying the envelope a receiver queued
+# --------------------------------------------------------------------------------------------------------------------
+
+CONSUMER_FUNCTION = "ConsumerFunction"
+# Where the samples pretend to be queued: a deployed stack's queue (CloudFormation names it <stack>-<LogicalId>-<id>).
+SAMPLE_QUEUE_NAME = "webhook-gateway-WebhookQueue-3kZ8sQyLmT2b"
+SAMPLE_QUEUE_URL = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{SAMPLE_QUEUE_NAME}"
+SAMPLE_QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{SAMPLE_QUEUE_NAME}"
+SAMPLE_OVERFLOW_BUCKET = f"webhook-gateway-overflowbucket-{ACCOUNT_ID}"
+# SenderId of a message sent by a Lambda function: its role's id and the function's session name.
+_SENDER_ROLE_ID = "AROAXAMPLE4RECEIVER7ID"
+
+
+@dataclass(frozen=True)
+class ConsumerEvent:
+    """An SQS event for the consumer: ``source`` is the HTTP event file whose delivery it carries."""
+
+    source: str
+    function: str = CONSUMER_FUNCTION
+
+    @property
+    def provider(self) -> str:
+        return EVENT_FILES[self.source].provider
+
+
+CONSUMER_EVENT_FILES: dict[str, ConsumerEvent] = {
+    # `sam local invoke ConsumerFunction -e events/consumer_github_push.json`: processed, never a poison message.
+    "consumer_github_push.json": ConsumerEvent("github_push.json"),
+}
+
+
+class _SampleSecret:
+    """The receiver's secret source, holding the sample secret as the current version."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def candidates(self) -> Iterable[Any]:
+        from webhook_gateway.verifiers.base import SecretCandidate
+
+        return [SecretCandidate("current", self.value)]
+
+
+class _CapturingSqs:
+    """An SQS client that keeps what SendMessage was given: exactly what the receiver queues."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def send_message(self, **params: Any) -> dict[str, Any]:
+        self.sent.append(params)
+        return {"MessageId": str(uuid.uuid4())}
+
+
+@functools.cache
+def _queued_message(source: str) -> tuple[str, str]:
+    """``(MessageBody, MessageAttributes as JSON)`` that the real receiver sends to SQS for ``events/<source>``.
+
+    The receiver runs in this process, so its logger and metrics singletons are left as they were found (its log
+    line is not printed, its metrics not kept). Deterministic: the clock is the event's delivery time.
+    """
+    from webhook_gateway.observability import logger, metrics
+    from webhook_gateway.queue import EnvelopeSender
+    from webhook_gateway.receiver import Receiver
+    from webhook_gateway.settings import ReceiverSettings
+    from webhook_gateway.verifiers import load_provider
+
+    event = build_event_file(source)
+    provider = EVENT_FILES[source].provider
+    settings = ReceiverSettings.from_env(
+        {
+            "PROVIDER": provider,
+            "QUEUE_URL": SAMPLE_QUEUE_URL,
+            "SECRET_ID": f"webhook-gateway/{provider}",
+            "OVERFLOW_BUCKET": SAMPLE_OVERFLOW_BUCKET,
+        }
+    )
+    sqs = _CapturingSqs()
+    receiver = Receiver(
+        provider=load_provider(provider),
+        settings=settings,
+        secret=_SampleSecret(SAMPLE_SECRETS[provider]),
+        sender=EnvelopeSender(SAMPLE_QUEUE_URL, SAMPLE_OVERFLOW_BUCKET, sqs_client=sqs),
+        clock=lambda: event["requestContext"]["timeEpoch"] / 1000,
+    )
+    keys, level = dict(logger.get_current_keys()), logger.log_level
+    metric_set = copy.deepcopy(metrics.metric_set)
+    logger.setLevel("CRITICAL")
+    try:
+        answer = receiver.handle(event)
+    finally:
+        logger.setLevel(level)
+        logger.remove_keys([key for key in logger.get_current_keys() if key not in keys])
+        logger.append_keys(**keys)
+        metrics.metric_set.clear()
+        metrics.metric_set.update(metric_set)
+    if answer["statusCode"] != EVENT_FILES[source].status or len(sqs.sent) != 1:
+        raise RuntimeError(f"the receiver answered {answer['statusCode']} to events/{source}: {answer.get('body')}")
+    [sent] = sqs.sent
+    return sent["MessageBody"], json.dumps(sent["MessageAttributes"], sort_keys=True)
+
+
+def sqs_attributes_md5(attributes: Mapping[str, Mapping[str, str]]) -> str:
+    """SQS's MD5OfMessageAttributes: per attribute, sorted by name, the length-prefixed (4 bytes, big-endian) UTF-8
+    name, data type and value, with transport type 1 (String, Number) or 2 (Binary) before the value."""
+    digest = hashlib.md5(usedforsecurity=False)
+
+    def prefixed(data: bytes) -> None:
+        digest.update(struct.pack(">I", len(data)) + data)
+
+    for name in sorted(attributes):
+        value = attributes[name]
+        prefixed(name.encode("utf-8"))
+        prefixed(value["DataType"].encode("utf-8"))
+        if "BinaryValue" in value:
+            digest.update(b"\x02")
+            prefixed(bytes(value["BinaryValue"]))
+        else:
+            digest.update(b"\x01")
+            prefixed(value["StringValue"].encode("utf-8"))
+    return digest.hexdigest()
+
+
+def build_consumer_event(name: str) -> dict[str, Any]:
+    """Lambda's SQS event for the consumer, one record holding the message the receiver queued for the spec's
+    source event: body and message attributes as sent, their MD5s as SQS computes them, ids and times fixed."""
+    spec = CONSUMER_EVENT_FILES[name]
+    body, attributes_json = _queued_message(spec.source)
+    attributes = json.loads(attributes_json)
+    source = build_event_file(spec.source)
+    sent_ms = source["requestContext"]["timeEpoch"] + 38  # the receiver's SendMessage, just after the request
+    seed = hashlib.sha256(f"events/{name}".encode()).digest()
+    record = {
+        "messageId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"events/{name}")),
+        "receiptHandle": "AQEB" + base64.b64encode(seed * 4).decode(),
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": str(sent_ms),
+            "SenderId": f"{_SENDER_ROLE_ID}:webhook-gateway-{FUNCTION_LOGICAL_IDS[spec.provider]}",
+            "ApproximateFirstReceiveTimestamp": str(sent_ms + 21),
+        },
+        "messageAttributes": {
+            key: {"stringValue": value["StringValue"], "stringListValues": [], "binaryListValues": [], "dataType": value["DataType"]}
+            for key, value in sorted(attributes.items())
+        },
+        "md5OfMessageAttributes": sqs_attributes_md5(attributes),
+        "md5OfBody": hashlib.md5(body.encode("utf-8"), usedforsecurity=False).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": SAMPLE_QUEUE_ARN,
+        "awsRegion": REGION,
+    }
+    return {"Records": [record]}
+
+
 def stripe_signature_timestamp(event: Mapping[str, Any]) -> int | None:
     """The ``t=`` of an event's ``stripe-signature`` header, or None when it has none."""
     header = (event.get("headers") or {}).get("stripe-signature")
@@ -141,10 +307,12 @@ def build_event_file(name: str, *, timestamp: float | None = None) -> dict[str, 
     ``timestamp`` is the Stripe signature time (default: now, or an hour ago for the stale file); pass the ``t=`` of
     a file on disk (:func:`stripe_signature_timestamp`) to reproduce it byte for byte. Other files ignore it.
     """
+    if name in CONSUMER_EVENT_FILES:
+        return build_consumer_event(name)
     try:
         spec = _FILE_SPECS[name]
     except KeyError:
-        raise ValueError(f"unknown event file {name!r}; known: {sorted(_FILE_SPECS)}") from None
+        raise ValueError(f"unknown event file {name!r}; known: {sorted(_FILE_SPECS) + sorted(CONSUMER_EVENT_FILES)}") from None
     provider, kind = spec.expected.provider, spec.expected.kind
     secret = WRONG_SECRETS[provider] if spec.wrong_secret else SAMPLE_SECRETS[provider]
     if provider != "stripe":
@@ -163,14 +331,21 @@ def render_event(event: Mapping[str, Any]) -> str:
     return json.dumps(event, indent=2, ensure_ascii=False) + "\n"
 
 
+ALL_EVENT_FILES: tuple[str, ...] = (*_FILE_SPECS, *CONSUMER_EVENT_FILES)
+
+
+def _provider_of(name: str) -> str:
+    return CONSUMER_EVENT_FILES[name].provider if name in CONSUMER_EVENT_FILES else _FILE_SPECS[name].expected.provider
+
+
 def _selected(only: Iterable[str] | None) -> list[str]:
     if not only:
-        return list(_FILE_SPECS)
+        return list(ALL_EVENT_FILES)
     wanted = set(only)
-    unknown = wanted - set(_FILE_SPECS) - set(PROVIDERS)
+    unknown = wanted - set(ALL_EVENT_FILES) - set(PROVIDERS)
     if unknown:
         raise ValueError(f"unknown file or provider: {sorted(unknown)}")
-    return [name for name, spec in _FILE_SPECS.items() if name in wanted or spec.expected.provider in wanted]
+    return [name for name in ALL_EVENT_FILES if name in wanted or _provider_of(name) in wanted]
 
 
 def write_events(directory: Path = EVENTS_DIR, *, only: Iterable[str] | None = None) -> list[Path]:
@@ -187,7 +362,7 @@ def write_events(directory: Path = EVENTS_DIR, *, only: Iterable[str] | None = N
 def stale_event_files(directory: Path = EVENTS_DIR) -> list[str]:
     """Files that are missing or differ from what the generator produces (ignoring Stripe's signing time)."""
     stale = []
-    for name in _FILE_SPECS:
+    for name in ALL_EVENT_FILES:
         path = directory / name
         if not path.is_file():
             stale.append(name)
@@ -228,9 +403,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         parser.error(str(error))
     for path in written:
+        if path.name in CONSUMER_EVENT_FILES:
+            print(f"wrote {path}  (expect no batchItemFailures: the envelope of {CONSUMER_EVENT_FILES[path.name].source})")
+            continue
         outcome = EVENT_FILES[path.name]
         print(f"wrote {path}  (expect {outcome.status}{' ' + outcome.reason if outcome.reason else ''})")
-    if any(EVENT_FILES[path.name].provider == "stripe" for path in written):
+    if any(_provider_of(path.name) == "stripe" for path in written):
         print(f"Stripe events are signed with t=now: use them within {STRIPE_TOLERANCE_SECONDS} s.")
     return 0
 

@@ -3,7 +3,8 @@
 The functions run in the Lambda python3.13 image (or ../shared/tools/lambda-image.sh's local stand-in) and reach
 AWS at a moto server on the Docker bridge address, through `--env-vars` (template.yaml declares AWS_ENDPOINT_URL
 empty so that SAM lets us override it). Each answer is checked against events/README.md's expected status, and the
-queue must hold exactly the accepted deliveries.
+queue must hold exactly the accepted deliveries. The consumer's events (Lambda's SQS event carrying a receiver's
+envelope) are invoked on ConsumerFunction: no batchItemFailures, and the ledger says processed.
 
     .venv/bin/python -m tools.sam_local_check [--sam PATH] [--bridge 172.17.0.1] [--skip-build]
 """
@@ -25,12 +26,13 @@ from pathlib import Path
 import boto3
 from moto.server import ThreadedMotoServer
 
-from tools.make_events import EVENT_FILES, SAMPLE_SECRETS, write_events
+from tools.make_events import CONSUMER_EVENT_FILES, EVENT_FILES, SAMPLE_SECRETS, write_events
 
 ROOT = Path(__file__).resolve().parent.parent
 X86_TEMPLATE = ROOT / ".template.x86_64.yaml"
 BUILD_DIR = ROOT / ".aws-sam" / "build-x86_64"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}
+LEDGER_TABLE = "deliveries-ledger"
 
 
 def free_port() -> int:
@@ -79,7 +81,49 @@ def local_aws(bridge: str, port: int) -> tuple[dict[str, dict[str, str]], object
             "AWS_ENDPOINT_URL": f"http://{bridge}:{port}",
             **{key: value for key, value in FAKE_CREDENTIALS.items() if key != "AWS_DEFAULT_REGION"},
         }
+    dynamodb = boto3.client("dynamodb", endpoint_url=local, **_client_kwargs())
+    create_ledger(dynamodb)
+    env_vars["ConsumerFunction"] = {
+        "TABLE_NAME": LEDGER_TABLE,
+        "OVERFLOW_BUCKET": "overflow-bucket",
+        "AWS_ENDPOINT_URL": f"http://{bridge}:{port}",
+        **{key: value for key, value in FAKE_CREDENTIALS.items() if key != "AWS_DEFAULT_REGION"},
+    }
     return env_vars, sqs, queue_url
+
+
+def create_ledger(dynamodb: object) -> None:
+    """The deliveries table with the template's key schema and by-status index (the ledger's contract)."""
+    keys = ("provider", "delivery_id", "status", "last_attempt_at")
+    dynamodb.create_table(  # type: ignore[attr-defined]
+        TableName=LEDGER_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in keys],
+        KeySchema=[{"AttributeName": "provider", "KeyType": "HASH"}, {"AttributeName": "delivery_id", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-status",
+                "KeySchema": [
+                    {"AttributeName": "status", "KeyType": "HASH"},
+                    {"AttributeName": "last_attempt_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+
+
+def check_consumer_event(sam: str, template: Path, event: Path, env_file: Path, dynamodb: object) -> bool:
+    """The consumer processes the event's record: no batchItemFailures, and its ledger entry is processed."""
+    answer = invoke(sam, template, "ConsumerFunction", event, env_file)
+    [record] = json.loads(event.read_text())["Records"]
+    envelope = json.loads(record["body"])
+    item = dynamodb.get_item(  # type: ignore[attr-defined]
+        TableName=LEDGER_TABLE,
+        Key={"provider": {"S": envelope["provider"]}, "delivery_id": {"S": envelope["delivery_id"]}},
+        ConsistentRead=True,
+    ).get("Item", {})
+    return answer == {"batchItemFailures": []} and item.get("status", {}).get("S") == "processed"
 
 
 def _client_kwargs() -> dict[str, str]:
@@ -95,7 +139,7 @@ def invoke(sam: str, template: Path, function: str, event: Path, env_file: Path)
     # stdout holds the handler's answer, then the EMF lines the function printed
     decoder = json.JSONDecoder()
     answer, _ = decoder.raw_decode(result.stdout.strip() or "{}")
-    if "statusCode" not in answer:
+    if "statusCode" not in answer and "batchItemFailures" not in answer:
         sys.stderr.write(result.stderr[-3000:])
     return answer
 
@@ -130,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
                     ok = json.loads(answer.get("body") or "{}").get("error") == expected.reason
                 failures += not ok
                 print(f"{name:40} {expected.function:24} {expected.status:>8} {status!s:>5} {'ok' if ok else 'FAIL'}")
+            dynamodb = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", **_client_kwargs())
+            for name, spec in sorted(CONSUMER_EVENT_FILES.items()):
+                ok = check_consumer_event(args.sam, template, events_dir / name, env_file, dynamodb)
+                failures += not ok
+                print(f"{name:40} {spec.function:24} {'no fails':>8} {'-':>5} {'ok' if ok else 'FAIL'}")
         accepted = sum(outcome.valid for outcome in EVENT_FILES.values())
         queued = int(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
                      ["Attributes"]["ApproximateNumberOfMessages"])

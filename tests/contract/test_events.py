@@ -1,4 +1,6 @@
-"""Contract: the sample events in events/ are real HTTP API v2 events, signed (or mis-signed) as they claim.
+"""Contract: the sample events in events/ are real HTTP API v2 events, signed (or mis-signed) as they claim, and the
+consumer events are Lambda's SQS events carrying exactly the envelope the receiver queues, which the consumer
+processes.
 
 Signatures are checked independently of the generator: GitHub with ``hmac``, Stripe with stripe-python's
 ``verify_header`` and a hand-rolled HMAC, Twilio with twilio-python's ``RequestValidator.validate`` and a hand-rolled
@@ -24,6 +26,7 @@ from twilio.request_validator import RequestValidator
 
 from tools import make_events
 from tools.make_events import (
+    CONSUMER_EVENT_FILES,
     EVENT_FILES,
     SAMPLE_SECRETS,
     build_event,
@@ -37,6 +40,8 @@ from webhook_gateway.verifiers.base import Reason
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 ON_DISK = sorted(path.name for path in EVENTS_DIR.glob("*.json"))
+# The HTTP API events: every file but the consumer's SQS events (which have tests of their own, at the end).
+HTTP_ON_DISK = [name for name in ON_DISK if name not in CONSUMER_EVENT_FILES]
 VALID = [name for name, outcome in EVENT_FILES.items() if outcome.status < 400]
 INVALID = [name for name, outcome in EVENT_FILES.items() if outcome.status >= 400]
 HOST = "abc123def4.execute-api.us-east-1.amazonaws.com"
@@ -133,7 +138,8 @@ def test_every_file_in_events_is_catalogued_and_every_catalogued_file_exists() -
     # Given the generator's catalogue and the directory
     # When both are listed
     # Then they name the same files, so none is unchecked and none is missing
-    assert ON_DISK == sorted(EVENT_FILES)
+    assert ON_DISK == sorted([*EVENT_FILES, *CONSUMER_EVENT_FILES])
+    assert not set(EVENT_FILES) & set(CONSUMER_EVENT_FILES)
 
 
 def test_catalogue_states_the_status_and_reason_each_receiver_must_answer() -> None:
@@ -157,7 +163,7 @@ def test_catalogue_states_the_status_and_reason_each_receiver_must_answer() -> N
 # --------------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ON_DISK)
+@pytest.mark.parametrize("name", HTTP_ON_DISK)
 def test_file_is_a_well_formed_http_api_v2_event(name: str) -> None:
     # Given a sample event file
     event = load(name)
@@ -211,7 +217,7 @@ def test_file_is_a_well_formed_http_api_v2_event(name: str) -> None:
         assert "queryStringParameters" not in event
 
 
-@pytest.mark.parametrize("name", ON_DISK)
+@pytest.mark.parametrize("name", HTTP_ON_DISK)
 def test_body_encoding_follows_api_gateway(name: str) -> None:
     # Given a sample event
     event = load(name)
@@ -229,7 +235,7 @@ def test_body_encoding_follows_api_gateway(name: str) -> None:
 
 def test_gateway_reads_each_event_as_the_bytes_and_url_that_were_signed() -> None:
     # Given every sample event
-    for name in ON_DISK:
+    for name in HTTP_ON_DISK:
         event = load(name)
         # When the gateway's own adapter turns it into a request
         request = request_from_event(event)
@@ -432,3 +438,124 @@ def test_signers_reproduce_the_providers_published_vectors() -> None:
     json_body = b'{"property": "value", "boolean": true}'
     url = make_events.twilio_url_with_body_hash("https://mycompany.com/myapp.php", json_body)
     assert url.endswith("?bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Consumer events: Lambda's SQS event carrying the envelope the receiver queued
+# --------------------------------------------------------------------------------------------------------------------
+
+CONSUMER_ON_DISK = sorted(CONSUMER_EVENT_FILES)
+# The consumer suites' isolation of the Powertools singletons (logs to the current stdout, metrics cleared around
+# each test), for the test that runs the consumer's handler.
+from tests.consumer_fixtures import _clean_metrics, _logs_to_current_stdout  # noqa: E402, F401  (autouse fixtures)
+
+
+def lambda_attributes(attributes: dict[str, dict[str, str]]) -> dict[str, dict[str, Any]]:
+    """SendMessage's MessageAttributes as Lambda's SQS event shows them."""
+    return {
+        name: {"stringValue": value["StringValue"], "stringListValues": [], "binaryListValues": [], "dataType": value["DataType"]}
+        for name, value in attributes.items()
+    }
+
+
+@pytest.mark.parametrize("name", CONSUMER_ON_DISK)
+def test_consumer_event_is_an_sqs_event_carrying_the_envelope_of_its_http_event(name: str) -> None:
+    from webhook_gateway.envelope import Envelope
+
+    # Given a consumer event and the HTTP event whose delivery it carries
+    event = load(name)
+    source = load(CONSUMER_EVENT_FILES[name].source)
+
+    # Then it has Lambda's SQS event shape: one record from an SQS queue, received once
+    [record] = event["Records"]
+    assert set(record) == {
+        "messageId", "receiptHandle", "body", "attributes", "messageAttributes", "md5OfMessageAttributes",
+        "md5OfBody", "eventSource", "eventSourceARN", "awsRegion",
+    }  # fmt: skip
+    assert record["eventSource"] == "aws:sqs"
+    assert re.fullmatch(r"arn:aws:sqs:us-east-1:123456789012:[\w-]+", record["eventSourceARN"])
+    assert record["attributes"]["ApproximateReceiveCount"] == "1"
+    assert int(record["attributes"]["SentTimestamp"]) >= source["requestContext"]["timeEpoch"]
+    assert record["md5OfBody"] == hashlib.md5(record["body"].encode()).hexdigest()
+
+    # And its body is a valid envelope of that very delivery: id, event type, and the signed bytes, byte for byte
+    envelope = Envelope.model_validate_json(record["body"])
+    headers = source["headers"]
+    assert envelope.provider == "github"
+    assert envelope.delivery_id == f"{headers['x-github-hook-id']}:{headers['x-github-delivery']}"
+    assert envelope.event_type == headers["x-github-event"]
+    assert envelope.body_ref is None and envelope.inline_body_bytes() == raw_body(source)
+    assert envelope.body_sha256 == hashlib.sha256(raw_body(source)).hexdigest()
+    assert record["body"] == envelope.sqs_message_body()
+    # And its message attributes are the ones the receiver sets on every envelope
+    assert record["messageAttributes"] == lambda_attributes(envelope.sqs_message_attributes())
+
+
+@pytest.mark.parametrize("name", CONSUMER_ON_DISK)
+def test_consumer_event_md5s_are_what_sqs_computes(name: str) -> None:
+    import boto3
+    from moto import mock_aws
+
+    # Given the record's body and message attributes
+    [record] = load(name)["Records"]
+    attributes = {
+        key: {"DataType": value["dataType"], "StringValue": value["stringValue"]}
+        for key, value in record["messageAttributes"].items()
+    }
+    # When SQS (moto) is sent the same message
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        queue_url = sqs.create_queue(QueueName="consumer-event-md5")["QueueUrl"]
+        sent = sqs.send_message(QueueUrl=queue_url, MessageBody=record["body"], MessageAttributes=attributes)
+    # Then its digests are the record's
+    assert sent["MD5OfMessageBody"] == record["md5OfBody"]
+    assert sent["MD5OfMessageAttributes"] == record["md5OfMessageAttributes"]
+
+
+@pytest.fixture
+def consumer_app_on_moto(monkeypatch: pytest.MonkeyPatch):
+    """functions/consumer/consumer_app as Lambda loads it, its ledger table and bucket in moto (in process)."""
+    from tests.integration.consumer.aws import moto_aws
+    from tests.unit.consumer.fakes import DELIVERIES_TABLE, OVERFLOW_BUCKET
+    from webhook_gateway.consumer import bodies, ledger
+
+    for variable, value in {
+        "TABLE_NAME": DELIVERIES_TABLE,
+        "OVERFLOW_BUCKET": OVERFLOW_BUCKET,
+        "DELIVERY_TTL_DAYS": "",
+        "POWERTOOLS_SERVICE_NAME": "consumer",
+        "AWS_ENDPOINT_URL": "",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(variable, value)
+    import consumer_app
+
+    caches = (consumer_app.consumer, ledger.default_client, bodies.default_s3_client)
+    with moto_aws() as aws:
+        for cache in caches:
+            cache.cache_clear()
+        yield consumer_app, aws, DELIVERIES_TABLE
+        for cache in caches:
+            cache.cache_clear()
+
+
+@pytest.mark.parametrize("name", CONSUMER_ON_DISK)
+def test_the_consumer_processes_the_consumer_event(name: str, consumer_app_on_moto) -> None:
+    from tests.unit.consumer.fakes import FakeLambdaContext
+    from webhook_gateway.consumer import ledger
+    from webhook_gateway.envelope import Envelope
+
+    app, aws, table = consumer_app_on_moto
+    # Given the consumer event, as `sam local invoke ConsumerFunction -e events/<name>` passes it
+    event = load(name)
+    envelope = Envelope.model_validate_json(event["Records"][0]["body"])
+
+    # When Lambda invokes the consumer's handler with it
+    response = app.handler(event, FakeLambdaContext())
+
+    # Then nothing is reported failed (no poison message), and the ledger says processed, by a handler or skipped
+    assert response == {"batchItemFailures": []}
+    entry = ledger.get_delivery(table, envelope.provider, envelope.delivery_id, client=aws.dynamodb)
+    assert entry is not None and entry["status"] == ledger.STATUS_PROCESSED
+    assert entry["outcome"] in (ledger.OUTCOME_HANDLED, ledger.OUTCOME_SKIPPED)
+    assert entry["attempts"] == 1 and entry["event_type"] == envelope.event_type
