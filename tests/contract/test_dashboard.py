@@ -157,10 +157,10 @@ def shown_metrics(dashboard: dict[str, Any]) -> Iterator[Shown]:
                 continue
             fields = [f for f in entry if not isinstance(f, dict)]
             options = next((f for f in entry if isinstance(f, dict)), {})
-            fields = [prev if f == "." else f for f, prev in zip(fields, previous + [None] * len(fields))]
+            fields = [prev if f == "." else f for f, prev in zip(fields, previous + [None] * len(fields), strict=False)]
             previous = fields
             namespace, name, *pairs = fields
-            dimensions = tuple(zip(pairs[::2], pairs[1::2]))
+            dimensions = tuple(zip(pairs[::2], pairs[1::2], strict=True))
             stat = options.get("stat", properties.get("stat", "Average"))
             yield Shown(properties["title"], namespace, name, dimensions, stat, False)
 
@@ -224,38 +224,61 @@ def emitted_shapes(observed: Observed) -> dict[tuple[str, frozenset[str]], set[s
 
 
 # ----------------------------------------------------------------------------------------------- code <-> scenarios
-def metric_names_in_code() -> set[str]:
-    """Metric names the layer's source can emit: ``name=`` of add_metric/single_metric (literals, or names bound to
-    literals, conditional expressions included) and the metric constants passed to ``tally.count(provider, NAME)``."""
-    trees = {path: ast.parse(path.read_text(encoding="utf-8")) for path in LAYER.rglob("*.py")}
+def _string_constants(node: ast.AST) -> set[str]:
+    """Every string literal anywhere under ``node``."""
+    return {c.value for c in ast.walk(node) if isinstance(c, ast.Constant) and isinstance(c.value, str)}
+
+
+def _names_bound_to_strings(trees: list[ast.Module]) -> dict[str, set[str]]:
+    """Name -> the string literals assigned to it (``NAME = "..."``, conditional expressions included)."""
     bound: dict[str, set[str]] = {}
-    for tree in trees.values():
+    for tree in trees:
         for node in ast.walk(tree):
             if isinstance(node, ast.Assign):
-                strings = {c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant) and isinstance(c.value, str)}
+                strings = _string_constants(node.value)
                 for target in node.targets:
                     if isinstance(target, ast.Name) and strings:
                         bound.setdefault(target.id, set()).update(strings)
+    return bound
 
-    def strings_of(node: ast.expr) -> set[str]:
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            return {node.value}
-        if isinstance(node, ast.Name):
-            return bound.get(node.id, set())
-        return {c.value for c in ast.walk(node) if isinstance(c, ast.Constant) and isinstance(c.value, str)}
 
+def _strings_of(node: ast.expr, bound: dict[str, set[str]]) -> set[str]:
+    """The strings an argument can be: a literal, a name bound to literals, or the literals in an expression."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return {node.value}
+    if isinstance(node, ast.Name):
+        return bound.get(node.id, set())
+    return _string_constants(node)
+
+
+def _called_name(call: ast.Call) -> str:
+    """``add_metric`` for both ``metrics.add_metric(...)`` and ``add_metric(...)``."""
+    return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+
+
+def _metric_names_of_call(call: ast.Call, bound: dict[str, set[str]]) -> set[str]:
+    """The metric names one call can emit: ``name=`` (or the first argument) of add_metric/single_metric, or the
+    metric constant passed to ``tally.count(provider, NAME)``."""
+    function = _called_name(call)
+    if function in {"add_metric", "single_metric"}:
+        argument = next((k.value for k in call.keywords if k.arg == "name"), call.args[0] if call.args else None)
+        if argument is not None and not (isinstance(argument, ast.Name) and argument.id not in bound):
+            return _strings_of(argument, bound)
+    elif function == "count" and len(call.args) >= 2 and isinstance(call.args[1], ast.Name):
+        return bound.get(call.args[1].id, set())
+    return set()
+
+
+def metric_names_in_code() -> set[str]:
+    """Metric names the layer's source can emit: ``name=`` of add_metric/single_metric (literals, or names bound to
+    literals, conditional expressions included) and the metric constants passed to ``tally.count(provider, NAME)``."""
+    trees = [ast.parse(path.read_text(encoding="utf-8")) for path in LAYER.rglob("*.py")]
+    bound = _names_bound_to_strings(trees)
     names: set[str] = set()
-    for tree in trees.values():
+    for tree in trees:
         for node in ast.walk(tree):
-            if not isinstance(node, ast.Call):
-                continue
-            function = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-            if function in {"add_metric", "single_metric"}:
-                argument = next((k.value for k in node.keywords if k.arg == "name"), node.args[0] if node.args else None)
-                if argument is not None and not (isinstance(argument, ast.Name) and argument.id not in bound):
-                    names |= strings_of(argument)
-            elif function == "count" and len(node.args) >= 2 and isinstance(node.args[1], ast.Name):
-                names |= bound.get(node.args[1].id, set())
+            if isinstance(node, ast.Call):
+                names |= _metric_names_of_call(node, bound)
     return {name for name in names if re.fullmatch(r"[A-Z][A-Za-z0-9]+", name)}
 
 
@@ -500,7 +523,9 @@ def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(template: dict[s
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     subscription = resources["AlarmEmailSubscription"]
     assert subscription["Condition"] == "HasAlarmEmail"
-    assert subscription["Properties"] == {"TopicArn": ref("AlarmTopic"), "Protocol": "email", "Endpoint": ref("AlarmEmail")}
+    assert subscription["Properties"] == {
+        "TopicArn": ref("AlarmTopic"), "Protocol": "email", "Endpoint": ref("AlarmEmail"),
+    }
     assert template["Parameters"]["AlarmEmail"]["Default"] == ""
     assert template["Conditions"]["HasAlarmEmail"] == {"Fn::Not": [{"Fn::Equals": [ref("AlarmEmail"), ""]}]}
 
@@ -631,7 +656,8 @@ def test_incident_widgets_use_one_minute_periods(dashboard: dict[str, Any]) -> N
                 ("AWS/SQS", "ApproximateAgeOfOldestMessage"), ("AWS/SQS", "ApproximateNumberOfMessagesNotVisible")}
     found = 0
     for properties in metric_widgets(dashboard):
-        shown = {(s.namespace, s.name) for s in shown_metrics({"widgets": [{"type": "metric", "properties": properties}]})}
+        widget = {"type": "metric", "properties": properties}
+        shown = {(s.namespace, s.name) for s in shown_metrics({"widgets": [widget]})}
         if shown & incident:
             found += 1
             assert properties["period"] == 60, properties["title"]
@@ -674,16 +700,20 @@ def test_duration_widgets_draw_the_function_timeouts_and_the_concurrency_cap(
     source's MaximumConcurrency."""
     widgets = {p["title"]: p for p in metric_widgets(dashboard)}
     receiver = widgets["Receiver duration (p99, ms)"]
-    assert [a["value"] for a in receiver["annotations"]["horizontal"]] == [template["Globals"]["Function"]["Timeout"] * 1000]
+    receiver_timeout_ms = template["Globals"]["Function"]["Timeout"] * 1000
+    assert [a["value"] for a in receiver["annotations"]["horizontal"]] == [receiver_timeout_ms]
     consumer = widgets["Consumer duration vs timeout (s)"]
     params = template["Parameters"]
     assert [a["value"] for a in consumer["annotations"]["horizontal"]] == [params["ConsumerTimeoutSeconds"]["Default"]]
-    durations = [e for e in consumer["metrics"] if e[:4] == ["AWS/Lambda", "Duration", "FunctionName", "<<ConsumerFunction>>"]]
+    consumer_duration = ["AWS/Lambda", "Duration", "FunctionName", "<<ConsumerFunction>>"]
+    durations = [e for e in consumer["metrics"] if e[:4] == consumer_duration]
     assert {e[-1]["stat"] for e in durations} == {"p50", "p99"}
     assert sorted(e[0]["expression"] for e in consumer["metrics"] if isinstance(e[0], dict)) == [
         "cdurp50 / 1000", "cdurp99 / 1000"]
     concurrency = widgets["Consumer concurrent executions"]
-    assert concurrency["metrics"][0][:4] == ["AWS/Lambda", "ConcurrentExecutions", "FunctionName", "<<ConsumerFunction>>"]
+    assert concurrency["metrics"][0][:4] == [
+        "AWS/Lambda", "ConcurrentExecutions", "FunctionName", "<<ConsumerFunction>>",
+    ]
     assert concurrency["annotations"]["horizontal"][0]["value"] == params["ConsumerMaxConcurrency"]["Default"]
 
 
@@ -763,11 +793,14 @@ def test_the_5xx_alarm_is_a_rate_with_a_minimum_request_count(
 
     minimum = params["Api5xxAlarmMinimumRequests"]["Default"]
     threshold = params["Api5xxAlarmThresholdPercent"]["Default"]
-    python = re.sub(r"IF\((.+?), (100 \* .+), 0\)$", r"((\2) if (\1) else 0)", text.replace("${Api5xxAlarmMinimumRequests}", str(minimum)))
+    rendered = text.replace("${Api5xxAlarmMinimumRequests}", str(minimum))
+    python = re.sub(r"IF\((.+?), (100 \* .+), 0\)$", r"((\2) if (\1) else 0)", rendered)
 
     def fires(errors: int, requests: int) -> bool:
         value = eval(python, {"FILL": lambda x, v: v if x is None else x}, {"errors": errors, "requests": requests})  # noqa: S307
         return value >= threshold
 
     assert (minimum, threshold) == (20, 5)
-    assert [fires(1, 2), fires(1, 20), fires(5, 1000), fires(100, 1000), fires(0, 500)] == [False, True, False, True, False]
+    assert [fires(1, 2), fires(1, 20), fires(5, 1000), fires(100, 1000), fires(0, 500)] == [
+        False, True, False, True, False,
+    ]
