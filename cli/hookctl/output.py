@@ -18,8 +18,8 @@ MIN_SHRUNK_WIDTH = 12  # a column cut to fit the terminal keeps at least this ma
 @dataclass(frozen=True)
 class Column:
     """One table column. An ``identifier`` column (delivery ids, message ids, task handles) is never cut, whatever
-    its length or the terminal's width: it must paste into ``show``/``replay`` as it is. Other columns are cut at
-    ``max_width`` and, to fit a terminal, down to :data:`MIN_SHRUNK_WIDTH`."""
+    its length or the terminal's width: it must paste into ``show``/``replay`` as it is. A free-text column (with a
+    ``max_width``) is cut there and, to fit a terminal, down to :data:`MIN_SHRUNK_WIDTH`; the others are not cut."""
 
     key: str
     header: str
@@ -95,12 +95,12 @@ SEPARATOR = "  "
 
 
 def fit_widths(natural: Sequence[int], columns: Sequence[Column], width: int) -> list[int]:
-    """Column widths whose sum (with separators) fits ``width`` if it can: the widest cuttable column is narrowed
-    first, never below :data:`MIN_SHRUNK_WIDTH` or its header; identifier columns keep their natural width (a line
-    longer than the terminal wraps rather than show a truncated id)."""
+    """Column widths whose sum (with separators) fits ``width`` if it can: the widest free-text column (one with a
+    ``max_width``: errors, event types) is narrowed first, never below :data:`MIN_SHRUNK_WIDTH` or its header. Ids,
+    statuses, numbers and times keep their width: a line longer than the terminal wraps rather than cut an id."""
     widths = list(natural)
     floor = [
-        widths[i] if col.identifier else min(widths[i], max(MIN_SHRUNK_WIDTH, len(col.header)))
+        min(widths[i], max(MIN_SHRUNK_WIDTH, len(col.header))) if col.max_width is not None else widths[i]
         for i, col in enumerate(columns)
     ]
     excess = sum(widths) + len(SEPARATOR) * (len(widths) - 1) - width
