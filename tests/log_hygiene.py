@@ -23,6 +23,7 @@ import os
 import threading
 import traceback
 from collections.abc import Iterator, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote_plus
@@ -119,10 +120,8 @@ def render(record: logging.LogRecord) -> str:
     while current is not None:
         for handler in current.handlers:
             if handler.formatter is not None:
-                try:
+                with suppress(Exception):  # a formatter that cannot render this record adds nothing
                     parts.append(handler.formatter.format(record))
-                except Exception:
-                    pass
         current = current.parent if current.propagate else None
     return "\n".join(parts)
 

@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,10 +158,9 @@ def drain(
         failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
         for message in messages:
             if message["MessageId"] not in failed:
-                try:
+                # ReceiptHandleIsInvalid: already deleted by another consumer that received it too (at-least-once)
+                with suppress(aws.sqs.exceptions.ReceiptHandleIsInvalid):
                     aws.sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"])
-                except aws.sqs.exceptions.ReceiptHandleIsInvalid:
-                    pass  # already deleted by another consumer that received it too (at-least-once delivery)
     raise AssertionError(f"the queue did not drain ({invocations} invocations)")
 
 
