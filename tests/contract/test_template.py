@@ -753,7 +753,11 @@ def test_custom_domain_is_off_by_default_and_complete_when_set(template: dict[st
     assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [ref("CustomDomainName"), ""]}]}
     assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [ref("CertificateArn"), ""]}]}
     for parameter, good, bad in (
-        ("CustomDomainName", ["", "hooks.example.com", "a.b.example.co.uk"], ["https://hooks.example.com", "hooks", "Hooks.Example.com", "hooks.example.com/"]),
+        (
+            "CustomDomainName",
+            ["", "hooks.example.com", "a.b.example.co.uk"],
+            ["https://hooks.example.com", "hooks", "Hooks.Example.com", "hooks.example.com/"],
+        ),
         ("CertificateArn", ["", DOMAIN["CertificateArn"]], ["arn:aws:iam::123456789012:role/x", "certificate"]),
         ("HostedZoneId", ["", "Z0123456789ABCDEFGHIJ", "Z1D633PJN98FT9"], ["hostedzone/Z1D633PJN98FT9", "z123"]),
     ):

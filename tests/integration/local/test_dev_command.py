@@ -115,7 +115,9 @@ def test_a_start_up_error_ends_the_command_with_the_error(tmp_path, case, resour
     template = write_template(tmp_path, resources)
 
     # When `hookctl dev` starts from it
-    result = run_to_end("dev", "--template", str(template), "--port", "0", "--moto-port", "0", "--log-dir", str(tmp_path))
+    result = run_to_end(
+        "dev", "--template", str(template), "--port", "0", "--moto-port", "0", "--log-dir", str(tmp_path)
+    )
 
     # Then it ends, non-zero, saying what is wrong, and leaves no state file behind
     assert result.returncode != 0, result.stdout
@@ -217,9 +219,12 @@ def test_send_local_finds_the_running_dev_and_its_shutdown_summary_adds_up(dev, 
     issues = json.dumps({"action": "opened", "issue": {"number": 1, "title": str(uuid.uuid4())}}).encode()
     code, _, err = send("github", "push", "--local", "--stack-name", stack, "--tamper")
     assert code == 0, err
-    signed = samples.sign_request("github", "push", body=issues, delivery_id=str(uuid.uuid4()), url=f"{api_url}/webhooks/github")
+    signed = samples.sign_request(
+        "github", "push", body=issues, delivery_id=str(uuid.uuid4()), url=f"{api_url}/webhooks/github"
+    )
     connection = http.client.HTTPConnection(api_url.removeprefix("http://"), timeout=30)
-    connection.request("POST", "/webhooks/github", body=signed.body, headers={**signed.headers, "x-github-event": "issues"})
+    headers = {**signed.headers, "x-github-event": "issues"}
+    connection.request("POST", "/webhooks/github", body=signed.body, headers=headers)
     assert connection.getresponse().status == 202
     connection.close()
     running.wait_for(r"\b(processed|skipped)\b", count=3, timeout=60)

@@ -80,7 +80,9 @@ def bodies(pipeline: LocalPipeline) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def post(pipeline: LocalPipeline, signed: samples.SignedRequest, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+def post(
+    pipeline: LocalPipeline, signed: samples.SignedRequest, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     """POST a signed request to the local HTTP API (its path and query as signed, wherever it was signed for)."""
     connection = http.client.HTTPConnection("127.0.0.1", pipeline.api.port, timeout=60)
     try:
@@ -104,7 +106,9 @@ def padded_push(size: int) -> bytes:
 
 
 def test_sent_deliveries_are_processed_once_and_visible_to_hookctl(pipeline, hookctl):
-    code, out, err = hookctl("send", "all", "--url", pipeline.api_url, "--count", "6", "--duplicate", "2", "--concurrency", "3", "--json")
+    code, out, err = hookctl(
+        "send", "all", "--url", pipeline.api_url, "--count", "6", "--duplicate", "2", "--concurrency", "3", "--json"
+    )
     assert code == 0, err
     sent = {(r["provider"], r["delivery_id"]) for r in json.loads(out)["results"]}
     assert pipeline.wait_until_drained(60)
@@ -122,7 +126,9 @@ def test_sent_deliveries_are_processed_once_and_visible_to_hookctl(pipeline, hoo
 def test_a_dead_lettered_delivery_is_replayed_once_its_handler_is_fixed(pipeline, hookctl):
     failing = pipeline.work / "failing.txt"  # type: ignore[attr-defined]
     failing.write_text("501234567:7b2d2f3e-0000-4000-8000-00000000d1a1\n")
-    code, _, err = hookctl("send", "github", "push", "--url", pipeline.api_url, "--delivery-id", "7b2d2f3e-0000-4000-8000-00000000d1a1")
+    code, _, err = hookctl(
+        "send", "github", "push", "--url", pipeline.api_url, "--delivery-id", "7b2d2f3e-0000-4000-8000-00000000d1a1"
+    )
     assert code == 0, err
     delivery = "501234567:7b2d2f3e-0000-4000-8000-00000000d1a1"
     assert pipeline.wait_until_drained(60)  # two failed receives, then SQS moved it to the DLQ
@@ -151,7 +157,8 @@ def test_a_dead_lettered_delivery_is_replayed_once_its_handler_is_fixed(pipeline
 
 
 def test_the_sam_local_env_vars_file_names_the_running_stacks_resources(pipeline, hookctl):
-    argv = ["dev", "--print-env-vars", "--moto-port", str(pipeline.endpoint.port), "--stack-name", STACK, "--template", str(ROOT / "template.yaml")]
+    argv = ["dev", "--print-env-vars", "--moto-port", str(pipeline.endpoint.port), "--stack-name", STACK]
+    argv += ["--template", str(ROOT / "template.yaml")]
     argv += ["--parameter-overrides", *(f"{k}={v}" for k, v in PARAMETERS.items())]
     code, out, err = hookctl(*argv)
     assert code == 0, err
@@ -235,7 +242,10 @@ def test_a_twilio_request_through_a_tunnel_verifies_with_the_forwarded_proto_and
     # Given a Twilio delivery signed for the tunnel's public URL (Twilio signs the URL it calls)
     public = "https://tunnel.example.com"
     signed = samples.sign_request(
-        "twilio", "sms_inbound", url=samples.webhook_url("twilio", public), delivery_id=samples.new_delivery_id("twilio")
+        "twilio",
+        "sms_inbound",
+        url=samples.webhook_url("twilio", public),
+        delivery_id=samples.new_delivery_id("twilio"),
     )
 
     # When the tunnel delivers it to the local gateway over HTTP, saying where it came in

@@ -179,7 +179,8 @@ def test_forged_deliveries_cost_at_most_one_secret_refresh_per_interval(gateway)
     gateway.invoke(build_event("github", "push"))
     calls: list[str] = []
     receiver_app.receiver().secret._client.meta.events.register(
-        "before-parameter-build.secrets-manager.GetSecretValue", lambda params, **_: calls.append(params["VersionStage"])
+        "before-parameter-build.secrets-manager.GetSecretValue",
+        lambda params, **_: calls.append(params["VersionStage"]),
     )
     # When a flood of forged deliveries arrives
     for _ in range(20):

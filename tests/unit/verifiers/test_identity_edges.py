@@ -79,7 +79,9 @@ def signed_content_id(request: WebhookRequest) -> str:
     return "sha256:" + hashlib.sha256(target).hexdigest()[:40]
 
 
-@pytest.mark.parametrize("sid", [[], [""], 5, None, {"sid": "SM1"}], ids=["empty-list", "blank", "number", "null", "object"])
+@pytest.mark.parametrize(
+    "sid", [[], [""], 5, None, {"sid": "SM1"}], ids=["empty-list", "blank", "number", "null", "object"]
+)
 def test_twilio_json_sid_that_is_not_a_non_empty_string_names_nothing(sid):
     # Given a JSON callback whose MessageSid is not a usable string
     request = twilio_json({"MessageSid": sid, "MessageStatus": "delivered"})

@@ -197,7 +197,8 @@ def test_identity_falls_back_to_sid_and_status():
     ("params", "expected"),
     [
         ({"SmsSid": "SM2", "SmsStatus": "received"}, ("SM2:received", "message.received")),
-        ({"RecordingSid": "RE1", "RecordingStatus": "completed", "CallSid": "CA1"}, ("RE1:completed", "recording.completed")),
+        ({"RecordingSid": "RE1", "RecordingStatus": "completed", "CallSid": "CA1"},
+         ("RE1:completed", "recording.completed")),
         ({"TranscriptionSid": "TR1", "TranscriptionStatus": "completed", "RecordingSid": "RE1", "CallSid": "CA1"},
          ("TR1:completed", "transcription.completed")),
         ({"MessageSid": "SM3", "MessageStatus": "sent", "CallSid": "CA3"}, ("SM3:sent", "message.sent")),
@@ -242,7 +243,8 @@ def test_identity_without_a_sid_is_the_hash_of_what_twilio_signed():
 
 def test_identity_without_a_sid_depends_on_the_signed_path():
     body = form({"Foo": "bar"})
-    assert twilio.identify(request("/a", body, None)).delivery_id != twilio.identify(request("/b", body, None)).delivery_id
+    on_a, on_b = twilio.identify(request("/a", body, None)), twilio.identify(request("/b", body, None))
+    assert on_a.delivery_id != on_b.delivery_id
 
 
 def test_non_json_non_form_body_is_unparseable():

@@ -110,7 +110,12 @@ def test_settings_header_without_algorithm_means_hmac_sha1_with_the_shared_key()
 
 @pytest.mark.parametrize(
     "header",
-    ["algorithm=HMAC_SHA256", " algorithm = hmac_sha256 ", "key=k,algorithm=HMAC_SHA256", "algorithm=,algorithm=HMAC_SHA256"],
+    [
+        "algorithm=HMAC_SHA256",
+        " algorithm = hmac_sha256 ",
+        "key=k,algorithm=HMAC_SHA256",
+        "algorithm=,algorithm=HMAC_SHA256",
+    ],
 )
 def test_algorithm_is_read_from_the_settings_header_like_twilio_python(header):
     algorithm = get_signature_algorithm(header).upper()
