@@ -64,7 +64,8 @@ def frozen(python: str) -> dict[str, str]:
         [python, "-m", "pip", "freeze", "--exclude-editable", "--disable-pip-version-check"],
         check=True, capture_output=True, text=True,
     ).stdout
-    return {normalise(m[1]): m[2] for m in map(PIN.match, output.splitlines()) if m and normalise(m[1]) not in OWN_DISTRIBUTIONS}
+    pins = {normalise(m[1]): m[2] for m in map(PIN.match, output.splitlines()) if m}
+    return {name: version for name, version in pins.items() if name not in OWN_DISTRIBUTIONS}
 
 
 def resolved(requirements: Path, platform: str, python_version: str) -> dict[str, str]:
@@ -102,7 +103,9 @@ def pip_audit(pip_audit_bin: str, source: str, pins: dict[str, str], timeout: in
         finding = Finding(source, name, dependency.get("version") or pins.get(name, "?"))
         if "skip_reason" in dependency:
             finding.unaudited = dependency["skip_reason"]
-        finding.vulns = [(v["id"], ", ".join(v.get("fix_versions") or []) or "no fix") for v in dependency.get("vulns", [])]
+        finding.vulns = [
+            (v["id"], ", ".join(v.get("fix_versions") or []) or "no fix") for v in dependency.get("vulns", [])
+        ]
         findings.append(finding)
     return findings
 
@@ -120,7 +123,9 @@ def latest_release_fallback(finding: Finding, timeout: int) -> None:
         finding.unaudited = f"not the latest release ({latest}) and the per-release vulnerability API is unreachable"
         return
     finding.unaudited, finding.via = "", "PyPI project JSON (latest release)"
-    finding.vulns = [(v["id"], ", ".join(v.get("fixed_in") or []) or "no fix") for v in project.get("vulnerabilities", [])]
+    finding.vulns = [
+        (v["id"], ", ".join(v.get("fixed_in") or []) or "no fix") for v in project.get("vulnerabilities", [])
+    ]
 
 
 def report(findings: Iterable[Finding]) -> int:
@@ -131,7 +136,8 @@ def report(findings: Iterable[Finding]) -> int:
     by_way: dict[str, int] = {}
     for finding in audited:
         by_way[finding.via] = by_way.get(finding.via, 0) + 1
-    print(f"audited {len(audited)} of {len(findings)} pins ({', '.join(f'{n} via {w}' for w, n in by_way.items()) or 'none'})")
+    ways = ", ".join(f"{n} via {w}" for w, n in by_way.items()) or "none"
+    print(f"audited {len(audited)} of {len(findings)} pins ({ways})")
     for finding in vulnerable:
         for vuln_id, fixed in finding.vulns:
             print(f"VULNERABLE  {finding.source}: {finding.name}=={finding.version}  {vuln_id}  fixed in: {fixed}")
