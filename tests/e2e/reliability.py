@@ -141,8 +141,17 @@ def pipeline_config(config: RunConfig, workdir: Path) -> LocalConfig:
         "storm_seconds": config.throttle_storm_seconds,
     }
     rules = [
-        {"name": "SendMessage 500 (not queued)", "target": "AmazonSQS.SendMessage", "probability": config.send_message_failure},
-        {"name": "SendMessage 500 (queued, answer lost)", "target": "AmazonSQS.SendMessage", "probability": config.send_message_lost, "when": "after"},
+        {
+            "name": "SendMessage 500 (not queued)",
+            "target": "AmazonSQS.SendMessage",
+            "probability": config.send_message_failure,
+        },
+        {
+            "name": "SendMessage 500 (queued, answer lost)",
+            "target": "AmazonSQS.SendMessage",
+            "probability": config.send_message_lost,
+            "when": "after",
+        },
         storm,
         {
             "name": "UpdateItem throttled",
@@ -259,7 +268,11 @@ def _collect(pipeline: LocalPipeline) -> dict[str, Any]:
     assert stack is not None
     ledger = list_deliveries(stack.output("DeliveriesTableName"), limit=10**9, dynamodb=pipeline.client("dynamodb"))
     dead, _ = peek_messages(
-        stack.output("DeadLetterQueueUrl"), limit=10**6, wait_time_seconds=0, visibility_timeout=60, sqs=pipeline.client("sqs")
+        stack.output("DeadLetterQueueUrl"),
+        limit=10**6,
+        wait_time_seconds=0,
+        visibility_timeout=60,
+        sqs=pipeline.client("sqs"),
     )
     assert pipeline.endpoint is not None
     return {
@@ -272,25 +285,31 @@ def _collect(pipeline: LocalPipeline) -> dict[str, Any]:
     }
 
 
-def _check(
-    report: Report,
-    config: RunConfig,
-    results: list[Any],
-    evidence: dict[str, Any],
-    tracker: Tracker,
-    drained: bool,
-    workdir: Path,
-) -> None:
-    violations = report.violations
-    sent = summarize(results, report.timings.get("send_s") or 1.0)
-    accepted = {(r.job.provider, r.gateway_id) for r in results if r.accepted and not r.job.forged}
-    never_acknowledged = {(r.job.provider, r.gateway_id) for r in results if not r.job.forged} - accepted
-    forged = {(r.job.provider, r.gateway_id) for r in results if r.job.forged}
-    enqueued = Counter((s["provider"], s["delivery_id"]) for s in evidence["endpoint"]["sent"])
-    ledger = {(item["provider"], item["delivery_id"]): item for item in evidence["ledger"]}
-    processed = {key for key, item in ledger.items() if item.get("status") == "processed"}
-    dead = Counter((m["provider"], m["delivery_id"]) for m in evidence["dead"])
-    runs: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+Key = tuple[str, str]  # (provider, delivery id)
+
+
+@dataclass
+class _Outcome:
+    """What the run left behind, each delivery keyed by (provider, delivery id)."""
+
+    accepted: set[Key]  # genuine deliveries answered 2xx
+    never_acknowledged: set[Key]  # genuine deliveries never answered 2xx
+    forged: set[Key]
+    forged_answers: Counter[int | None]  # the final answers to forged deliveries, by status
+    enqueued: Counter[Key]  # the endpoint's audit of every SendMessage
+    ledger: dict[Key, dict[str, Any]]
+    processed: set[Key]
+    dead: Counter[Key]  # messages in the DLQ
+    poison: set[Key]  # accepted deliveries the handlers always fail
+    runs: dict[Key, list[dict[str, Any]]]  # completed handler runs
+    raises: Counter[str]  # handler raises by kind
+    reruns: Counter[str]  # handler runs before a delivery's last, explained by an injected fault, by cause
+    unexplained: list[Key]  # the other handler runs before a delivery's last
+
+
+def _handler_runs(workdir: Path) -> tuple[dict[Key, list[dict[str, Any]]], Counter[str]]:
+    """The handlers' record (tests/e2e/handlers): completed runs per delivery, and raises by kind."""
+    runs: dict[Key, list[dict[str, Any]]] = defaultdict(list)
     raises: Counter[str] = Counter()
     for line in (workdir / "handler-runs.txt").read_text(encoding="utf-8").splitlines():
         kind, provider, delivery_id, pid, attempt, message_id = line.split(" ")
@@ -298,14 +317,13 @@ def _check(
             runs[(provider, delivery_id)].append({"pid": int(pid), "attempt": int(attempt), "message_id": message_id})
         else:
             raises[kind] += 1
+    return runs, raises
 
-    # 1. nothing accepted is lost
-    lost = accepted - processed - set(dead)
-    if lost:
-        violations.append(f"{len(lost)} accepted deliveries neither processed nor dead-lettered: {sorted(lost)[:5]}")
-    if not drained or evidence["queue_depth"]:
-        violations.append(f"the queue did not drain (drained={drained}, depth={evidence['queue_depth']})")
-    # 2. exactly once, except re-runs explained by an injected fault
+
+def _classify_reruns(
+    runs: dict[Key, list[dict[str, Any]]], evidence: dict[str, Any], tracker: Tracker
+) -> tuple[Counter[str], list[Key]]:
+    """Every handler run but a delivery's last: explained by an injected fault (counted by cause), or not (listed)."""
     died = {kill["pid"] for kill in evidence["killed"]} | {e["pid"] for e in tracker.worker_exits}
     completion_failed = set(tracker.completion_failures) | set(tracker.lease_lost)
     reruns: Counter[str] = Counter()
@@ -318,39 +336,119 @@ def _check(
                 reruns["after the completion write failed"] += 1
             else:
                 unexplained.append(key)
+    return reruns, unexplained
+
+
+def _outcome(
+    config: RunConfig, results: list[Any], evidence: dict[str, Any], tracker: Tracker, workdir: Path
+) -> _Outcome:
+    accepted = {(r.job.provider, r.gateway_id) for r in results if r.accepted and not r.job.forged}
+    ledger = {(item["provider"], item["delivery_id"]): item for item in evidence["ledger"]}
+    runs, raises = _handler_runs(workdir)
+    reruns, unexplained = _classify_reruns(runs, evidence, tracker)
+    return _Outcome(
+        accepted=accepted,
+        never_acknowledged={(r.job.provider, r.gateway_id) for r in results if not r.job.forged} - accepted,
+        forged={(r.job.provider, r.gateway_id) for r in results if r.job.forged},
+        forged_answers=Counter(r.status for r in results if r.job.forged),
+        enqueued=Counter((s["provider"], s["delivery_id"]) for s in evidence["endpoint"]["sent"]),
+        ledger=ledger,
+        processed={key for key, item in ledger.items() if item.get("status") == "processed"},
+        dead=Counter((m["provider"], m["delivery_id"]) for m in evidence["dead"]),
+        poison={key for key in accepted if is_poison(key[1], config.poison)},
+        runs=runs,
+        raises=raises,
+        reruns=reruns,
+        unexplained=unexplained,
+    )
+
+
+def _check_nothing_lost(outcome: _Outcome, evidence: dict[str, Any], drained: bool, violations: list[str]) -> None:
+    """Invariant 1: nothing accepted is lost."""
+    lost = outcome.accepted - outcome.processed - set(outcome.dead)
+    if lost:
+        violations.append(f"{len(lost)} accepted deliveries neither processed nor dead-lettered: {sorted(lost)[:5]}")
+    if not drained or evidence["queue_depth"]:
+        violations.append(f"the queue did not drain (drained={drained}, depth={evidence['queue_depth']})")
+
+
+def _check_exactly_once(outcome: _Outcome, violations: list[str]) -> None:
+    """Invariant 2: exactly once, except re-runs explained by an injected fault."""
+    unexplained = outcome.unexplained
     if unexplained:
         violations.append(f"{len(unexplained)} unexplained handler re-runs: {sorted(set(unexplained))[:5]}")
-    not_run = [key for key in processed if not runs.get(key)]
+    not_run = [key for key in outcome.processed if not outcome.runs.get(key)]
     if not_run:
         violations.append(f"{len(not_run)} processed deliveries whose handler never completed: {sorted(not_run)[:5]}")
-    skipped = [key for key in processed if ledger[key].get("outcome") != "handled"]
+    skipped = [key for key in outcome.processed if outcome.ledger[key].get("outcome") != "handled"]
     if skipped:
         violations.append(f"{len(skipped)} deliveries processed without their handler: {sorted(skipped)[:5]}")
-    # 3. forged deliveries never get in
-    for name, found in (("enqueued", set(enqueued)), ("in the ledger", set(ledger)), ("in the DLQ", set(dead)), ("run", set(runs))):
-        if forged & found:
-            violations.append(f"{len(forged & found)} forged deliveries {name}")
-    forged_answers = Counter(r.status for r in results if r.job.forged)
-    if set(forged_answers) != {401}:
-        violations.append(f"forged deliveries were answered {dict(forged_answers)}, not only 401")
-    # 4. the DLQ holds the poison deliveries and nothing unknown; nothing processed that was never queued
-    poison = {key for key in accepted if is_poison(key[1], config.poison)}
-    if poison - set(dead):
-        violations.append(f"{len(poison - set(dead))} poison deliveries not dead-lettered")
+
+
+def _check_forged_kept_out(outcome: _Outcome, violations: list[str]) -> None:
+    """Invariant 3: forged deliveries never get in."""
+    places = (
+        ("enqueued", set(outcome.enqueued)),
+        ("in the ledger", set(outcome.ledger)),
+        ("in the DLQ", set(outcome.dead)),
+        ("run", set(outcome.runs)),
+    )
+    for name, found in places:
+        if outcome.forged & found:
+            violations.append(f"{len(outcome.forged & found)} forged deliveries {name}")
+    if set(outcome.forged_answers) != {401}:
+        violations.append(f"forged deliveries were answered {dict(outcome.forged_answers)}, not only 401")
+
+
+def _check_dead_letters(outcome: _Outcome, violations: list[str]) -> None:
+    """Invariant 4: the DLQ holds the poison deliveries and nothing unknown; nothing processed that was never
+    queued."""
+    poison, processed, dead, enqueued = outcome.poison, outcome.processed, set(outcome.dead), set(outcome.enqueued)
+    if poison - dead:
+        violations.append(f"{len(poison - dead)} poison deliveries not dead-lettered")
     if poison & processed:
         violations.append(f"{len(poison & processed)} poison deliveries processed")
-    if set(dead) - set(enqueued):
-        violations.append(f"{len(set(dead) - set(enqueued))} DLQ messages that were never enqueued")
-    if processed - set(enqueued):
-        violations.append(f"{len(processed - set(enqueued))} processed deliveries that were never enqueued")
-    # 5. log hygiene of every function's output
+    if dead - enqueued:
+        violations.append(f"{len(dead - enqueued)} DLQ messages that were never enqueued")
+    if processed - enqueued:
+        violations.append(f"{len(processed - enqueued)} processed deliveries that were never enqueued")
+
+
+def _check_log_hygiene(report: Report, workdir: Path) -> None:
+    """Invariant 5: log hygiene of every function's output."""
     from tests.log_hygiene import find_leaks
 
     for path in sorted((workdir / "logs").glob("*.log")):
-        report.leaks += [f"{path.name}: {leak}" for leak in find_leaks(path.read_text(encoding="utf-8", errors="replace"))]
+        leaks = find_leaks(path.read_text(encoding="utf-8", errors="replace"))
+        report.leaks += [f"{path.name}: {leak}" for leak in leaks]
     if report.leaks:
-        violations.append(f"secrets or payload data in the functions' output: {report.leaks[:3]}")
+        report.violations.append(f"secrets or payload data in the functions' output: {report.leaks[:3]}")
 
+
+def _check(
+    report: Report,
+    config: RunConfig,
+    results: list[Any],
+    evidence: dict[str, Any],
+    tracker: Tracker,
+    drained: bool,
+    workdir: Path,
+) -> None:
+    """Check the invariants (the module's docstring) into report.violations, then fill in the report."""
+    sent = summarize(results, report.timings.get("send_s") or 1.0)
+    outcome = _outcome(config, results, evidence, tracker, workdir)
+    _check_nothing_lost(outcome, evidence, drained, report.violations)
+    _check_exactly_once(outcome, report.violations)
+    _check_forged_kept_out(outcome, report.violations)
+    _check_dead_letters(outcome, report.violations)
+    _check_log_hygiene(report, workdir)
+    _fill_report(report, sent, evidence, tracker, outcome)
+
+
+def _fill_report(
+    report: Report, sent: dict[str, Any], evidence: dict[str, Any], tracker: Tracker, outcome: _Outcome
+) -> None:
+    """The report's endpoint, traffic, faults and outcomes sections."""
     faults = evidence["endpoint"]["faults"]
     cpu = evidence["endpoint"].get("cpu_seconds", {})
     report.endpoint = {
@@ -370,26 +468,27 @@ def _check(
     )
     report.faults = {
         **{name: count for name, count in sorted(faults.items())},
-        "handler raised (random)": raises["raise-random"],
-        "handler raised (poison)": raises["raise-poison"],
+        "handler raised (random)": outcome.raises["raise-random"],
+        "handler raised (poison)": outcome.raises["raise-poison"],
         "consumer instances killed mid-batch": len(evidence["killed"]),
     }
+    accepted, processed, dead, poison = outcome.accepted, outcome.processed, outcome.dead, outcome.poison
     report.outcomes = {
         "deliveries accepted (2xx)": len(accepted),
-        "genuine deliveries never acknowledged": len(never_acknowledged),
-        "forged rejected (401)": forged_answers.get(401, 0),
+        "genuine deliveries never acknowledged": len(outcome.never_acknowledged),
+        "forged rejected (401)": outcome.forged_answers.get(401, 0),
         "rejected reasons": sent["rejected"],
         "503 answered (enqueue failed)": sent["statuses"].get("503", 0),
-        "messages enqueued": sum(enqueued.values()),
+        "messages enqueued": sum(outcome.enqueued.values()),
         "processed (ledger)": len(processed),
         "processed although never acknowledged": len(processed - accepted),
         "dead-lettered deliveries (DLQ)": len(dead),
         "dead-lettered poison deliveries": len(poison & set(dead)),
         "dead-lettered copies of processed deliveries": len(set(dead) & processed),
         "duplicates dropped": metrics.get("DuplicatesDropped", 0),
-        "handler runs": sum(len(v) for v in runs.values()),
-        "handler re-runs, explained": dict(reruns),
-        "handler re-runs, unexplained": len(unexplained),
+        "handler runs": sum(len(v) for v in outcome.runs.values()),
+        "handler re-runs, explained": dict(outcome.reruns),
+        "handler re-runs, unexplained": len(outcome.unexplained),
         "handler failures": metrics.get("HandlerFailures", 0),
         "ledger errors (after SDK retries)": metrics.get("LedgerErrors", 0),
         "claim conflicts": metrics.get("ClaimConflicts", 0),
