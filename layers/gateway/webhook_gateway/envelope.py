@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-ENVELOPE_VERSION = 1
+ENVELOPE_VERSION: Literal[1] = 1
 
 # SQS message attributes set on every envelope (names are part of the contract: filters, redrive tooling).
 ATTR_PROVIDER = "provider"

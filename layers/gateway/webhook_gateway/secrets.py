@@ -26,13 +26,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import boto3
 
 from webhook_gateway.verifiers.base import Reason, Rejected, SecretCandidate
 
-CURRENT, PREVIOUS = "current", "previous"
+CURRENT: Final = "current"
+PREVIOUS: Final = "previous"
 _STAGES = {CURRENT: "AWSCURRENT", PREVIOUS: "AWSPREVIOUS"}
 
 
@@ -135,10 +136,11 @@ class RotatingSecret:
         # AWSPREVIOUS read a moment ago in this very call is as fresh as a re-read (unless the current value changed
         # and dropped it): no second call for it.
         fresh_previous, _ = self._get(PREVIOUS, force=not previous_just_read)
-        for version, value in ((CURRENT, fresh_current), (PREVIOUS, fresh_previous)):
-            if value is not None and value not in tried:
-                tried.add(value)
-                yield SecretCandidate(version, value)
+        if fresh_current is not None and fresh_current not in tried:
+            tried.add(fresh_current)
+            yield SecretCandidate(CURRENT, fresh_current)
+        if fresh_previous is not None and fresh_previous not in tried:
+            yield SecretCandidate(PREVIOUS, fresh_previous)
 
 
 def _error_code(error: Exception) -> str:

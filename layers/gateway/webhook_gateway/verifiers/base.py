@@ -20,6 +20,7 @@ import hmac
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 
 class Reason(enum.StrEnum):
@@ -55,7 +56,7 @@ class Rejected(Exception):
 class SecretCandidate:
     """One usable value of a provider secret. ``version`` is ``"current"`` or ``"previous"`` (rotation)."""
 
-    version: str
+    version: Literal["current", "previous"]
     value: str = field(repr=False)
 
 

@@ -6,7 +6,8 @@ reach several hooks, so the delivery id is ``<hook id>:<delivery GUID>``.
 GitHub signs the body only: the GUID, the hook id and ``X-GitHub-Event`` are plain headers anyone can change on a
 captured delivery. So the identity is marked unsigned (the consumer then refuses a body it already took under another
 id), and the event type is checked against bodies that say what they are: a ping body names itself (``zen`` and
-``hook_id``), a push body has ``ref``, ``before`` and ``after``. A ping re-sent as ``push`` never reaches a push handler.
+``hook_id``), a push body has ``ref``, ``before`` and ``after``. A ping re-sent as ``push`` never reaches a push
+handler.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def identify(request: WebhookRequest) -> DeliveryIdentity:
 
 
 def _require_event_matches_body(event: str, document: dict[str, Any]) -> None:
-    if event != "ping" and _PING_KEYS <= document.keys():
+    if event != "ping" and document.keys() >= _PING_KEYS:
         raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "a ping body under another X-GitHub-Event")
     required = _REQUIRED_KEYS.get(event)
     if required is not None and not required <= document.keys():
@@ -88,7 +89,9 @@ def _json_payload(request: WebhookRequest) -> dict[str, Any]:
         else:
             document = json.loads(request.body)
     except (ValueError, KeyError, IndexError, RecursionError) as error:  # RecursionError: absurdly deep nesting
-        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"body is not a GitHub JSON payload ({type(error).__name__})")
+        raise Rejected(
+            Reason.UNPARSEABLE_PAYLOAD, f"body is not a GitHub JSON payload ({type(error).__name__})"
+        ) from None
     if not isinstance(document, dict):
         raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "payload is not a JSON object")
     return document

@@ -85,7 +85,7 @@ def identify(request: WebhookRequest) -> DeliveryIdentity:
     try:
         document = json.loads(request.body)
     except (ValueError, RecursionError) as error:  # RecursionError: absurdly deep nesting
-        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"body is not JSON ({type(error).__name__})")
+        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"body is not JSON ({type(error).__name__})") from None
     if not isinstance(document, dict):
         raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "body is not a JSON object")
     event_id, event_type = document.get("id"), document.get("type")

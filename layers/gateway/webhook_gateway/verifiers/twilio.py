@@ -131,7 +131,7 @@ def verify(
     try:
         decoded = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError):
-        raise Rejected(Reason.MALFORMED_SIGNATURE, "signature is not base64")
+        raise Rejected(Reason.MALFORMED_SIGNATURE, "signature is not base64") from None
     if len(decoded) != _ALGORITHMS[algorithm]().digest_size:
         raise Rejected(Reason.MALFORMED_SIGNATURE, f"signature length does not fit {algorithm}")
 
@@ -202,7 +202,9 @@ def _identity_fields(request: WebhookRequest) -> Mapping[str, object]:
     try:
         document = json.loads(request.body)
     except (ValueError, RecursionError) as error:  # RecursionError: absurdly deep nesting
-        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"body is neither a form nor JSON ({type(error).__name__})")
+        raise Rejected(
+            Reason.UNPARSEABLE_PAYLOAD, f"body is neither a form nor JSON ({type(error).__name__})"
+        ) from None
     if not isinstance(document, dict):
         raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "JSON body is not an object")
     return document
