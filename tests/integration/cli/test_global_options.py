@@ -282,3 +282,13 @@ def test_a_credential_problem_during_a_command_exits_3(hookctl, gateway):
     result = hookctl("deliveries", "list", environ=table_env(gateway), session_override=NoCredentialsSession())
 
     assert result.code == 3 and "hookctl: no AWS credentials found" in result.err
+
+
+def test_importing_the_cli_loads_neither_boto3_nor_pydantic():
+    import sys
+
+    # Given a fresh interpreter, when the CLI's entry module is imported (what `hookctl --help` and completion need)
+    probe = "import sys, hookctl.main; print(sorted(m for m in ('boto3', 'pydantic') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    # Then the heavy imports wait for the commands that use them
+    assert result.stdout.strip() == "[]"
