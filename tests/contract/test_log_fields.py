@@ -29,7 +29,7 @@ def test_every_line_is_powertools_json_with_the_lambda_context(logs: dict[str, l
     for component, function in ((RECEIVER, "receiver"), (CONSUMER, "consumer")):
         assert logs[component]
         for line in logs[component]:
-            assert LAMBDA_KEYS <= line.keys(), (component, sorted(line))
+            assert line.keys() >= LAMBDA_KEYS, (component, sorted(line))
             assert isinstance(line["cold_start"], bool)
             assert line["function_name"] == function
 

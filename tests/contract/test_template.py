@@ -546,7 +546,7 @@ def test_outputs_other_tools_read_are_present(template: dict[str, Any]) -> None:
     """Given the stack outputs, then every name the CLI and docs rely on exists, and webhook URLs point at the
     provider routes of the HTTP API."""
     outputs = template["Outputs"]
-    assert OUTPUTS <= outputs.keys()
+    assert outputs.keys() >= OUTPUTS
     base = "https://${WebhookHttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
     assert outputs["HttpApiUrl"]["Value"] == {"Fn::Sub": base}
     for provider in PROVIDERS:

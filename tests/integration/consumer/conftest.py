@@ -1,16 +1,13 @@
 from __future__ import annotations
 
-
 import pytest
 
+from tests.consumer_fixtures import _clean_metrics, _logs_to_current_stdout  # noqa: F401  (autouse fixtures)
 from tests.integration.consumer.aws import Aws, moto_aws
 from tests.unit.consumer.fakes import DELIVERIES_TABLE, OVERFLOW_BUCKET, FakeClock
 from webhook_gateway.consumer.processor import Consumer
 from webhook_gateway.consumer.registry import Registry
 from webhook_gateway.consumer.settings import ConsumerSettings
-
-
-from tests.consumer_fixtures import _clean_metrics, _logs_to_current_stdout  # noqa: F401  (autouse fixtures)
 
 
 @pytest.fixture

@@ -5,14 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import logging
 from pathlib import Path
 
 import pytest
 
 import receiver_app
-from webhook_gateway.observability import logger
 from tools.make_events import EVENT_FILES, EVENTS_DIR, SAMPLE_SECRETS, build_event
+from webhook_gateway.observability import logger
 
 from .conftest import BUCKET
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-
 import pytest
 
+from tests.consumer_fixtures import _clean_metrics, _logs_to_current_stdout  # noqa: F401  (autouse fixtures)
 from tests.unit.consumer.fakes import (
     DELIVERIES_TABLE,
     OVERFLOW_BUCKET,
@@ -14,9 +14,6 @@ from tests.unit.consumer.fakes import (
 from webhook_gateway.consumer.processor import Consumer
 from webhook_gateway.consumer.registry import Registry
 from webhook_gateway.consumer.settings import ConsumerSettings
-
-
-from tests.consumer_fixtures import _clean_metrics, _logs_to_current_stdout  # noqa: F401  (autouse fixtures)
 
 
 @pytest.fixture
