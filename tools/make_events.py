@@ -277,7 +277,12 @@ def build_consumer_event(name: str) -> dict[str, Any]:
             "ApproximateFirstReceiveTimestamp": str(sent_ms + 21),
         },
         "messageAttributes": {
-            key: {"stringValue": value["StringValue"], "stringListValues": [], "binaryListValues": [], "dataType": value["DataType"]}
+            key: {
+                "stringValue": value["StringValue"],
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": value["DataType"],
+            }
             for key, value in sorted(attributes.items())
         },
         "md5OfMessageAttributes": sqs_attributes_md5(attributes),
@@ -312,7 +317,8 @@ def build_event_file(name: str, *, timestamp: float | None = None) -> dict[str, 
     try:
         spec = _FILE_SPECS[name]
     except KeyError:
-        raise ValueError(f"unknown event file {name!r}; known: {sorted(_FILE_SPECS) + sorted(CONSUMER_EVENT_FILES)}") from None
+        known = sorted(_FILE_SPECS) + sorted(CONSUMER_EVENT_FILES)
+        raise ValueError(f"unknown event file {name!r}; known: {known}") from None
     provider, kind = spec.expected.provider, spec.expected.kind
     secret = WRONG_SECRETS[provider] if spec.wrong_secret else SAMPLE_SECRETS[provider]
     if provider != "stripe":
@@ -404,7 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(error))
     for path in written:
         if path.name in CONSUMER_EVENT_FILES:
-            print(f"wrote {path}  (expect no batchItemFailures: the envelope of {CONSUMER_EVENT_FILES[path.name].source})")
+            source = CONSUMER_EVENT_FILES[path.name].source
+            print(f"wrote {path}  (expect no batchItemFailures: the envelope of {source})")
             continue
         outcome = EVENT_FILES[path.name]
         print(f"wrote {path}  (expect {outcome.status}{' ' + outcome.reason if outcome.reason else ''})")

@@ -99,7 +99,10 @@ def create_ledger(dynamodb: object) -> None:
         TableName=LEDGER_TABLE,
         BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in keys],
-        KeySchema=[{"AttributeName": "provider", "KeyType": "HASH"}, {"AttributeName": "delivery_id", "KeyType": "RANGE"}],
+        KeySchema=[
+            {"AttributeName": "provider", "KeyType": "HASH"},
+            {"AttributeName": "delivery_id", "KeyType": "RANGE"},
+        ],
         GlobalSecondaryIndexes=[
             {
                 "IndexName": "by-status",

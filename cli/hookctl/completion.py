@@ -5,7 +5,7 @@ fixed set (``--status``, ``--output``, ``--mode``, providers, shells), so that p
 that imported boto3 would take a noticeable fraction of a second). It is regenerated from the parser each time it
 is printed, so it cannot drift from the commands. Values that only AWS knows (delivery ids) are not completed.
 
-    source <(hookctl completion bash)      # in ~/.bashrc; or save it as ~/.local/share/bash-completion/completions/hookctl
+    source <(hookctl completion bash)      # in ~/.bashrc (or save it in ~/.local/share/bash-completion/completions/)
     source <(hookctl completion zsh)       # in ~/.zshrc (it loads zsh's bashcompinit)
 
 Written for bash 3.2 (macOS's) and later: no associative arrays.
@@ -71,7 +71,8 @@ def bash_script(parser: argparse.ArgumentParser) -> str:
     words, subcommands, valued, values = [], [], [], []
     for path, node in tree.items():
         case = f'    "{path}")'
-        words.append(f"{case} echo {_quote(node.subcommands + node.positional_choices + node.flags + list(node.valued))} ;;")
+        offered = node.subcommands + node.positional_choices + node.flags + list(node.valued)
+        words.append(f"{case} echo {_quote(offered)} ;;")
         if node.subcommands:
             subcommands.append(f"{case} echo {_quote(node.subcommands)} ;;")
         if node.valued:

@@ -22,6 +22,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hookctl.context import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, CommandContext
+from hookctl.output import Column, epoch_ms_to_iso, iso_utc, render_record, render_table, to_jsonable
 from webhook_gateway.consumer.ledger import (
     BY_STATUS_INDEX,
     PK,
@@ -30,9 +32,6 @@ from webhook_gateway.consumer.ledger import (
     STATUS_PROCESSED,
     STATUS_PROCESSING,
 )
-
-from hookctl.context import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, CommandContext
-from hookctl.output import Column, epoch_ms_to_iso, iso_utc, render_record, render_table, to_jsonable
 
 # The ledger's contract (webhook_gateway.consumer.ledger, installed with hookctl): key, index and statuses.
 STATUSES = (STATUS_PROCESSING, STATUS_PROCESSED, STATUS_FAILED)
@@ -333,11 +332,11 @@ def run_list(args: argparse.Namespace, ctx: CommandContext) -> int:
         limit=args.limit,
         dynamodb=ctx.client("dynamodb"),
     )
-    def table() -> str:
+    def as_table() -> str:
         rows = [{**item, "last_error": error_summary(item.get("last_error"))} for item in items]
         return render_table(rows, LIST_COLUMNS, empty_message="No deliveries match.", width=ctx.width)
 
-    ctx.emit_result(items, table)
+    ctx.emit_result(items, as_table)
     if not ctx.json:
         if since is not None:
             ctx.note(f"attempted since {iso_utc(since)}")

@@ -11,6 +11,7 @@ own sets ``aws=False`` in its defaults (no session is made for it); one that fin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -184,10 +185,8 @@ def main(
         else:
             error, code = str(exc), EXIT_FAILURE
     except BrokenPipeError:  # `hookctl ... | head`: stop quietly (recipe of the `signal` module's documentation)
-        try:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError, AttributeError):
-            pass
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -205,9 +204,10 @@ def make_context(
     resource variables, which describe another target, are not read).
     """
     query = compile_query(args.query) if args.query else None
+    # resources are set below, once the session and the stack are known
     ctx = CommandContext(
         session=None,
-        resources=None,  # type: ignore[arg-type]  (set below)
+        resources=None,  # type: ignore[arg-type]
         json=args.output == "json" or (args.output is None and query is not None),
         stdout=stdout,
         stderr=stderr,
@@ -271,7 +271,9 @@ def find_local(args: argparse.Namespace, environ: Mapping[str, str], ctx: Comman
 
     for option, value in (("--endpoint-url", args.endpoint_url), ("--profile", args.profile)):
         if value:
-            raise CliError(f"--local and {option} exclude each other (--local is the local pipeline's endpoint)", EXIT_USAGE)
+            raise CliError(
+                f"--local and {option} exclude each other (--local is the local pipeline's endpoint)", EXIT_USAGE
+            )
     preferred = [name for name in (environ.get(STACK_ENV), LOCAL_STACK_NAME) if name]
     try:
         state, notes = find_running(args.stack_name, preferred=preferred)
@@ -293,7 +295,9 @@ def find_local(args: argparse.Namespace, environ: Mapping[str, str], ctx: Comman
         raise CliError(f"--local: {state.path} names no endpoint_url; restart `hookctl dev`", EXIT_ENDPOINT)
     region = state.region or LOCAL_DEFAULT_REGION
     if args.region and args.region != region:
-        raise CliError(f"--local: the local stack {state.stack_name} is in {region}, not --region {args.region}", EXIT_USAGE)
+        raise CliError(
+            f"--local: the local stack {state.stack_name} is in {region}, not --region {args.region}", EXIT_USAGE
+        )
     return state.with_region(region)
 
 

@@ -136,7 +136,10 @@ def render_table(
     if width is not None:
         widths = fit_widths(widths, columns, width)
         cells = [
-            [value if col.identifier else _cut(value, size) for value, size, col in zip(r, widths, columns, strict=True)]
+            [
+                value if col.identifier else _cut(value, size)
+                for value, size, col in zip(r, widths, columns, strict=True)
+            ]
             for r in cells
         ]
 

@@ -31,6 +31,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+from hookctl.context import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, CommandContext
+from hookctl.deliveries import get_delivery
+from hookctl.dlq import _copyable_attributes, message_attribute_names, release_messages
+from hookctl.output import render_record
 from webhook_gateway.consumer.ledger import (
     CONDITIONAL_CHECK_FAILED,
     PK,
@@ -39,11 +44,6 @@ from webhook_gateway.consumer.ledger import (
     STATUS_PROCESSED,
     STATUS_PROCESSING,
 )
-
-from hookctl.context import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, CommandContext
-from hookctl.deliveries import get_delivery
-from hookctl.dlq import _copyable_attributes, message_attribute_names, release_messages
-from hookctl.output import render_record
 
 SCAN_VISIBILITY_TIMEOUT = 60  # seconds a scanned DLQ message stays hidden if it cannot be released
 DEFAULT_MAX_SCAN = 10_000
@@ -150,9 +150,9 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
 def run_replay(args: argparse.Namespace, ctx: CommandContext) -> int:
     table = ctx.resources.get("table")
     dynamodb, sqs = ctx.client("dynamodb"), ctx.client("sqs")
-    entry = get_delivery(table, args.provider, args.delivery_id, dynamodb=dynamodb)
-    status = (entry or {}).get("status")
-    attempts = int((entry or {}).get("attempts") or 0)
+    entry = get_delivery(table, args.provider, args.delivery_id, dynamodb=dynamodb) or {}
+    status = entry.get("status")
+    attempts = int(entry.get("attempts") or 0)
     if status == STATUS_PROCESSING and int(entry.get("lease_expires_at") or 0) > time.time() * 1000:
         raise CliError(f"{args.provider}/{args.delivery_id} is being processed right now (lease held): not replayed")
     if status == STATUS_PROCESSED and not (args.force or args.reset_only):

@@ -308,8 +308,6 @@ def resolve_target(
     base, public = args.url, None
     if getattr(args, "port", None) is not None and not args.local:
         raise CliError("--port goes with --local", EXIT_USAGE)
-    if args.local and args.url:
-        raise CliError("--local and --url exclude each other: --local is the running `hookctl dev`", EXIT_USAGE)
     if args.local:
         base, public, found = local_target(args, os.environ)
         notes += found
@@ -410,6 +408,8 @@ def _non_negative(text: str) -> int:
 
 
 def run_send(args: argparse.Namespace, ctx: CommandContext) -> int:
+    if args.local and args.url:
+        raise CliError("--local and --url exclude each other: --local is the running `hookctl dev`", EXIT_USAGE)
     if args.kind is not None and args.provider != "all" and args.kind not in samples.KINDS[args.provider]:
         raise CliError(f"unknown kind {args.kind!r} for {args.provider}; known: {', '.join(samples.KINDS[args.provider])}", EXIT_USAGE)
     jobs = plan(args.provider, args.kind, count=args.count, duplicate=args.duplicate, tamper=args.tamper, delivery_id=args.delivery_id)

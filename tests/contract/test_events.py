@@ -138,7 +138,7 @@ def test_every_file_in_events_is_catalogued_and_every_catalogued_file_exists() -
     # Given the generator's catalogue and the directory
     # When both are listed
     # Then they name the same files, so none is unchecked and none is missing
-    assert ON_DISK == sorted([*EVENT_FILES, *CONSUMER_EVENT_FILES])
+    assert sorted([*EVENT_FILES, *CONSUMER_EVENT_FILES]) == ON_DISK
     assert not set(EVENT_FILES) & set(CONSUMER_EVENT_FILES)
 
 
@@ -453,7 +453,12 @@ from tests.consumer_fixtures import _clean_metrics, _logs_to_current_stdout  # n
 def lambda_attributes(attributes: dict[str, dict[str, str]]) -> dict[str, dict[str, Any]]:
     """SendMessage's MessageAttributes as Lambda's SQS event shows them."""
     return {
-        name: {"stringValue": value["StringValue"], "stringListValues": [], "binaryListValues": [], "dataType": value["DataType"]}
+        name: {
+            "stringValue": value["StringValue"],
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": value["DataType"],
+        }
         for name, value in attributes.items()
     }
 

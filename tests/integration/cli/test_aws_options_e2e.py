@@ -15,8 +15,12 @@ import pytest
 
 from hookctl.local.state import state_path, write_state
 
+from . import test_console_e2e as e2e
 from .gateway import create_gateway, envelope, ledger_item, put_ledger, send_envelope, stack_template, visible_count
-from .test_console_e2e import aws, clients, endpoint, hookctl_executable  # noqa: F401  (fixtures)
+from .test_console_e2e import hookctl_executable
+
+# The moto server fixtures of the console suite.
+endpoint, aws, clients = e2e.endpoint, e2e.aws, e2e.clients
 
 pytestmark = pytest.mark.slow
 

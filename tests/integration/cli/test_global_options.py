@@ -114,7 +114,9 @@ def test_query_selects_from_the_json_result_like_the_aws_cli(hookctl, ledger):
 
     ids = hookctl("deliveries", "list", "--query", "[?status=='failed'].delivery_id", environ=env)
     one = hookctl("deliveries", "show", "github", GITHUB_ID, "--query", "{s: status, n: attempts}", environ=env)
-    as_table = hookctl("deliveries", "list", "--query", "[].{id: delivery_id, status: status}", "--output", "table", environ=env)
+    as_table = hookctl(
+        "deliveries", "list", "--query", "[].{id: delivery_id, status: status}", "--output", "table", environ=env
+    )
 
     assert ids.code == 0 and json.loads(ids.out) == [GITHUB_ID]
     assert json.loads(one.out) == {"s": "failed", "n": 1}
@@ -152,10 +154,13 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("argv", [("deliveries", "list"), ("dlq", "list"), ("dlq", "redrive"), ("replay", "github", "x")])
+@pytest.mark.parametrize(
+    "argv", [("deliveries", "list"), ("dlq", "list"), ("dlq", "redrive"), ("replay", "github", "x")]
+)
 def test_local_without_a_running_dev_names_the_problem_with_exit_4(argv, project):
-    from hookctl.main import main
     import io
+
+    from hookctl.main import main
 
     out, err = io.StringIO(), io.StringIO()
     code = main([*argv, "--local"], environ={}, stdout=out, stderr=err)
@@ -247,7 +252,10 @@ class RaisingCloudFormation:
         (NoRegionError(), 3, "no AWS region"),
         (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), 4, "cannot reach http://127.0.0.1:1"),
         (
-            ClientError({"Error": {"Code": "ExpiredToken", "Message": "The security token included in the request is expired"}}, "DescribeStacks"),
+            ClientError(
+                {"Error": {"Code": "ExpiredToken", "Message": "The security token included in the request is expired"}},
+                "DescribeStacks",
+            ),
             3,
             "AWS refused the credentials (DescribeStacks: ExpiredToken",
         ),
@@ -269,7 +277,9 @@ def test_other_aws_errors_are_not_credential_problems():
     assert awserrors.classify(denied) is None
     assert awserrors.classify(ValueError("x")) is None
     # and a stack that does not exist still explains how to name the resource
-    missing = ClientError({"Error": {"Code": "ValidationError", "Message": "Stack with id x does not exist"}}, "DescribeStacks")
+    missing = ClientError(
+        {"Error": {"Code": "ValidationError", "Message": "Stack with id x does not exist"}}, "DescribeStacks"
+    )
     with pytest.raises(Exception, match="--table"):
         StackResources("x", environ={}, cloudformation=RaisingCloudFormation(missing)).get("table")
 
