@@ -99,10 +99,9 @@ def run_demo(args: argparse.Namespace, ctx: CommandContext) -> int:
 def build_report(pipeline: Any, results: list[Any], tracker: Any, drained: bool) -> dict[str, Any]:
     """Per provider: what was sent and answered (the sender), what the consumer did (its lines and answers), and
     what the ledger and the dead-letter queue hold in the end (read back from the endpoint)."""
-    from webhook_gateway.consumer.ledger import PK, SK, STATUS_PROCESSED
-
     from hookctl.deliveries import list_deliveries
     from hookctl.dlq import peek_messages
+    from webhook_gateway.consumer.ledger import PK, SK, STATUS_PROCESSED
 
     stack = pipeline.stack
     table = stack.output("DeliveriesTableName")
