@@ -24,9 +24,9 @@ from typing import Any
 
 from bench.receiver_common import (
     BUCKET,
-    LambdaContext,
     QUEUE_NAME,
     SECRET_ID,
+    LambdaContext,
     environment_summary,
     github_body,
     set_lambda_env,

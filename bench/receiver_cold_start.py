@@ -162,11 +162,19 @@ import json, os, sys
 steps = []
 def step(name, start):
     steps.append([name, c() - start])
+# receiver_app's own first lines run before any import below in the real process: mirror what they set.
+import importlib.util
+if 'os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS"' in open(importlib.util.find_spec("receiver_app").origin).read():
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 t = c(); import boto3; step("import boto3 (botocore, s3transfer, urllib3)", t)
-t = c(); from pydantic import BaseModel, ConfigDict, Field, model_validator; step("import pydantic (BaseModel & co)", t)
+t = c(); from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator; step(
+    "import pydantic (BaseModel & co)", t)
 t = c(); import aws_lambda_powertools, aws_lambda_powertools.metrics; step(
     "import aws_lambda_powertools (package: Logger, Metrics, Tracer class)", t)
-t = c(); import receiver_app; step("import webhook_gateway + receiver_app (the rest)", t)
+t = c(); import webhook_gateway.verifiers.base; step("import webhook_gateway.verifiers.base (6 frozen dataclasses)", t)
+t = c(); import webhook_gateway.envelope; step("import webhook_gateway.envelope (pydantic builds BodyRef, Envelope)", t)
+t = c(); import webhook_gateway.settings; step("import webhook_gateway.settings (pydantic builds ReceiverSettings)", t)
+t = c(); import receiver_app; step("import receiver_app + the rest of webhook_gateway", t)
 with open(os.environ["BENCH_EVENT"], "rb") as file:
     event = json.loads(file.read())
 class Context:
@@ -460,7 +468,7 @@ def bytecode_check(python: str, kind: Kind, scripts: dict[str, Path], env: dict,
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=21, help="measured runs per process kind (default 21, >= 15)")
     parser.add_argument("--warmup", type=int, default=2, help="discarded runs per kind first (default 2)")
@@ -473,15 +481,95 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run a receiver built like (b) from DIR/webhook_gateway and DIR/receiver_app.py "
                              "(variant x, in b's rounds, against b's baseline and floor): an A/B in one run")
     args = parser.parse_args(argv)
-    variants_wanted = sorted(set(args.variants))
-    if not variants_wanted or not set(variants_wanted) <= set("abc"):
+    args.variants = sorted(set(args.variants))
+    if not args.variants or not set(args.variants) <= set("abc"):
         parser.error("--variants takes a non-empty subset of abc")
-    if args.compare_source is not None and "b" not in variants_wanted:
+    if args.compare_source is not None and "b" not in args.variants:
         parser.error("--compare-source needs variant b")
+    args.compare_source = args.compare_source.resolve() if args.compare_source else None
+    return args
 
-    def log(message: str) -> None:
-        print(f"[cold-start] {message}", file=sys.stderr, flush=True)
 
+def log(message: str) -> None:
+    print(f"[cold-start] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Measured:
+    """Everything one benchmark run measured, for the report."""
+
+    python: str
+    python_version: str
+    boto3_pin: str
+    xray_pin: str
+    endpoint: str
+    kinds: list[Kind]
+    layers: dict[str, Path]
+    checks: dict[str, tuple[int, int]]
+    results: Results
+    boto3_files: dict[str, str]
+    breakdown: dict[str, list[float]]
+    bytecode: tuple[int, int]
+
+
+def process_kinds(args: argparse.Namespace) -> list[Kind]:
+    kinds = [
+        kind
+        for variant in args.variants
+        for kind in (Kind(variant, "baseline"), Kind(variant, "floor"),
+                     Kind(variant, "receiver", tracer=variant == "c"))
+    ]
+    if args.compare_source is not None:
+        kinds.append(Kind("x", "receiver"))
+    return kinds
+
+
+def write_scripts(work: Path) -> dict[str, Path]:
+    scripts = {"baseline": work / "baseline_process.py", "receiver": work / "receiver_process.py",
+               "floor": work / "floor_process.py", "breakdown": work / "breakdown_process.py"}
+    for role, text in (("baseline", BASELINE_SCRIPT), ("floor", FLOOR_SCRIPT), ("receiver", RECEIVER_SCRIPT),
+                       ("breakdown", BREAKDOWN_SCRIPT)):
+        scripts[role].write_text(text)
+    return scripts
+
+
+def run_rounds(python: str, kinds: list[Kind], scripts: dict[str, Path], envs: dict[str, dict],
+               args: argparse.Namespace) -> tuple[Results, dict[str, str]]:
+    log(f"{len(kinds)} process kinds x ({args.warmup} warm-up + {args.runs} runs), interleaved")
+    results = Results({kind.name: [] for kind in kinds})
+    boto3_files: dict[str, str] = {}
+    rng = random.Random(args.seed)
+    for round_index in range(args.warmup + args.runs):
+        # Variants in a shuffled order; each variant's baseline, floor and receiver back to back, in a random
+        # order, so that the paired ratios compare processes that ran a fraction of a second apart.
+        variants = sorted({kind.variant for kind in kinds} - {"x"})
+        rng.shuffle(variants)
+        order = []
+        for variant in variants:
+            pair = [kind for kind in kinds if kind.variant == variant or (variant, kind.variant) == ("b", "x")]
+            rng.shuffle(pair)
+            order.extend(pair)
+        for kind in order:
+            sample, stamps = measure_once(python, kind, scripts, envs[kind.name])
+            boto3_files[kind.name] = stamps["boto3"]
+            if round_index >= args.warmup:
+                results.samples[kind.name].append(sample)
+        if (round_index + 1) % 5 == 0:
+            log(f"round {round_index + 1}/{args.warmup + args.runs}")
+    return results, boto3_files
+
+
+def run_breakdown(python: str, script: Path, env: dict, runs: int) -> dict[str, list[float]]:
+    breakdown: dict[str, list[float]] = {}
+    for _ in range(runs):
+        _, _, stdout, _ = spawn(python, script, env)
+        line = [line for line in stdout.splitlines() if line.startswith("BENCH ")][-1]
+        for name, seconds in json.loads(line[6:]):
+            breakdown.setdefault(name, []).append(seconds)
+    return breakdown
+
+
+def measure(args: argparse.Namespace, work: Path) -> Measured:
     python = find_python313(args.python)
     boto3_pin = pinned(ROOT / "requirements-dev.txt", "boto3")
     if not boto3_pin:
@@ -489,28 +577,11 @@ def main(argv: list[str] | None = None) -> int:
     xray_pin = xray_version()
     python_version = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"],
                                     capture_output=True, text=True, check=True).stdout.strip()
-
-    temporary = None
-    if args.build_dir:
-        work = args.build_dir.resolve()
-        work.mkdir(parents=True, exist_ok=True)
-    else:
-        temporary = tempfile.mkdtemp(prefix="receiver-cold-start-")
-        work = Path(temporary)
-
     server = None
     try:
-        alternate = args.compare_source.resolve() if args.compare_source else None
-        layers = build(python, work, boto3_pin, xray_pin, log, "".join(variants_wanted), alternate)
+        layers = build(python, work, boto3_pin, xray_pin, log, "".join(args.variants), args.compare_source)
         task = work / "task"
-        scripts = {"baseline": work / "baseline_process.py", "receiver": work / "receiver_process.py",
-                   "floor": work / "floor_process.py"}
-        scripts["baseline"].write_text(BASELINE_SCRIPT)
-        scripts["floor"].write_text(FLOOR_SCRIPT)
-        scripts["receiver"].write_text(RECEIVER_SCRIPT)
-        scripts["breakdown"] = work / "breakdown_process.py"
-        scripts["breakdown"].write_text(BREAKDOWN_SCRIPT)
-
+        scripts = write_scripts(work)
         server, endpoint = start_moto()
         queue_url = create_resources(endpoint)
         from tools.make_events import build_event
@@ -518,171 +589,172 @@ def main(argv: list[str] | None = None) -> int:
         event_path = work / "event.json"
         event_path.write_text(json.dumps(build_event("github", "push", seed="cold-start")))
 
-        kinds = [
-            kind
-            for variant in variants_wanted
-            for kind in (Kind(variant, "baseline"), Kind(variant, "floor"),
-                         Kind(variant, "receiver", tracer=variant == "c"))
-        ]
-        if alternate is not None:
-            kinds.append(Kind("x", "receiver"))
+        kinds = process_kinds(args)
         envs = {kind.name: child_env(kind, layers, task, endpoint, queue_url, event_path) for kind in kinds}
-        trees = [*layers.values(), task] + ([work / "task-x"] if alternate is not None else [])
+        trees = [*layers.values(), task] + ([work / "task-x"] if args.compare_source is not None else [])
         bytecode_before = count_bytecode(trees)
 
-        checks = {}
-        for kind in kinds:
-            checks[kind.name] = bytecode_check(python, kind, scripts, envs[kind.name], layers[kind.variant])
-        if "c" in variants_wanted:
+        checks = {kind.name: bytecode_check(python, kind, scripts, envs[kind.name], layers[kind.variant])
+                  for kind in kinds}
+        if "c" in args.variants:
             _, first = measure_once(python, Kind("c", "receiver", tracer=True), scripts, envs["c:receiver+Tracer"])
             if not first.get("xray"):
                 raise RuntimeError("variant c did not import aws_xray_sdk: Tracer() stayed disabled")
 
-        log(f"{len(kinds)} process kinds x ({args.warmup} warm-up + {args.runs} runs), interleaved")
-        results = Results({kind.name: [] for kind in kinds})
-        boto3_files: dict[str, str] = {}
-        rng = random.Random(args.seed)
-        for round_index in range(args.warmup + args.runs):
-            # Variants in a shuffled order; each variant's baseline, floor and receiver back to back, in a random
-            # order, so that the paired ratios compare processes that ran a fraction of a second apart.
-            variants = sorted({kind.variant for kind in kinds} - {"x"})
-            rng.shuffle(variants)
-            order = []
-            for variant in variants:
-                pair = [kind for kind in kinds if kind.variant == variant or (variant, kind.variant) == ("b", "x")]
-                rng.shuffle(pair)
-                order.extend(pair)
-            for kind in order:
-                sample, stamps = measure_once(python, kind, scripts, envs[kind.name])
-                boto3_files[kind.name] = stamps["boto3"]
-                if round_index >= args.warmup:
-                    results.samples[kind.name].append(sample)
-            if (round_index + 1) % 5 == 0:
-                log(f"round {round_index + 1}/{args.warmup + args.runs}")
-        breakdown: dict[str, list[float]] = {}
-        for _ in range(args.breakdown_runs if "b" in variants_wanted else 0):
-            _, _, stdout, _ = spawn(python, scripts["breakdown"], envs["b:receiver"])
-            line = [line for line in stdout.splitlines() if line.startswith("BENCH ")][-1]
-            for name, seconds in json.loads(line[6:]):
-                breakdown.setdefault(name, []).append(seconds)
+        results, boto3_files = run_rounds(python, kinds, scripts, envs, args)
+        breakdown = (run_breakdown(python, scripts["breakdown"], envs["b:receiver"], args.breakdown_runs)
+                     if "b" in args.variants else {})
         bytecode_after = count_bytecode(trees)
     finally:
         if server is not None:
             server.stop()
-        if temporary:
-            set_writable(work, True)
-            shutil.rmtree(work, ignore_errors=True)
 
     for name, path in boto3_files.items():
         variant = name.split(":")[0]
         if not path.startswith(str(layers[variant])):
             raise RuntimeError(f"{name} imported boto3 from {path}, outside its layer tree")
+    return Measured(python, python_version, boto3_pin, xray_pin, endpoint, kinds, layers, checks, results,
+                    boto3_files, breakdown, (bytecode_before, bytecode_after))
 
-    nproc = os.cpu_count()
-    print("# Receiver: cold start, fresh python3.13 process per run (medians)")
-    print()
-    print(f"python {python_version} ({python}), nproc {nproc}, boto3 {boto3_pin}, aws-xray-sdk {xray_pin} (variant c)")
-    print(f"runs per kind {args.runs} (+{args.warmup} warm-up), variants shuffled per round, pairs back to back; "
-          f"moto server {endpoint}")
-    if args.runs < 15:
-        print(f"WARNING: {args.runs} runs per kind; use 15 or more for numbers worth reporting")
-    print(f".pyc files in the code trees before/after the runs: {bytecode_before}/{bytecode_after} "
-          f"({'none written' if bytecode_before == bytecode_after else 'CHANGED'})")
-    print()
 
-    def med(name: str, attribute: str) -> float:
-        return median([getattr(sample, attribute) for sample in results.samples[name]])
+def signed(seconds: float) -> str:
+    return ("+" if seconds >= 0 else "-") + fmt_ms(abs(seconds))
 
-    what = {
-        "baseline": "same tree, boto3 + SQS client only",
-        "floor": "same tree, boto3 + GetSecretValue + HMAC + json.loads + SendMessage",
-    }
-    rows = []
-    for kind in kinds:
-        name = kind.name
-        values = [sample.spawn_to_response for sample in results.samples[name]]
-        q1, q3 = quartiles(values)
-        pyc, source = checks[name]
-        rows.append([
-            name, VARIANT_TEXT[kind.variant] if kind.role == "receiver" else what[kind.role],
-            f"{pyc}/{source}", fmt_ms(med(name, "spawn_to_main")), fmt_ms(med(name, "init")),
-            fmt_ms(med(name, "request")) if kind.role != "baseline" else "-",
-            fmt_ms(med(name, "spawn_to_response")), f"{fmt_ms(q1)} - {fmt_ms(q3)}", fmt_ms(med(name, "spawn_to_exit")),
-            fmt_ms(med(name, "cpu")),
-        ])
-    print(table(
-        ["process", "what", "modules .pyc/compiled", "interpreter start", "imports (init)", "first request",
-         "spawn -> response", "IQR", "spawn -> exit", "CPU to response"],
-        rows, align="llrrrrrrrr",
-    ))
-    print()
 
-    def paired(subject: str, reference: str, attribute: str = "spawn_to_response") -> float:
+class Report:
+    def __init__(self, args: argparse.Namespace, measured: Measured) -> None:
+        self.args, self.m = args, measured
+
+    def med(self, name: str, attribute: str) -> float:
+        return median([getattr(sample, attribute) for sample in self.m.results.samples[name]])
+
+    def paired(self, subject: str, reference: str, attribute: str = "spawn_to_response") -> float:
         # The same round's processes ran back to back: their ratio cancels slow drifts in machine load.
         return median([
             getattr(r, attribute) / getattr(b, attribute)
-            for r, b in zip(results.samples[subject], results.samples[reference], strict=True)
+            for r, b in zip(self.m.results.samples[subject], self.m.results.samples[reference], strict=True)
         ])
 
-    def signed(seconds: float) -> str:
-        return ("+" if seconds >= 0 else "-") + fmt_ms(abs(seconds))
+    def header(self) -> None:
+        args, m = self.args, self.m
+        before, after = m.bytecode
+        print("# Receiver: cold start, fresh python3.13 process per run (medians)")
+        print()
+        print(f"python {m.python_version} ({m.python}), nproc {os.cpu_count()}, boto3 {m.boto3_pin}, "
+              f"aws-xray-sdk {m.xray_pin} (variant c)")
+        print(f"runs per kind {args.runs} (+{args.warmup} warm-up), variants shuffled per round, pairs back to back; "
+              f"moto server {m.endpoint}")
+        if args.runs < 15:
+            print(f"WARNING: {args.runs} runs per kind; use 15 or more for numbers worth reporting")
+        print(f".pyc files in the code trees before/after the runs: {before}/{after} "
+              f"({'none written' if before == after else 'CHANGED'})")
+        print()
 
-    ratio_rows = []
-    verdict_b = verdict_floor = None
-    floor_b = None
-    for variant in [*variants_wanted, *(["x"] if alternate is not None else [])]:
-        receiver = f"{variant}:receiver" + ("+Tracer" if variant == "c" else "")
-        reference = "b" if variant == "x" else variant
-        baseline, floor = f"{reference}:baseline", f"{reference}:floor"
-        subject = med(receiver, "spawn_to_response")
-        total = subject / med(baseline, "spawn_to_response")
-        vs_baseline = paired(receiver, baseline)
-        vs_floor = paired(receiver, floor)
-        in_process = (med(receiver, "init") + med(receiver, "request")) / med(baseline, "init")
-        target = ""
-        if variant == "b":
-            verdict_b = vs_baseline <= TARGET_RATIO
-            verdict_floor = vs_floor <= FLOOR_TARGET
-            floor_b = vs_floor
-            stretch = "stretch " + ("met" if vs_floor <= FLOOR_STRETCH else "missed")
-            target = (f"baseline <= {TARGET_RATIO}x: {'MET' if verdict_b else 'MISSED'}; "
-                      f"floor <= {FLOOR_TARGET}x: {'MET' if verdict_floor else 'MISSED'} ({stretch})")
-        ratio_rows.append([variant, VARIANT_TEXT[variant], fmt_ms(subject),
-                           fmt_ms(med(baseline, "spawn_to_response")), f"{total:.2f}x", f"{vs_baseline:.2f}x",
-                           f"{in_process:.2f}x", fmt_ms(med(floor, "spawn_to_response")),
-                           f"{subject / med(floor, 'spawn_to_response'):.2f}x", f"{vs_floor:.2f}x",
-                           signed(subject - med(floor, "spawn_to_response")), f"{paired(receiver, floor, 'cpu'):.2f}x",
-                           target])
-    print(table(["variant", "layer", "receiver", "baseline", "ratio of medians", "median paired ratio",
-                 "in-process ratio", "floor", "floor: ratio of medians", "floor: median paired ratio",
-                 "receiver - floor", "floor: CPU paired ratio", "targets (paired ratios)"],
-                ratio_rows, align="llrrrrrrrrrrl"))
-    print()
-    if "a" in variants_wanted and "b" in variants_wanted:
-        a_total, b_total = med("a:receiver", "spawn_to_response"), med("b:receiver", "spawn_to_response")
-        print(f"no valid .pyc (a) vs shipped (b): {signed(a_total - b_total)} ({a_total / b_total:.2f}x)")
-    if "b" in variants_wanted and "c" in variants_wanted:
-        b_total, c_total = med("b:receiver", "spawn_to_response"), med("c:receiver+Tracer", "spawn_to_response")
-        print(f"Tracer (c) vs no Tracer (b): {signed(c_total - b_total)} ({c_total / b_total:.2f}x); "
-              f"imports {signed(med('c:receiver+Tracer', 'init') - med('b:receiver', 'init'))}, "
-              f"first request {signed(med('c:receiver+Tracer', 'request') - med('b:receiver', 'request'))}")
-    if alternate is not None:
-        x_total, b_total = med("x:receiver", "spawn_to_response"), med("b:receiver", "spawn_to_response")
-        print(f"current sources (b) vs --compare-source (x): {signed(b_total - x_total)}, paired ratio "
-              f"{paired('b:receiver', 'x:receiver'):.3f}x (CPU {paired('b:receiver', 'x:receiver', 'cpu'):.3f}x)")
-    if breakdown:
+    def processes(self) -> None:
+        med = self.med
+        what = {
+            "baseline": "same tree, boto3 + SQS client only",
+            "floor": "same tree, boto3 + GetSecretValue + HMAC + json.loads + SendMessage",
+        }
+        rows = []
+        for kind in self.m.kinds:
+            name = kind.name
+            q1, q3 = quartiles([sample.spawn_to_response for sample in self.m.results.samples[name]])
+            pyc, source = self.m.checks[name]
+            rows.append([
+                name, VARIANT_TEXT[kind.variant] if kind.role == "receiver" else what[kind.role],
+                f"{pyc}/{source}", fmt_ms(med(name, "spawn_to_main")), fmt_ms(med(name, "init")),
+                fmt_ms(med(name, "request")) if kind.role != "baseline" else "-",
+                fmt_ms(med(name, "spawn_to_response")), f"{fmt_ms(q1)} - {fmt_ms(q3)}",
+                fmt_ms(med(name, "spawn_to_exit")), fmt_ms(med(name, "cpu")),
+            ])
+        print(table(
+            ["process", "what", "modules .pyc/compiled", "interpreter start", "imports (init)", "first request",
+             "spawn -> response", "IQR", "spawn -> exit", "CPU to response"],
+            rows, align="llrrrrrrrr",
+        ))
         print()
-        print(f"Shipped layer (b), one process timed step by step ({args.breakdown_runs} runs, medians; the baseline "
-              f"process is import boto3 + 1st client):")
+
+    def target(self) -> str:
+        vs_baseline, vs_floor = self.paired("b:receiver", "b:baseline"), self.paired("b:receiver", "b:floor")
+        stretch = "stretch " + ("met" if vs_floor <= FLOOR_STRETCH else "missed")
+        return (f"baseline <= {TARGET_RATIO}x: {'MET' if vs_baseline <= TARGET_RATIO else 'MISSED'}; "
+                f"floor <= {FLOOR_TARGET}x: {'MET' if vs_floor <= FLOOR_TARGET else 'MISSED'} ({stretch})")
+
+    def ratios(self) -> None:
+        med, paired = self.med, self.paired
+        rows = []
+        for variant in [*self.args.variants, *(["x"] if self.args.compare_source is not None else [])]:
+            receiver = f"{variant}:receiver" + ("+Tracer" if variant == "c" else "")
+            reference = "b" if variant == "x" else variant
+            baseline, floor = f"{reference}:baseline", f"{reference}:floor"
+            subject, floor_total = med(receiver, "spawn_to_response"), med(floor, "spawn_to_response")
+            in_process = (med(receiver, "init") + med(receiver, "request")) / med(baseline, "init")
+            rows.append([variant, VARIANT_TEXT[variant], fmt_ms(subject), fmt_ms(med(baseline, "spawn_to_response")),
+                         f"{subject / med(baseline, 'spawn_to_response'):.2f}x", f"{paired(receiver, baseline):.2f}x",
+                         f"{in_process:.2f}x", fmt_ms(floor_total), f"{subject / floor_total:.2f}x",
+                         f"{paired(receiver, floor):.2f}x", signed(subject - floor_total),
+                         f"{paired(receiver, floor, 'cpu'):.2f}x", self.target() if variant == "b" else ""])
+        print(table(["variant", "layer", "receiver", "baseline", "ratio of medians", "median paired ratio",
+                     "in-process ratio", "floor", "floor: ratio of medians", "floor: median paired ratio",
+                     "receiver - floor", "floor: CPU paired ratio", "targets (paired ratios)"],
+                    rows, align="llrrrrrrrrrrl"))
         print()
-        print(table(["step", "median"], [[name, fmt_ms(median(values))] for name, values in breakdown.items()]))
-        print()
-    if "b" in variants_wanted:
-        print(f"TARGET shipped layer (b) <= {TARGET_RATIO}x baseline (median paired ratio): "
-              f"{'MET' if verdict_b else 'MISSED'}")
-        print(f"TARGET shipped layer (b) <= {FLOOR_TARGET}x floor (median paired ratio {floor_b:.2f}x): "
-              f"{'MET' if verdict_floor else 'MISSED'}; stretch <= {FLOOR_STRETCH}x: "
-              f"{'met' if floor_b <= FLOOR_STRETCH else 'missed'}")
+
+    def comparisons(self) -> None:
+        med, paired, variants = self.med, self.paired, self.args.variants
+        if "a" in variants and "b" in variants:
+            a_total, b_total = med("a:receiver", "spawn_to_response"), med("b:receiver", "spawn_to_response")
+            print(f"no valid .pyc (a) vs shipped (b): {signed(a_total - b_total)} ({a_total / b_total:.2f}x)")
+        if "b" in variants and "c" in variants:
+            b_total, c_total = med("b:receiver", "spawn_to_response"), med("c:receiver+Tracer", "spawn_to_response")
+            print(f"Tracer (c) vs no Tracer (b): {signed(c_total - b_total)} ({c_total / b_total:.2f}x); "
+                  f"imports {signed(med('c:receiver+Tracer', 'init') - med('b:receiver', 'init'))}, "
+                  f"first request {signed(med('c:receiver+Tracer', 'request') - med('b:receiver', 'request'))}")
+        if self.args.compare_source is not None:
+            x_total, b_total = med("x:receiver", "spawn_to_response"), med("b:receiver", "spawn_to_response")
+            print(f"current sources (b) vs --compare-source (x): {signed(b_total - x_total)}, paired ratio "
+                  f"{paired('b:receiver', 'x:receiver'):.3f}x (CPU {paired('b:receiver', 'x:receiver', 'cpu'):.3f}x)")
+
+    def summary(self) -> None:
+        if self.m.breakdown:
+            print()
+            print(f"Shipped layer (b), one process timed step by step ({self.args.breakdown_runs} runs, medians; the "
+                  f"baseline process is import boto3 + 1st client):")
+            print()
+            print(table(["step", "median"],
+                        [[name, fmt_ms(median(values))] for name, values in self.m.breakdown.items()]))
+            print()
+        if "b" in self.args.variants:
+            vs_baseline, vs_floor = self.paired("b:receiver", "b:baseline"), self.paired("b:receiver", "b:floor")
+            print(f"TARGET shipped layer (b) <= {TARGET_RATIO}x baseline (median paired ratio): "
+                  f"{'MET' if vs_baseline <= TARGET_RATIO else 'MISSED'}")
+            print(f"TARGET shipped layer (b) <= {FLOOR_TARGET}x floor (median paired ratio {vs_floor:.2f}x): "
+                  f"{'MET' if vs_floor <= FLOOR_TARGET else 'MISSED'}; stretch <= {FLOOR_STRETCH}x: "
+                  f"{'met' if vs_floor <= FLOOR_STRETCH else 'missed'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    temporary = None
+    if args.build_dir:
+        work = args.build_dir.resolve()
+        work.mkdir(parents=True, exist_ok=True)
+    else:
+        temporary = tempfile.mkdtemp(prefix="receiver-cold-start-")
+        work = Path(temporary)
+    try:
+        measured = measure(args, work)
+    finally:
+        if temporary:
+            set_writable(work, True)
+            shutil.rmtree(work, ignore_errors=True)
+    report = Report(args, measured)
+    report.header()
+    report.processes()
+    report.ratios()
+    report.comparisons()
+    report.summary()
     return 0
 
 
