@@ -79,7 +79,7 @@ def plan(
         pairs = [(p, k) for p, kinds in samples.KINDS.items() for k in kinds if kind in (None, k)]
     else:
         pairs = [(provider, kind or samples.DEFAULT_KINDS[provider])]
-    jobs = []
+    jobs: list[Job] = []
     for index in range(count):
         name, sample = pairs[index % len(pairs)]
         identity = delivery_id if delivery_id and count == 1 else samples.new_delivery_id(name)

@@ -26,6 +26,7 @@ when its standard input closes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -36,7 +37,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,9 +83,10 @@ class _State:
     dynamodb_lock: threading.Lock = field(default_factory=threading.Lock)
     sqs_lock: threading.Lock = field(default_factory=threading.Lock)
     sqs_changed: threading.Condition = field(default_factory=threading.Condition)  # a message may have arrived
-    faults: Counter = field(default_factory=Counter)
-    calls: Counter = field(default_factory=Counter)
-    cpu_seconds: Counter = field(default_factory=Counter)  # per target: moto's CPU time (the local bottleneck)
+    faults: Counter[str] = field(default_factory=Counter)
+    calls: Counter[str] = field(default_factory=Counter)
+    # per target: moto's CPU time (the local bottleneck); seconds are floats, a Counter counts ints
+    cpu_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     storms_until: dict[str, float] = field(default_factory=dict)
     sent: list[dict[str, str]] = field(default_factory=list)
     forward_dynamodb: str | None = None  # the DynamoDB process's URL (see Endpoint)
@@ -303,18 +305,18 @@ def _speed_up_moto() -> None:
     for name in ("moto.core.utils", "moto.sqs.models", "moto.dynamodb.models", "moto.dynamodb.models.table",
                  "moto.dynamodb.models.utilities", "moto.s3.models"):
         module = importlib.import_module(name)
-        if hasattr(module, "unix_time"):
-            module.unix_time = unix_time
-        if hasattr(module, "unix_time_millis"):
-            module.unix_time_millis = unix_time_millis
+        for attribute, replacement in (("unix_time", unix_time), ("unix_time_millis", unix_time_millis)):
+            if hasattr(module, attribute):  # each module's own binding (from moto.core.utils import unix_time)
+                setattr(module, attribute, replacement)
 
     from moto.sqs.models import SQSBackend
 
-    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+    def retention_check(self: Any, queue_name: str, message: Any) -> bool:
         retention = int(self.get_queue(queue_name).message_retention_period)
         return retention + message.sent_timestamp / 1000 > unix_time()
 
-    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
+    # mypy flags any assignment to a method; patching this one is the point
+    SQSBackend.is_message_valid_based_on_retention_period = retention_check  # type: ignore[method-assign]
 
 
 def serve(argv: list[str] | None = None) -> int:
@@ -329,7 +331,7 @@ def serve(argv: list[str] | None = None) -> int:
 
     import logging
 
-    from werkzeug.serving import make_server
+    from werkzeug.serving import BaseWSGIServer, make_server
 
     _speed_up_moto()
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -351,13 +353,14 @@ def serve(argv: list[str] | None = None) -> int:
 
     app = DomainDispatcherApplication(create_backend_app)
 
-    def server(port: int, faults: bool) -> Any:
-        return make_server(args.host, port, Middleware(app, state, faults=faults), threaded=True, request_handler=RequestHandler)
+    def listen(port: int, faults: bool) -> BaseWSGIServer:
+        middleware = Middleware(app, state, faults=faults)
+        return make_server(args.host, port, middleware, threaded=True, request_handler=RequestHandler)
 
     try:
-        servers = [server(args.port, False)]
+        servers = [listen(args.port, False)]
         if args.functions_port is not None:
-            servers.append(server(args.functions_port, True))
+            servers.append(listen(args.functions_port, True))
     except OSError as error:
         print(json.dumps({"error": f"cannot listen on {args.host}: {error.strerror or error}"}), flush=True)
         return 1
@@ -366,10 +369,8 @@ def serve(argv: list[str] | None = None) -> int:
     ready = {"port": servers[0].port, "functions_port": servers[1].port if len(servers) > 1 else None}
     print(json.dumps(ready), flush=True)
     os.dup2(2, 1)  # anything else moto prints goes to the log, never into the pipe nobody reads
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         sys.stdin.buffer.read()  # until the runner closes it (or dies)
-    except KeyboardInterrupt:
-        pass
     for server in servers:
         server.shutdown()
     return 0

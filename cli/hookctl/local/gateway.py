@@ -116,6 +116,12 @@ def _first(value: str) -> str:
     return value.split(",", 1)[0].strip()
 
 
+def _host_text(host: str | bytes | bytearray) -> str:
+    """A bound socket's host: ``getsockname()`` gives an AF_INET(6) host as text; typeshed also allows the bytes
+    ``bind()`` accepts, which would print as ``b'...'`` in a URL."""
+    return host.decode("ascii") if isinstance(host, (bytes, bytearray)) else host
+
+
 class HttpApi:
     """A ``ThreadingHTTPServer`` serving the routes; ``invoke(function, event)`` runs a function and returns an
     :class:`~hookctl.local.lambda_runtime.Invocation`."""
@@ -140,9 +146,11 @@ class HttpApi:
         self.handler_class = self._handler_class()
         # listen=False: no socket; connections are handed to handler_class directly (tests)
         self._server = ThreadingHTTPServer((host, port), self.handler_class) if listen else None
+        self._address: tuple[str, int] = (host, port)
         if self._server is not None:
             self._server.daemon_threads = True
-        self._address = self._server.server_address if self._server is not None else (host, port)
+            bound_host, bound_port = self._server.server_address[:2]  # port 0 becomes the port the system chose
+            self._address = (_host_text(bound_host), int(bound_port))
         self._thread: threading.Thread | None = None
 
     @property

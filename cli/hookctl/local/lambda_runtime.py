@@ -17,6 +17,7 @@ output and responses share one pipe, every log line of an invocation reaches the
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import queue
@@ -102,7 +103,8 @@ def run_instance(argv: list[str]) -> int:
     parser.add_argument("--backoff-scale", type=float, default=1.0)
     args = parser.parse_args(argv)
     os.dup2(1, 2)  # stderr joins stdout: one ordered stream of output, then the response
-    sys.stdout.reconfigure(line_buffering=True)  # a line written before a crash still reaches the log
+    if isinstance(sys.stdout, io.TextIOWrapper):  # always, as this program's own stdout (typed as a TextIO)
+        sys.stdout.reconfigure(line_buffering=True)  # a line written before a crash still reaches the log
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner stops us by closing stdin, or kills us
 
     started = time.perf_counter()
@@ -140,7 +142,8 @@ def run_instance(argv: list[str]) -> int:
             response["result"] = result
         except Exception as exc:  # noqa: BLE001 (the function's error, as Lambda reports it)
             print(f"[ERROR] {type(exc).__name__}: {exc}", file=sys.stderr)
-            traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)  # from the handler's frame on
+            handler_frames = exc.__traceback__.tb_next if exc.__traceback__ else None  # from the handler's frame on
+            traceback.print_exception(type(exc), exc, handler_frames)
             response["error"] = _error(exc, request_id)
         response["duration_ms"] = round((time.perf_counter() - began) * 1000, 2)
         print(f"END RequestId: {request_id}")

@@ -97,8 +97,10 @@ def load_yaml(path: Path) -> dict[str, Any]:
                 value: Any = loader.construct_scalar(node)
             elif isinstance(node, yaml.SequenceNode):
                 value = loader.construct_sequence(node, deep=True)
-            else:
+            elif isinstance(node, yaml.MappingNode):
                 value = loader.construct_mapping(node, deep=True)
+            else:  # unreachable: the composer makes only these three kinds of node
+                raise yaml.constructor.ConstructorError(None, None, f"unexpected {type(node).__name__}", node.start_mark)
             if tag == "GetAtt" and isinstance(value, str):
                 value = value.split(".", 1)
             if tag in ("Ref", "Condition"):
