@@ -323,48 +323,72 @@ class LocalPipeline:
         """What runs where, and commands that work against it; ``send_target`` is how ``hookctl send`` should find
         the gateway (default: ``--url`` with its address)."""
         assert self.stack is not None and self.endpoint is not None and self.template is not None
-        stack, template = self.stack, self.template
+        template = self.template
         lines = [f"hookctl dev: {template.path.name} running locally as stack {template.stack_name} (no AWS account)"]
-        lines.append(f"  AWS endpoint  {self.endpoint.url}   (moto; the functions' AWS_ENDPOINT_URL: {self.endpoint.functions_url})")
-        if self.api is not None:
-            lines.append(f"  HTTP API      {self.api.url}")
-            public = self.api.public_url
-            if public:
-                lines.append(f"  Public URL    {public} -> {self.api.url}   (the functions see requests as sent to it)")
-            for route in stack.routes():
-                line = f"    {route.method:<5} {route.path:<22} -> {route.function}"
-                if public and route.path.startswith("/"):
-                    line = f"{line:<62} {public}{route.path}"
-                lines.append(line)
-        for source in stack.sqs_sources():
+        lines.append(
+            f"  AWS endpoint  {self.endpoint.url}   (moto; the functions' AWS_ENDPOINT_URL: {self.endpoint.functions_url})"
+        )
+        lines += self._api_lines()
+        lines += self._consumer_lines()
+        lines += self._stack_notes()
+        lines += self._command_lines(send_target)
+        return "\n".join(lines)
+
+    def _api_lines(self) -> list[str]:
+        """The HTTP API's address (and public URL) and its routes."""
+        assert self.stack is not None
+        if self.api is None:
+            return []
+        lines = [f"  HTTP API      {self.api.url}"]
+        public = self.api.public_url
+        if public:
+            lines.append(f"  Public URL    {public} -> {self.api.url}   (the functions see requests as sent to it)")
+        for route in self.stack.routes():
+            line = f"    {route.method:<5} {route.path:<22} -> {route.function}"
+            if public and route.path.startswith("/"):
+                line = f"{line:<62} {public}{route.path}"
+            lines.append(line)
+        return lines
+
+    def _consumer_lines(self) -> list[str]:
+        """One line per enabled queue consumer: its batching, concurrency, visibility and DLQ."""
+        assert self.stack is not None
+        lines = []
+        for source in self.stack.sqs_sources():
             if not self.config.consumers or not source.enabled:
                 continue
-            queue = self.client("sqs").get_queue_attributes(QueueUrl=source.queue_url, AttributeNames=["All"])["Attributes"]
-            redrive = queue.get("RedrivePolicy")
-            dlq = ""
-            if redrive:
-                import json
-
-                policy = json.loads(redrive)
-                dlq = f", DLQ after {policy['maxReceiveCount']} receives"
+            queue = self.client("sqs").get_queue_attributes(QueueUrl=source.queue_url, AttributeNames=["All"])
+            attributes = queue["Attributes"]
             lines.append(
                 f"  Consumer      {source.queue} -> {source.function}: batch {source.batch_size}, "
                 f"window {source.batching_window_seconds} s, {self._concurrency(source)} concurrent, "
-                f"visibility {queue.get('VisibilityTimeout')} s{dlq}, "
+                f"visibility {attributes.get('VisibilityTimeout')} s{_dlq_note(attributes.get('RedrivePolicy'))}, "
                 f"{'partial batch failures' if source.report_batch_item_failures else 'whole batches'}"
             )
-        for logical_id, source in stack.secret_sources.items():
-            lines.append(f"  Secret        {logical_id}: {source}")
-        for created in stack.created.values():
-            if created.deviation:
-                lines.append(f"  Deviation     {created.logical_id}: {created.deviation}")
+        return lines
+
+    def _stack_notes(self) -> list[str]:
+        """Secrets, deviations from AWS, overrides, what is not emulated and where the logs are."""
+        assert self.stack is not None and self.template is not None
+        stack, template = self.stack, self.template
+        lines = [f"  Secret        {logical_id}: {secret}" for logical_id, secret in stack.secret_sources.items()]
+        lines += [
+            f"  Deviation     {created.logical_id}: {created.deviation}"
+            for created in stack.created.values()
+            if created.deviation
+        ]
         if template.overrides:
-            lines.append("  Overrides     " + ", ".join(str(o) for o in template.overrides) + "  (not the template's values)")
+            overrides = ", ".join(str(o) for o in template.overrides)
+            lines.append(f"  Overrides     {overrides}  (not the template's values)")
         if stack.not_emulated:
             lines.append(f"  Not emulated  {', '.join(sorted(set(stack.not_emulated.values())))} (IAM is not enforced)")
         if self.config.log_dir:
             lines.append(f"  Logs          {self.config.log_dir}/<Function>.log")
-        env = " ".join(f"{k}={v}" for k, v in self.cli_environment().items())
+        return lines
+
+    def _command_lines(self, send_target: str | None) -> list[str]:
+        """``hookctl send`` and ``hookctl deliveries list`` commands that reach this stack."""
+        lines = []
         command = _hookctl_command()
         if self.api is not None:
             target = send_target or f"--url {self.api.url}"
@@ -374,9 +398,18 @@ class LocalPipeline:
         if send_target and send_target.startswith("--local"):  # the state file is written: --local finds this stack
             lines.append(f"Inspect it:        {command} deliveries list {send_target}   (dlq list, replay: the same)")
         else:
+            env = " ".join(f"{k}={v}" for k, v in self.cli_environment().items())
             lines.append(f"Inspect it:        {env} {command} deliveries list")
-        return "\n".join(lines)
+        return lines
 
+
+def _dlq_note(redrive: str | None) -> str:
+    """``, DLQ after N receives`` for a queue with a redrive policy (its ``RedrivePolicy`` attribute), else ""."""
+    if not redrive:
+        return ""
+    import json
+
+    return f", DLQ after {json.loads(redrive)['maxReceiveCount']} receives"
 
 def _hookctl_command() -> str:
     """``hookctl`` when it is on PATH, else the venv's script (relative to here when it can be)."""
