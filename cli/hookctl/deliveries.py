@@ -163,42 +163,69 @@ def list_deliveries(
     if status is not None and status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}")
     client = _dynamodb(dynamodb)
+    if status is not None:
+        return _query_status(client, table, status, provider=provider, since=since, limit=limit, page_size=page_size)
+    return _read_all(client, table, provider=provider, since=since, limit=limit, page_size=page_size)
+
+
+def _query_status(
+    client: Any,
+    table: str,
+    status: str,
+    *,
+    provider: str | None,
+    since: datetime | None,
+    limit: int,
+    page_size: int | None,
+) -> list[dict[str, Any]]:
+    """``list_deliveries`` with a status: a query of the status index, newest first, stopping at ``limit``."""
+    names: dict[str, str] = {"#status": "status"}
+    values: dict[str, Any] = {":status": {"S": status}}
+    key_condition = "#status = :status"
+    if since is not None:
+        names["#last"] = "last_attempt_at"
+        values[":since"] = {"S": since_bound(since)}
+        key_condition += " AND #last >= :since"
+    params: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": STATUS_INDEX,
+        "KeyConditionExpression": key_condition,
+        "ScanIndexForward": False,  # newest first: the index is sorted by last_attempt_at
+    }
+    if provider is not None:
+        names["#provider"] = PK
+        values[":provider"] = {"S": provider}
+        params["FilterExpression"] = "#provider = :provider"
+    params.update(ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+    found: list[dict[str, Any]] = []
+    while len(found) < limit:
+        # Without a filter every item read is kept, so read no more than needed; with one, read larger pages.
+        remaining = limit - len(found)
+        params["Limit"] = page_size or (remaining if provider is None else max(remaining, 100))
+        page = client.query(**params)
+        found.extend(deserialize(item) for item in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            break
+        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return found[:limit]
+
+
+def _read_all(
+    client: Any,
+    table: str,
+    *,
+    provider: str | None,
+    since: datetime | None,
+    limit: int,
+    page_size: int | None,
+) -> list[dict[str, Any]]:
+    """``list_deliveries`` without a status: a provider's partition (a query) or the whole table (a scan), every
+    page read and sorted here, newest first."""
     names: dict[str, str] = {}
     values: dict[str, Any] = {}
     if since is not None:
         values[":since"] = {"S": since_bound(since)}
-
-    if status is not None:
-        names["#status"] = "status"
-        values[":status"] = {"S": status}
-        key_condition = "#status = :status"
-        if since is not None:
-            names["#last"] = "last_attempt_at"
-            key_condition += " AND #last >= :since"
-        params: dict[str, Any] = {
-            "TableName": table,
-            "IndexName": STATUS_INDEX,
-            "KeyConditionExpression": key_condition,
-            "ScanIndexForward": False,  # newest first: the index is sorted by last_attempt_at
-        }
-        if provider is not None:
-            names["#provider"] = PK
-            values[":provider"] = {"S": provider}
-            params["FilterExpression"] = "#provider = :provider"
-        params.update(ExpressionAttributeNames=names, ExpressionAttributeValues=values)
-        found: list[dict[str, Any]] = []
-        while len(found) < limit:
-            # Without a filter every item read is kept, so read no more than needed; with one, read larger pages.
-            remaining = limit - len(found)
-            params["Limit"] = page_size or (remaining if provider is None else max(remaining, 100))
-            page = client.query(**params)
-            found.extend(deserialize(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                break
-            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return found[:limit]
-
-    params = {"TableName": table}
+    params: dict[str, Any] = {"TableName": table}
     if page_size:
         params["Limit"] = page_size
     if provider is not None:
@@ -223,7 +250,6 @@ def list_deliveries(
     items = [item for page in _pages(call, params) for item in page]
     items.sort(key=_recency, reverse=True)
     return items[:limit]
-
 
 def get_delivery(table: str, provider: str, delivery_id: str, *, dynamodb: Any = None) -> dict[str, Any] | None:
     """One ledger entry (strongly consistent read), or None."""
