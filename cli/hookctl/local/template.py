@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -295,51 +295,67 @@ class Template:
         return {key: item for key, item in resolved.items() if item is not NO_VALUE}
 
     def _function(self, name: str, argument: Any) -> Any:
-        if name == "GetAtt":
-            logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
-            return self.attribute(self.resolve(logical_id), self.resolve(attribute))
-        if name == "Sub":
-            return self._sub(argument)
-        if name == "If":
-            condition, when_true, when_false = argument
-            return self.resolve(when_true if self.condition(condition) else when_false)
-        if name == "Equals":
-            left, right = (self.resolve(item) for item in argument)
-            return _text(left) == _text(right)
-        if name == "Not":
-            return not self._boolean(argument[0])
-        if name == "And":
-            return all(self._boolean(item) for item in argument)
-        if name == "Or":
-            return any(self._boolean(item) for item in argument)
-        if name == "FindInMap":
-            mapping, first, second = (self.resolve(item) for item in argument)
-            try:
-                return (self.document.get("Mappings") or {})[mapping][_text(first)][_text(second)]
-            except KeyError:
-                raise TemplateError(f"Fn::FindInMap: {mapping}/{first}/{second} is not in the template") from None
-        if name == "Join":
-            delimiter, items = argument
-            return self.resolve(delimiter).join(_text(item) for item in self.resolve(items))
-        if name == "Select":
-            index, items = argument
-            return self.resolve(items)[int(self.resolve(index))]
-        if name == "Split":
-            delimiter, text = argument
-            return self.resolve(text).split(self.resolve(delimiter))
-        if name == "Base64":
-            import base64
+        """``Fn::<name>`` applied to its (unresolved) argument: each function resolves what it uses."""
+        function = _INTRINSIC_FUNCTIONS.get(name)
+        if function is None:
+            raise TemplateError(f"Fn::{name} is not supported by the local runner")
+        return function(self, argument)
 
-            return base64.b64encode(_text(self.resolve(argument)).encode("utf-8")).decode("ascii")
-        if name == "GetAZs":
-            return [f"{self.region}{zone}" for zone in "abc"]
-        if name == "ToJsonString":
-            import json
+    def _get_att(self, argument: Any) -> Any:
+        logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
+        return self.attribute(self.resolve(logical_id), self.resolve(attribute))
 
-            return json.dumps(self.resolve(argument), separators=(",", ":"))
-        if name == "Length":
-            return len(self.resolve(argument))
-        raise TemplateError(f"Fn::{name} is not supported by the local runner")
+    def _if(self, argument: Any) -> Any:
+        condition, when_true, when_false = argument
+        return self.resolve(when_true if self.condition(condition) else when_false)
+
+    def _equals(self, argument: Any) -> bool:
+        left, right = (self.resolve(item) for item in argument)
+        return _text(left) == _text(right)
+
+    def _not(self, argument: Any) -> bool:
+        return not self._boolean(argument[0])
+
+    def _and(self, argument: Any) -> bool:
+        return all(self._boolean(item) for item in argument)
+
+    def _or(self, argument: Any) -> bool:
+        return any(self._boolean(item) for item in argument)
+
+    def _find_in_map(self, argument: Any) -> Any:
+        mapping, first, second = (self.resolve(item) for item in argument)
+        try:
+            return (self.document.get("Mappings") or {})[mapping][_text(first)][_text(second)]
+        except KeyError:
+            raise TemplateError(f"Fn::FindInMap: {mapping}/{first}/{second} is not in the template") from None
+
+    def _join(self, argument: Any) -> str:
+        delimiter, items = argument
+        return self.resolve(delimiter).join(_text(item) for item in self.resolve(items))
+
+    def _select(self, argument: Any) -> Any:
+        index, items = argument
+        return self.resolve(items)[int(self.resolve(index))]
+
+    def _split(self, argument: Any) -> list[str]:
+        delimiter, text = argument
+        return self.resolve(text).split(self.resolve(delimiter))
+
+    def _base64(self, argument: Any) -> str:
+        import base64
+
+        return base64.b64encode(_text(self.resolve(argument)).encode("utf-8")).decode("ascii")
+
+    def _get_azs(self, argument: Any) -> list[str]:
+        return [f"{self.region}{zone}" for zone in "abc"]
+
+    def _to_json_string(self, argument: Any) -> str:
+        import json
+
+        return json.dumps(self.resolve(argument), separators=(",", ":"))
+
+    def _length(self, argument: Any) -> int:
+        return len(self.resolve(argument))
 
     def _boolean(self, value: Any) -> bool:
         resolved = self.resolve(value)
@@ -376,22 +392,9 @@ class Template:
                     walk(child)
             elif isinstance(item, dict):
                 for key, child in item.items():
-                    if key == "Ref" and isinstance(child, str) and child in self.resources:
-                        found.add(child)
-                    elif key == "Fn::GetAtt":
-                        target = child[0] if isinstance(child, list) else str(child).split(".", 1)[0]
-                        if target in self.resources:
-                            found.add(target)
-                    elif key == "Fn::Sub":
-                        text = child[0] if isinstance(child, list) else child
-                        for name in _SUB_VARIABLE.findall(text):
-                            candidate = name.split(".", 1)[0]
-                            if candidate in self.resources:
-                                found.add(candidate)
-                        if isinstance(child, list):
-                            walk(child[1:])
-                    else:
-                        walk(child)
+                    names, rest = _named_resources(key, child)
+                    found.update(name for name in names if name in self.resources)
+                    walk(rest)
 
         walk(value)
         return found
@@ -417,6 +420,40 @@ class Template:
             found[name] = (_text(value), str(output.get("Description", "")))
         return found
 
+
+
+# ``Fn::<name>`` -> its evaluation (``Template.resolve`` applies them)
+_INTRINSIC_FUNCTIONS: dict[str, Callable[[Template, Any], Any]] = {
+    "GetAtt": Template._get_att,
+    "Sub": Template._sub,
+    "If": Template._if,
+    "Equals": Template._equals,
+    "Not": Template._not,
+    "And": Template._and,
+    "Or": Template._or,
+    "FindInMap": Template._find_in_map,
+    "Join": Template._join,
+    "Select": Template._select,
+    "Split": Template._split,
+    "Base64": Template._base64,
+    "GetAZs": Template._get_azs,
+    "ToJsonString": Template._to_json_string,
+    "Length": Template._length,
+}
+
+
+def _named_resources(key: str, argument: Any) -> tuple[list[str], Any]:
+    """For one ``key: argument`` of a template value: the logical ids it may name (``Ref``, ``Fn::GetAtt``, the
+    variables of ``Fn::Sub``; resources or not) and the part of ``argument`` still to search."""
+    if key == "Ref":
+        return ([argument] if isinstance(argument, str) else []), argument
+    if key == "Fn::GetAtt":
+        return [argument[0] if isinstance(argument, list) else str(argument).split(".", 1)[0]], None
+    if key == "Fn::Sub":
+        text = argument[0] if isinstance(argument, list) else argument
+        names = [name.split(".", 1)[0] for name in _SUB_VARIABLE.findall(text)]
+        return names, (argument[1:] if isinstance(argument, list) else None)
+    return [], argument
 
 def _check_parameter(name: str, spec: Mapping[str, Any], value: str) -> Any:
     kind = str(spec.get("Type", "String"))
