@@ -629,7 +629,7 @@ def github_signature_headers(body: bytes, secret: str) -> dict[str, str]:
 def stripe_signature_header(body: bytes, secret: str, timestamp: int) -> str:
     """``Stripe-Signature: t=<timestamp>,v1=<hex>``: HMAC-SHA256 of ``<timestamp>.<body>`` keyed with the endpoint
     secret (``whsec_...``, used as is), as Stripe documents and stripe-python's ``generate_signature_header`` does."""
-    signed = f"{int(timestamp)}.".encode("utf-8") + body
+    signed = f"{int(timestamp)}.".encode() + body
     digest = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
     return f"t={int(timestamp)},v1={digest}"
 

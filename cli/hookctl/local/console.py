@@ -253,11 +253,9 @@ class Tracker:
 
         for record in outcome.records:
             attributes = record.get("messageAttributes") or {}
-
-            def attribute(name: str) -> str:
-                return str((attributes.get(name) or {}).get("stringValue") or "")
-
-            provider, delivery_id, event_type = (attribute(name) for name in (ATTR_PROVIDER, ATTR_DELIVERY_ID, ATTR_EVENT_TYPE))
+            provider, delivery_id, event_type = (
+                _string_attribute(attributes, name) for name in (ATTR_PROVIDER, ATTR_DELIVERY_ID, ATTR_EVENT_TYPE)
+            )
             receives = record.get("attributes", {}).get("ApproximateReceiveCount", "?")
             facts = pending[record["messageId"]]
             if record["messageId"] not in outcome.failed_ids:
@@ -398,3 +396,8 @@ def _exception(record: Mapping[str, Any]) -> str:
     text = str(record.get("exception") or "")
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[-1].strip()[:200] if lines else str(record.get("exception_name") or "")
+
+
+def _string_attribute(attributes: Mapping[str, Any], name: str) -> str:
+    """A String message attribute of an SQS record (``messageAttributes``), or "" when it is absent."""
+    return str((attributes.get(name) or {}).get("stringValue") or "")

@@ -10,6 +10,7 @@ consumer instances (``kill_probability``) and the SDK's retry settings (``sdk_en
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -129,10 +130,8 @@ class LocalPipeline:
                 self._start_pollers()
             self.started_at = time.time()
         except BaseException:
-            try:
+            with contextlib.suppress(Exception):  # the start-up error is the one to report
                 self.stop()
-            except Exception:  # noqa: BLE001 (the start-up error is the one to report)
-                pass
             raise
         return self
 

@@ -14,6 +14,7 @@ reads it where only boto3 is installed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -71,10 +72,8 @@ def remove_state(path: Path, pid: int | None = None) -> None:
     state = read_state(path)
     if state is not None and (pid is None or state.pid == pid):
         path.unlink(missing_ok=True)
-        try:
+        with contextlib.suppress(OSError):
             path.parent.rmdir()  # only if nothing else of the stack is kept there
-        except OSError:
-            pass
 
 
 def read_state(path: Path) -> DevState | None:
