@@ -35,7 +35,12 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
     )
     add_runner_options(parser, api_port=None, endpoint_port=None)
     parser.add_argument(
-        "--json", dest="output", action="store_const", const="json", default=argparse.SUPPRESS, help="the summary as JSON"
+        "--json",
+        dest="output",
+        action="store_const",
+        const="json",
+        default=argparse.SUPPRESS,
+        help="the summary as JSON",
     )
     parser.add_argument(
         "--timeout", type=float, default=DRAIN_TIMEOUT_SECONDS, metavar="SECONDS", help="how long to wait for the queue"
@@ -106,7 +111,9 @@ def build_report(pipeline: Any, results: list[Any], tracker: Any, drained: bool)
     stack = pipeline.stack
     table = stack.output("DeliveriesTableName")
     ledger = list_deliveries(table, limit=100_000, dynamodb=pipeline.client("dynamodb"))
-    dead, _ = peek_messages(stack.output("DeadLetterQueueUrl"), limit=10_000, wait_time_seconds=0, sqs=pipeline.client("sqs"))
+    dead, _ = peek_messages(
+        stack.output("DeadLetterQueueUrl"), limit=10_000, wait_time_seconds=0, sqs=pipeline.client("sqs")
+    )
     providers = list(samples.PROVIDERS)
     rows: dict[str, Counter] = {provider: Counter() for provider in providers}
     reasons: Counter[str] = Counter()
@@ -182,5 +189,7 @@ def render_report(report: dict[str, Any]) -> str:
         lines.append("PROBLEM: " + "; ".join(problems))
     from hookctl.local.runner import _hookctl_command
 
-    lines.append(f"Next: `make dev`, then `{_hookctl_command()} send github push --local` in another terminal (docs/local.md).")
+    lines.append(
+        f"Next: `make dev`, then `{_hookctl_command()} send github push --local` in another terminal (docs/local.md)."
+    )
     return "\n".join(lines)

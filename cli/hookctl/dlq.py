@@ -441,7 +441,8 @@ def run_list(args: argparse.Namespace, ctx: CommandContext) -> int:
         sqs=ctx.client("sqs"),
     )
     ctx.emit_result(
-        messages, lambda: render_table(messages, LIST_COLUMNS, empty_message="The dead-letter queue is empty.", width=ctx.width)
+        messages,
+        lambda: render_table(messages, LIST_COLUMNS, empty_message="The dead-letter queue is empty.", width=ctx.width),
     )
     if not_released:
         ctx.note(f"{not_released} peeked message(s) stay hidden for up to {args.visibility_timeout}s")
@@ -533,7 +534,10 @@ def _run_status(ctx: CommandContext, sqs: Any) -> int:
             ) from None
         raise _move_task_error(exc, sqs, "there are no move tasks to list there") from None
     ctx.emit_result(
-        tasks, lambda: render_table(tasks, TASK_COLUMNS, empty_message=f"No message move tasks for {dlq_arn}.", width=ctx.width)
+        tasks,
+        lambda: render_table(
+            tasks, TASK_COLUMNS, empty_message=f"No message move tasks for {dlq_arn}.", width=ctx.width
+        ),
     )
     return EXIT_OK
 

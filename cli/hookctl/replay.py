@@ -138,11 +138,17 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
     parser.add_argument("delivery_id", metavar="DELIVERY_ID")
     parser.add_argument("--force", action="store_true", help="replay even if the ledger says processed")
     parser.add_argument(
-        "--reset-only", action="store_true", help="only set a processed entry back to failed (for a provider redelivery)"
+        "--reset-only",
+        action="store_true",
+        help="only set a processed entry back to failed (for a provider redelivery)",
     )
     parser.add_argument("--max-scan", type=int, default=DEFAULT_MAX_SCAN, metavar="N", help="DLQ messages to look at")
     parser.add_argument(
-        "--wait", type=float, default=0.0, metavar="SECONDS", help="then wait up to SECONDS for the ledger to say processed"
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="then wait up to SECONDS for the ledger to say processed",
     )
     parser.set_defaults(handler=run_replay)
 

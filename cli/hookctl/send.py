@@ -110,9 +110,13 @@ class Progress:
         width = 30
         filled = int(width * self.done / max(1, self.total))
         rate = self.done / max(1e-6, time.monotonic() - self.started)
-        parts = "  ".join(f"{name} {self.classes[name]}" for name in ("2xx", "4xx", "5xx", "errors") if self.classes[name])
+        parts = "  ".join(
+            f"{name} {self.classes[name]}" for name in ("2xx", "4xx", "5xx", "errors") if self.classes[name]
+        )
         percent = 100 * self.done // max(1, self.total)
-        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {percent:3d}%  {rate:6.0f}/s  {parts}")
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {percent:3d}%  {rate:6.0f}/s  {parts}"
+        )
         if self.done == self.total:
             self.stream.write("\n")
         self.stream.flush()
@@ -374,22 +378,30 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
         "to any base URL (--url), or to a stack's webhook URLs (its outputs; the secret is read from the stack's "
         f"secret unless --secret or HOOKCTL_<PROVIDER>_SECRET is given). Kinds: {kinds}.",
     )
-    parser.add_argument("provider", choices=[*samples.PROVIDERS, "all"], metavar="PROVIDER", help="github, stripe, twilio or all")
+    parser.add_argument(
+        "provider", choices=[*samples.PROVIDERS, "all"], metavar="PROVIDER", help="github, stripe, twilio or all"
+    )
     parser.add_argument("kind", nargs="?", metavar="KIND", help="the sample kind (default: the provider's first)")
     # --local (a shared option) sends to the running `hookctl dev`: its port from .local/<stack>/dev.json.
     parser.add_argument("--url", metavar="BASE_URL", help="the HTTP API's base URL (/webhooks/<provider> is appended)")
     parser.add_argument(
         "--port", type=int, metavar="PORT", help="with --local: the gateway's port on 127.0.0.1 (overrides dev.json)"
     )
-    parser.add_argument("--secret", help="signing secret (default: HOOKCTL_<PROVIDER>_SECRET, the stack's, or the sample)")
+    parser.add_argument(
+        "--secret", help="signing secret (default: HOOKCTL_<PROVIDER>_SECRET, the stack's, or the sample)"
+    )
     parser.add_argument("--count", type=_positive, default=1, metavar="N", help="distinct deliveries (default 1)")
     parser.add_argument("--duplicate", type=_positive, default=1, metavar="K", help="send each delivery K times")
     parser.add_argument("--tamper", action="store_true", help="forge: change the body after signing (expect 401)")
     parser.add_argument("--delivery-id", metavar="ID", help="the delivery id to use (with --count 1)")
     parser.add_argument("--concurrency", type=_positive, default=1, metavar="C", help="requests in flight (default 1)")
-    parser.add_argument("--retries", type=_non_negative, default=0, metavar="N", help="resend after a 5xx, like providers")
+    parser.add_argument(
+        "--retries", type=_non_negative, default=0, metavar="N", help="resend after a 5xx, like providers"
+    )
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per request (default 10)")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar (default: on a terminal)")
+    parser.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar (default: on a terminal)"
+    )
     parser.set_defaults(handler=run_send, local_in_command=True)  # --local: the dev's HTTP API, found below
 
 
@@ -411,14 +423,26 @@ def run_send(args: argparse.Namespace, ctx: CommandContext) -> int:
     if args.local and args.url:
         raise CliError("--local and --url exclude each other: --local is the running `hookctl dev`", EXIT_USAGE)
     if args.kind is not None and args.provider != "all" and args.kind not in samples.KINDS[args.provider]:
-        raise CliError(f"unknown kind {args.kind!r} for {args.provider}; known: {', '.join(samples.KINDS[args.provider])}", EXIT_USAGE)
-    jobs = plan(args.provider, args.kind, count=args.count, duplicate=args.duplicate, tamper=args.tamper, delivery_id=args.delivery_id)
+        raise CliError(
+            f"unknown kind {args.kind!r} for {args.provider}; known: {', '.join(samples.KINDS[args.provider])}",
+            EXIT_USAGE,
+        )
+    jobs = plan(
+        args.provider,
+        args.kind,
+        count=args.count,
+        duplicate=args.duplicate,
+        tamper=args.tamper,
+        delivery_id=args.delivery_id,
+    )
     providers = sorted({job.provider for job in jobs})
     urls, secrets, notes, signed_urls = resolve_target(args, ctx, providers)
     for note in notes:
         ctx.note(note)
     show_lines = not ctx.json and len(jobs) <= PER_REQUEST_LINES
-    progress = Progress(len(jobs), ctx.stderr, args.progress if args.progress is not None else (not show_lines and _isatty(ctx.stderr)))
+    progress = Progress(
+        len(jobs), ctx.stderr, args.progress if args.progress is not None else (not show_lines and _isatty(ctx.stderr))
+    )
     lock = threading.Lock()
 
     def on_result(result: Result) -> None:
@@ -475,14 +499,16 @@ def _result_line(result: Result) -> str:
     copy = f" copy {result.job.copy}" if result.job.copy > 1 else ""
     extra = result.reason or result.error or ""
     resent = f" after {result.attempts} attempts" if result.attempts > 1 else ""
-    return f"{status}  {result.job.provider:<6} {result.job.kind:<24} {result.gateway_id}{copy}{forged}  {extra}{resent}".rstrip()
+    job = result.job
+    return f"{status}  {job.provider:<6} {job.kind:<24} {result.gateway_id}{copy}{forged}  {extra}{resent}".rstrip()
 
 
 def _summary_line(summary: Mapping[str, Any]) -> str:
     rejected = ", ".join(f"{reason} {n}" for reason, n in summary["rejected"].items())
     statuses = ", ".join(f"{status} x{n}" for status, n in summary["statuses"].items())
     text = (
-        f"sent {summary['requests']} request(s) in {summary['duration_s']:.1f} s ({summary['requests_per_second'] or 0:g}/s): "
+        f"sent {summary['requests']} request(s) in {summary['duration_s']:.1f} s "
+        f"({summary['requests_per_second'] or 0:g}/s): "
         f"{summary['accepted_deliveries']} of {summary['deliveries']} deliveries accepted"
     )
     if summary["forged"]:

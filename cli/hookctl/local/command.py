@@ -265,11 +265,15 @@ def env_vars(config: Any, docker_host: str) -> dict[str, dict[str, str]]:
         region_name=config.region,
     )
     try:
-        specs = attach_stack(template, lambda service: session.client(service, endpoint_url=f"http://{local_host}:{port}"))
+        specs = attach_stack(
+            template, lambda service: session.client(service, endpoint_url=f"http://{local_host}:{port}")
+        )
     except TemplateError as error:
         raise CliError(str(error), EXIT_USAGE) from None
     except Exception as error:  # noqa: BLE001 (endpoint unreachable)
-        raise CliError(f"cannot reach the endpoint at {local_host}:{port} ({error}): start `hookctl dev` first", EXIT_USAGE) from None
+        raise CliError(
+            f"cannot reach the endpoint at {local_host}:{port} ({error}): start `hookctl dev` first", EXIT_USAGE
+        ) from None
     endpoint = f"http://{docker_host}:{port}"
     result: dict[str, dict[str, str]] = {"Parameters": {"AWS_ENDPOINT_URL": endpoint}}
     for logical_id, spec in specs.items():

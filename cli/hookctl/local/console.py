@@ -37,7 +37,17 @@ COMPLETION_FAILED = "the handler ran but its completion could not be recorded; i
 LEASE_LOST = "the handler finished after its lease was taken over: it may have run twice"
 LAST_RECEIVE = "delivery failed on its last receive: SQS moves it to the DLQ"
 POISON = "poison message: the SQS body is not a valid envelope"
-CONSUMER_MESSAGES = (DUPLICATE, SKIPPED, HANDLER_FAILED, LEDGER_FAILED, CONFLICT, COMPLETION_FAILED, LEASE_LOST, LAST_RECEIVE, POISON)
+CONSUMER_MESSAGES = (
+    DUPLICATE,
+    SKIPPED,
+    HANDLER_FAILED,
+    LEDGER_FAILED,
+    CONFLICT,
+    COMPLETION_FAILED,
+    LEASE_LOST,
+    LAST_RECEIVE,
+    POISON,
+)
 RECEIVER_MESSAGES = (ACCEPTED, REJECTED, NOT_QUEUED)
 
 _COLORS = {
@@ -183,7 +193,10 @@ class Tracker:
             return
         pending = self._by_message.setdefault(message_id, _Pending())
         if message == DUPLICATE:
-            pending.outcome, pending.detail = "duplicate", f"already processed (outcome {record.get('outcome') or 'handled'})"
+            pending.outcome, pending.detail = (
+                "duplicate",
+                f"already processed (outcome {record.get('outcome') or 'handled'})",
+            )
         elif message == SKIPPED:
             pending.outcome, pending.detail = "skipped", "no handler registered for this event type"
         elif message == HANDLER_FAILED:
@@ -191,7 +204,10 @@ class Tracker:
         elif message == LEDGER_FAILED:
             pending.outcome, pending.detail = "failed", f"ledger write failed ({record.get('error_code')})"
         elif message == COMPLETION_FAILED:
-            pending.outcome, pending.detail = "failed", f"handler ran, completion not recorded ({record.get('error_code')})"
+            pending.outcome, pending.detail = (
+                "failed",
+                f"handler ran, completion not recorded ({record.get('error_code')})",
+            )
         elif message == CONFLICT:
             pending.outcome, pending.detail = "failed", "held by another consumer (claim conflict)"
         elif message == POISON:
@@ -217,7 +233,13 @@ class Tracker:
         elif exchange.error is not None:
             self._count("gateway_errors", provider)
             error = exchange.error
-            self.line(provider, delivery_id, event_type, "error", f"{status}  {error.get('errorType')}: {error.get('errorMessage')}")
+            self.line(
+                provider,
+                delivery_id,
+                event_type,
+                "error",
+                f"{status}  {error.get('errorType')}: {error.get('errorMessage')}",
+            )
         elif facts.get("message") == ACCEPTED:
             self._count("accepted", provider)
             size = facts.get("body_size")
@@ -231,7 +253,13 @@ class Tracker:
             self.line(provider, "", "", "rejected", f"{status}  {reason}")
         elif facts.get("message") == NOT_QUEUED:
             self._count("not_queued", provider)
-            self.line(provider, delivery_id, event_type, "not queued", f"{status}  {facts.get('error', '')}; the provider retries")
+            self.line(
+                provider,
+                delivery_id,
+                event_type,
+                "not queued",
+                f"{status}  {facts.get('error', '')}; the provider retries",
+            )
         else:
             self._count("other_responses")
             self.line(provider, "", "", "answered", f"{status}  {exchange.method} {exchange.path}")
@@ -267,7 +295,11 @@ class Tracker:
             self._count("failed_attempts", provider)
             if not invocation.ok:
                 error = invocation.error or {}
-                why = "instance killed mid-batch (fault injection)" if outcome.killed else f"{error.get('errorType')}: {error.get('errorMessage')}"
+                why = (
+                    "instance killed mid-batch (fault injection)"
+                    if outcome.killed
+                    else f"{error.get('errorType')}: {error.get('errorMessage')}"
+                )
                 detail = f"consumer invocation failed: {why}"
             elif outcome.whole_batch_failed:
                 detail = "the consumer's batchItemFailures answer was invalid: the whole batch is retried"
@@ -279,12 +311,18 @@ class Tracker:
                 self._count("dead_lettered", provider)
                 self.line(provider, delivery_id, event_type, "dead-lettered", f"failed on receive {receives}: {detail}")
             else:
-                later = f"; retried after the visibility timeout ({self.visibility_timeout} s)" if self.visibility_timeout else ""
+                later = (
+                    f"; retried after the visibility timeout ({self.visibility_timeout} s)"
+                    if self.visibility_timeout
+                    else ""
+                )
                 self.line(provider, delivery_id, event_type, "failed", f"receive {receives}: {detail}{later}")
 
     def worker_exit(self, worker: Any) -> None:
         with self._lock:
-            self.worker_exits.append({"function": worker.spec.logical_id, "pid": worker.pid, "reason": worker.killed_reason})
+            self.worker_exits.append(
+                {"function": worker.spec.logical_id, "pid": worker.pid, "reason": worker.killed_reason}
+            )
 
     def _count(self, name: str, provider: str = "") -> None:
         with self._lock:
@@ -310,7 +348,9 @@ class Tracker:
                 "consumer_batches": self.counts["batches"],
                 "consumer_invocation_errors": self.counts["consumer_invocation_errors"],
                 "consumer_kills": self.counts["consumer_kills"],
-                "consumer_ms_per_record": round(self.counts["consumer_busy_ms"] / max(1, self.counts["consumer_records"]), 1),
+                "consumer_ms_per_record": round(
+                    self.counts["consumer_busy_ms"] / max(1, self.counts["consumer_records"]), 1
+                ),
                 "completion_failures": len(self.completion_failures),
                 "lease_lost": len(self.lease_lost),
                 "metrics": {service: dict(counter) for service, counter in self.metrics.items()},

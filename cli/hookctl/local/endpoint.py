@@ -10,8 +10,8 @@ It is moto's own WSGI app (what ``moto_server`` runs) behind a small middleware 
   meanwhile is lost: the reliability test caught one). ReceiveMessage's long polling is done by the endpoint, outside
   the lock.
 * **Faults, for the functions only** (tests and benchmarks: ``LocalConfig.faults``): a second port, which the
-  functions' ``AWS_ENDPOINT_URL`` points at, answers a configured share of matching calls with an AWS error instead of (or,
-  for a lost response, after) passing them to moto: SQS ``SendMessage`` with ``500 InternalError``, DynamoDB
+  functions' ``AWS_ENDPOINT_URL`` points at, answers a configured share of matching calls with an AWS error instead
+  of (or, for a lost response, after) passing them to moto: SQS ``SendMessage`` with ``500 InternalError``, DynamoDB
   ``UpdateItem`` with ``400 ProvisionedThroughputExceededException``, in the JSON protocol's shape
   (``x-amzn-ErrorType`` and ``__type``) so that botocore classifies and retries them as it does in AWS. Operators
   (``hookctl``) and the event source mapping use the clean port.
@@ -383,7 +383,16 @@ class EndpointError(Exception):
 class _Process:
     """One endpoint process, seen from the runner."""
 
-    def __init__(self, *, host: str, port: int, faults: Mapping[str, Any] | None, audit: bool, forward: str | None, log: IO[bytes] | None) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        faults: Mapping[str, Any] | None,
+        audit: bool,
+        forward: str | None,
+        log: IO[bytes] | None,
+    ) -> None:
         self.host, self.port, self.faults, self.audit, self.forward, self.log = host, port, faults, audit, forward, log
         self.functions_port: int | None = None
         self.process: subprocess.Popen[bytes] | None = None
@@ -495,10 +504,14 @@ class Endpoint:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
         try:
-            self._dynamodb = _Process(host=self.host, port=0, faults=self.faults, audit=False, forward=None, log=self._log)
+            self._dynamodb = _Process(
+                host=self.host, port=0, faults=self.faults, audit=False, forward=None, log=self._log
+            )
             self._dynamodb.start(timeout)
             forward = self._url(self._dynamodb.port)
-            self._main = _Process(host=self.host, port=self.port, faults=self.faults, audit=self.audit, forward=forward, log=self._log)
+            self._main = _Process(
+                host=self.host, port=self.port, faults=self.faults, audit=self.audit, forward=forward, log=self._log
+            )
             self._main.start(timeout)
         except BaseException:
             self.stop()

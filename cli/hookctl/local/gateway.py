@@ -61,7 +61,11 @@ class Route:
         if self.path == "$default":
             return {}
         pattern = "".join(
-            f"(?P<{part[1:-2]}>.+)" if part.endswith("+}") else f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{") else re.escape(part)
+            f"(?P<{part[1:-2]}>.+)"
+            if part.endswith("+}")
+            else f"(?P<{part[1:-1]}>[^/]+)"
+            if part.startswith("{")
+            else re.escape(part)
             for part in re.split(r"(\{[^}]+\})", self.path)
         )
         found = re.fullmatch(pattern, path)
@@ -191,7 +195,9 @@ class HttpApi:
                 return route, parameters
         return None
 
-    def event_for(self, request: BaseHTTPRequestHandler, route: Route, parameters: dict[str, str], body: bytes) -> dict[str, Any]:
+    def event_for(
+        self, request: BaseHTTPRequestHandler, route: Route, parameters: dict[str, str], body: bytes
+    ) -> dict[str, Any]:
         raw_path, _, raw_query = request.path.partition("?")
         headers: dict[str, str] = {}
         for name, value in request.headers.items():

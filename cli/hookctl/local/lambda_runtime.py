@@ -324,7 +324,9 @@ class FunctionWorker:
             self.current_request = None
             if message is None:
                 reason = self.killed_reason or f"exited with status {self._exit_status()}"
-                return Invocation(request_id, error=_runtime_error("Runtime.ExitError", f"instance {reason}"), pid=self.pid)
+                return Invocation(
+                    request_id, error=_runtime_error("Runtime.ExitError", f"instance {reason}"), pid=self.pid
+                )
             if message.get("timeout"):
                 self.kill("timed out")
                 error = _runtime_error("Sandbox.Timedout", f"Task timed out after {timeout:.2f} seconds")

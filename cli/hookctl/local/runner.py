@@ -103,7 +103,11 @@ class LocalPipeline:
             )
             log_path = config.log_dir / "endpoint.log" if config.log_dir else None
             self.endpoint = Endpoint(
-                host=config.endpoint_host, port=config.endpoint_port, faults=config.faults, audit=config.audit, log_path=log_path
+                host=config.endpoint_host,
+                port=config.endpoint_port,
+                faults=config.faults,
+                audit=config.audit,
+                log_path=log_path,
             )
             self.endpoint.start()
             if config.api:
@@ -117,7 +121,9 @@ class LocalPipeline:
                         public_url=config.public_url,
                     )
                 except OSError as error:
-                    raise LocalError(f"cannot listen on {config.host}:{config.port} ({error.strerror}); pass --port") from None
+                    raise LocalError(
+                        f"cannot listen on {config.host}:{config.port} ({error.strerror}); pass --port"
+                    ) from None
                 except ValueError as error:
                     raise LocalError(f"--public-url: {error}") from None
             api_url = config.public_url or (self.api.url if self.api else f"http://{config.host}:{config.port}")
@@ -162,7 +168,11 @@ class LocalPipeline:
                 on_exit=self.tracker.worker_exit,
                 backoff_scale=config.backoff_scale,
             )
-        used = [lid for lid, spec in self.stack.functions.items() if (spec.routes and self.api) or (spec.sqs_sources and config.consumers)]
+        used = [
+            lid
+            for lid, spec in self.stack.functions.items()
+            if (spec.routes and self.api) or (spec.sqs_sources and config.consumers)
+        ]
         with ThreadPoolExecutor(max_workers=max(1, len(used))) as executor:  # cold starts in parallel
             for future in [executor.submit(self.pools[lid].prewarm) for lid in used]:
                 future.result()
@@ -180,7 +190,9 @@ class LocalPipeline:
         for source in self.stack.sqs_sources():
             if not source.enabled:
                 continue
-            attributes = self.client("sqs").get_queue_attributes(QueueUrl=source.queue_url, AttributeNames=["VisibilityTimeout"])
+            attributes = self.client("sqs").get_queue_attributes(
+                QueueUrl=source.queue_url, AttributeNames=["VisibilityTimeout"]
+            )
             self.tracker.visibility_timeout = int(attributes["Attributes"]["VisibilityTimeout"])
             poller = SqsPoller(
                 source,
@@ -325,7 +337,8 @@ class LocalPipeline:
         template = self.template
         lines = [f"hookctl dev: {template.path.name} running locally as stack {template.stack_name} (no AWS account)"]
         lines.append(
-            f"  AWS endpoint  {self.endpoint.url}   (moto; the functions' AWS_ENDPOINT_URL: {self.endpoint.functions_url})"
+            f"  AWS endpoint  {self.endpoint.url}   "
+            f"(moto; the functions' AWS_ENDPOINT_URL: {self.endpoint.functions_url})"
         )
         lines += self._api_lines()
         lines += self._consumer_lines()

@@ -34,7 +34,12 @@ from hookctl.local.template import NO_VALUE, Template, TemplateError, Unresolved
 SECRET_ENV = "HOOKCTL_{provider}_SECRET"  # e.g. HOOKCTL_GITHUB_SECRET overrides the GitHub sample secret
 LOCAL_API_ID = "local"
 
-QUEUE, TABLE, BUCKET, SECRET = "AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SecretsManager::Secret"
+QUEUE, TABLE, BUCKET, SECRET = (
+    "AWS::SQS::Queue",
+    "AWS::DynamoDB::Table",
+    "AWS::S3::Bucket",
+    "AWS::SecretsManager::Secret",
+)
 QUEUE_POLICY, BUCKET_POLICY = "AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy"
 FUNCTION, LAYER, HTTP_API = "AWS::Serverless::Function", "AWS::Serverless::LayerVersion", "AWS::Serverless::HttpApi"
 CREATED_TYPES = (QUEUE, TABLE, BUCKET, SECRET, QUEUE_POLICY, BUCKET_POLICY)
@@ -182,7 +187,9 @@ def plan_placeholders(template: Template) -> dict[str, str]:
             arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
             template.set_physical(logical_id, name, Arn=arn)
         elif resource_type == HTTP_API:
-            template.set_physical(logical_id, LOCAL_API_ID, ApiEndpoint=f"https://{LOCAL_API_ID}.execute-api.{region}.amazonaws.com")
+            template.set_physical(
+                logical_id, LOCAL_API_ID, ApiEndpoint=f"https://{LOCAL_API_ID}.execute-api.{region}.amazonaws.com"
+            )
         elif resource_type == LAYER:
             arn = f"arn:aws:lambda:{region}:{account}:layer:{default_name(template, logical_id, limit=64)}:1"
             template.set_physical(logical_id, arn)
@@ -296,7 +303,9 @@ class _Creator:
                 params[key] = props[key]
         for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
             if key in props:
-                params[key] = [{k: v for k, v in index.items() if k != "ContributorInsightsSpecification"} for index in props[key]]
+                params[key] = [
+                    {k: v for k, v in index.items() if k != "ContributorInsightsSpecification"} for index in props[key]
+                ]
         if "StreamSpecification" in props:
             params["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
         if "SSESpecification" in props:
@@ -316,7 +325,10 @@ class _Creator:
             ttl = props["TimeToLiveSpecification"]
             dynamodb.update_time_to_live(
                 TableName=name,
-                TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": as_bool(ttl.get("Enabled", True))},
+                TimeToLiveSpecification={
+                    "AttributeName": ttl["AttributeName"],
+                    "Enabled": as_bool(ttl.get("Enabled", True)),
+                },
             )
             applied.append("TimeToLiveSpecification")
         if "PointInTimeRecoverySpecification" in props:
@@ -518,6 +530,8 @@ def function_specs(template: Template) -> dict[str, FunctionSpec]:
                 if queue is None:
                     raise TemplateError(f"{logical_id}: SQS event on a queue that is not in the template")
                 scaling = event_props.get("ScalingConfig") or {}
+                response_types = event_props.get("FunctionResponseTypes") or []
+                concurrency = int(scaling["MaximumConcurrency"]) if "MaximumConcurrency" in scaling else None
                 sources.append(
                     SqsSource(
                         function=logical_id,
@@ -526,8 +540,8 @@ def function_specs(template: Template) -> dict[str, FunctionSpec]:
                         queue_arn=str(event_props["Queue"]),
                         batch_size=int(event_props.get("BatchSize", 10)),
                         batching_window_seconds=int(event_props.get("MaximumBatchingWindowInSeconds", 0)),
-                        report_batch_item_failures="ReportBatchItemFailures" in (event_props.get("FunctionResponseTypes") or []),
-                        maximum_concurrency=int(scaling["MaximumConcurrency"]) if "MaximumConcurrency" in scaling else None,
+                        report_batch_item_failures="ReportBatchItemFailures" in response_types,
+                        maximum_concurrency=concurrency,
                         enabled=as_bool(event_props.get("Enabled", True)),
                     )
                 )
@@ -600,11 +614,14 @@ def register_outputs(cloudformation: Any, stack_name: str, outputs: Mapping[str,
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "hookctl dev: outputs of template.yaml resolved against the local endpoint",
         "Resources": {"LocalPipeline": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
-        "Outputs": {name: {"Value": value, "Description": description[:1024]} for name, (value, description) in outputs.items()},
+        "Outputs": {
+            name: {"Value": value, "Description": description[:1024]} for name, (value, description) in outputs.items()
+        },
     }
     import warnings
 
-    with warnings.catch_warnings():  # moto in process warns that it creates nothing for a wait handle: that is the point
+    # moto in process warns that it creates nothing for a wait handle: that is the point
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         cloudformation.create_stack(StackName=stack_name, TemplateBody=json.dumps(body))
 

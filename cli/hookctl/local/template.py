@@ -100,7 +100,9 @@ def load_yaml(path: Path) -> dict[str, Any]:
             elif isinstance(node, yaml.MappingNode):
                 value = loader.construct_mapping(node, deep=True)
             else:  # unreachable: the composer makes only these three kinds of node
-                raise yaml.constructor.ConstructorError(None, None, f"unexpected {type(node).__name__}", node.start_mark)
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"unexpected {type(node).__name__}", node.start_mark
+                )
             if tag == "GetAtt" and isinstance(value, str):
                 value = value.split(".", 1)
             if tag in ("Ref", "Condition"):
@@ -177,7 +179,9 @@ class Template:
         declared: dict[str, Any] = self.document.get("Parameters") or {}
         unknown = sorted(set(overrides) - set(declared))
         if unknown:
-            raise TemplateError(f"unknown parameter(s) {', '.join(unknown)}; the template declares {', '.join(declared)}")
+            raise TemplateError(
+                f"unknown parameter(s) {', '.join(unknown)}; the template declares {', '.join(declared)}"
+            )
         values: dict[str, Any] = {}
         for name, spec in declared.items():
             if name in overrides:
@@ -259,7 +263,9 @@ class Template:
             "AWS::AccountId": self.account_id,
             "AWS::Partition": PARTITION,
             "AWS::URLSuffix": URL_SUFFIX,
-            "AWS::StackId": f"arn:{PARTITION}:cloudformation:{self.region}:{self.account_id}:stack/{self.stack_name}/local",
+            "AWS::StackId": (
+                f"arn:{PARTITION}:cloudformation:{self.region}:{self.account_id}:stack/{self.stack_name}/local"
+            ),
             "AWS::NotificationARNs": [],
             "AWS::NoValue": NO_VALUE,
         }
@@ -421,7 +427,6 @@ class Template:
         return found
 
 
-
 # ``Fn::<name>`` -> its evaluation (``Template.resolve`` applies them)
 _INTRINSIC_FUNCTIONS: dict[str, Callable[[Template, Any], Any]] = {
     "GetAtt": Template._get_att,
@@ -454,6 +459,7 @@ def _named_resources(key: str, argument: Any) -> tuple[list[str], Any]:
         names = [name.split(".", 1)[0] for name in _SUB_VARIABLE.findall(text)]
         return names, (argument[1:] if isinstance(argument, list) else None)
     return [], argument
+
 
 def _check_parameter(name: str, spec: Mapping[str, Any], value: str) -> Any:
     kind = str(spec.get("Type", "String"))
