@@ -41,8 +41,19 @@ def test_lines_for_a_delivery_received_then_processed_then_duplicated(tmp_path):
         "function_request_id": "req-1",
     }
     tracker.function_output(worker("GithubReceiverFunction"), json.dumps(accepted))
-    tracker.function_output(worker("GithubReceiverFunction"), json.dumps({"_aws": {"CloudWatchMetrics": [{"Metrics": [{"Name": "DeliveriesEnqueued", "Unit": "Count"}]}]}, "service": "github-receiver", "DeliveriesEnqueued": [1]}))
-    exchange = SimpleNamespace(status=202, function="GithubReceiverFunction", error=None, method="POST", path="/webhooks/github")
+    tracker.function_output(
+        worker("GithubReceiverFunction"),
+        json.dumps(
+            {
+                "_aws": {"CloudWatchMetrics": [{"Metrics": [{"Name": "DeliveriesEnqueued", "Unit": "Count"}]}]},
+                "service": "github-receiver",
+                "DeliveriesEnqueued": [1],
+            }
+        ),
+    )
+    exchange = SimpleNamespace(
+        status=202, function="GithubReceiverFunction", error=None, method="POST", path="/webhooks/github"
+    )
     tracker.exchange(exchange, provider="github", invocation_id="req-1")
 
     def record(message_id: str) -> dict:
@@ -57,14 +68,29 @@ def test_lines_for_a_delivery_received_then_processed_then_duplicated(tmp_path):
         }
 
     tracker.batch(BatchOutcome([record("m1")], Invocation("c1", result={"batchItemFailures": []}), set(), False))
-    duplicate = {"level": "INFO", "message": console.DUPLICATE, "message_id": "m2", "provider": "github", "delivery_id": "1:abc"}
+    duplicate = {
+        "level": "INFO",
+        "message": console.DUPLICATE,
+        "message_id": "m2",
+        "provider": "github",
+        "delivery_id": "1:abc",
+    }
     tracker.function_output(worker("ConsumerFunction"), json.dumps(duplicate))
     tracker.batch(BatchOutcome([record("m2")], Invocation("c2", result={"batchItemFailures": []}), set(), False))
-    failed = {"level": "ERROR", "message": console.HANDLER_FAILED, "message_id": "m3", "exception": "Traceback...\nValueError: nope"}
+    failed = {
+        "level": "ERROR",
+        "message": console.HANDLER_FAILED,
+        "message_id": "m3",
+        "exception": "Traceback...\nValueError: nope",
+    }
     last = {"level": "ERROR", "message": console.LAST_RECEIVE, "message_id": "m3"}
     tracker.function_output(worker("ConsumerFunction"), json.dumps(failed))
     tracker.function_output(worker("ConsumerFunction"), json.dumps(last))
-    tracker.batch(BatchOutcome([record("m3")], Invocation("c3", result={"batchItemFailures": [{"itemIdentifier": "m3"}]}), {"m3"}, False))
+    tracker.batch(
+        BatchOutcome(
+            [record("m3")], Invocation("c3", result={"batchItemFailures": [{"itemIdentifier": "m3"}]}), {"m3"}, False
+        )
+    )
     tracker.close()
 
     lines = out.getvalue().splitlines()
@@ -80,9 +106,17 @@ def test_lines_for_a_delivery_received_then_processed_then_duplicated(tmp_path):
 def test_a_rejection_line_names_the_reason():
     out = io.StringIO()
     tracker = console.Tracker(out=out)
-    rejected = {"message": console.REJECTED, "provider": "stripe", "reason": "signature_mismatch", "function_request_id": "r"}
+    rejected = {
+        "message": console.REJECTED,
+        "provider": "stripe",
+        "reason": "signature_mismatch",
+        "function_request_id": "r",
+    }
     tracker.function_output(worker("StripeReceiverFunction"), json.dumps(rejected))
-    tracker.exchange(SimpleNamespace(status=401, function="StripeReceiverFunction", error=None, method="POST", path="/"), invocation_id="r")
+    tracker.exchange(
+        SimpleNamespace(status=401, function="StripeReceiverFunction", error=None, method="POST", path="/"),
+        invocation_id="r",
+    )
     assert "rejected" in out.getvalue() and "401  signature_mismatch" in out.getvalue()
     assert tracker.summary()["rejected"] == {"signature_mismatch": 1}
 
@@ -105,7 +139,9 @@ class Deliveries:
         request = f"req-{self._next()}"
         record = {"message": message, "provider": "github", "function_request_id": request, **facts}
         self.tracker.function_output(worker("GithubReceiverFunction"), json.dumps(record))
-        exchange = SimpleNamespace(status=status, function="GithubReceiverFunction", error=None, method="POST", path="/")
+        exchange = SimpleNamespace(
+            status=status, function="GithubReceiverFunction", error=None, method="POST", path="/"
+        )
         self.tracker.exchange(exchange, provider="github", invocation_id=request)
         return request
 
@@ -117,14 +153,18 @@ class Deliveries:
     def consumed(self, delivery: str, message: str | None = None, *, failed: bool = False, last: bool = False) -> None:
         message_id = f"m-{self._next()}"
         for line in [message] * (message is not None) + [console.LAST_RECEIVE] * last:
-            self.tracker.function_output(worker("ConsumerFunction"), json.dumps({"message": line, "message_id": message_id}))
+            self.tracker.function_output(
+                worker("ConsumerFunction"), json.dumps({"message": line, "message_id": message_id})
+            )
         record = {
             "messageId": message_id,
             "attributes": {"ApproximateReceiveCount": "1"},
             "messageAttributes": {"provider": {"stringValue": "github"}, "delivery_id": {"stringValue": delivery}},
         }
         failures = [{"itemIdentifier": message_id}] if failed else []
-        outcome = BatchOutcome([record], Invocation("c", result={"batchItemFailures": failures}), {message_id} if failed else set(), False)
+        outcome = BatchOutcome(
+            [record], Invocation("c", result={"batchItemFailures": failures}), {message_id} if failed else set(), False
+        )
         self.tracker.batch(outcome)
 
 
@@ -160,7 +200,10 @@ def test_the_shutdown_summary_puts_every_delivery_in_exactly_one_count():
     assert sum(accepted.values()) == parts["requests"]["accepted"] == 7
     # And the printed lines say so, skipped deliveries included
     assert "11 requests: 7 accepted, 2 rejected (signature_mismatch 2), 1 not queued (503), 1 no route (404)" in text
-    assert "of the 7 accepted: 2 processed, 1 skipped (no handler), 1 duplicates dropped, 1 dead-lettered, 2 still queued" in text
+    assert (
+        "of the 7 accepted: 2 processed, 1 skipped (no handler), 1 duplicates dropped, 1 dead-lettered, 2 still queued"
+        in text
+    )
     assert "2 failed attempt(s)" in text
 
 

@@ -69,12 +69,22 @@ def shape(value: Any) -> Any:
     return type(value).__name__
 
 
-@pytest.mark.parametrize("name", ["github_push.json", "github_push_base64.json", "stripe_payment_intent_succeeded.json", "twilio_sms_inbound.json", "twilio_json_body_sha256.json"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "github_push.json",
+        "github_push_base64.json",
+        "stripe_payment_intent_succeeded.json",
+        "twilio_sms_inbound.json",
+        "twilio_json_body_sha256.json",
+    ],
+)
 def test_a_real_request_becomes_the_event_api_gateway_sends(api, name):
     gateway, recorder = api
     checked_in = json.loads((EVENTS / name).read_text(encoding="utf-8"))
     provider = checked_in["routeKey"].rsplit("/", 1)[1]
-    kind = {"github_push.json": "push", "github_push_base64.json": "push_form"}.get(name) or samples.DEFAULT_KINDS[provider]
+    named_kinds = {"github_push.json": "push", "github_push_base64.json": "push_form"}
+    kind = named_kinds.get(name) or samples.DEFAULT_KINDS[provider]
     if name == "twilio_json_body_sha256.json":
         kind = "json_body"
     signed = samples.sign_request(provider, kind, base_url=gateway.url)
@@ -84,7 +94,9 @@ def test_a_real_request_becomes_the_event_api_gateway_sends(api, name):
 
     assert function == f"{provider.capitalize()}ReceiverFunction"
     # Same keys and types as the checked-in API Gateway event, at every level except the header set
-    assert {k: v for k, v in shape(event).items() if k != "headers"} == {k: v for k, v in shape(checked_in).items() if k != "headers"}
+    assert {k: v for k, v in shape(event).items() if k != "headers"} == {
+        k: v for k, v in shape(checked_in).items() if k != "headers"
+    }
     # The body exactly as sent: text for JSON, base64 otherwise (form bodies included)
     assert event["isBase64Encoded"] == checked_in["isBase64Encoded"]
     raw = base64.b64decode(event["body"]) if event["isBase64Encoded"] else event["body"].encode("utf-8")
@@ -142,7 +154,11 @@ def test_path_parameters(api):
     response, _ = request(gateway, "GET", "/items/42")
     assert response.status == 202
     [(function, event)] = recorder.events
-    assert function == "ItemsFunction" and event["pathParameters"] == {"id": "42"} and event["routeKey"] == "GET /items/{id}"
+    assert (
+        function == "ItemsFunction"
+        and event["pathParameters"] == {"id": "42"}
+        and event["routeKey"] == "GET /items/{id}"
+    )
 
 
 def test_no_route_is_404_like_http_api(api):

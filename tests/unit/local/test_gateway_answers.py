@@ -224,7 +224,8 @@ def test_a_tunnel_that_keeps_the_public_host_header_needs_only_the_proto():
     api = HttpApi(ROUTES, recorder, listen=False)
     signed = twilio_signed_for(PUBLIC)
     response = exchange(
-        api, http_request(signed.path, signed.body, {**signed.headers, "x-forwarded-proto": "https"}, host="abc.ngrok.app")
+        api,
+        http_request(signed.path, signed.body, {**signed.headers, "x-forwarded-proto": "https"}, host="abc.ngrok.app"),
     )
     # Then the signature verifies
     assert response is not None and response.status == 202

@@ -31,7 +31,10 @@ def handler(event, context):
         "remaining": context.get_remaining_time_in_millis(),
         "request_id": context.aws_request_id,
         "function_name": context.function_name,
-        "env": {k: os.environ.get(k) for k in ("GREETING", "AWS_ENDPOINT_URL", "AWS_LAMBDA_FUNCTION_NAME", "AWS_REGION", "HOME_SHELL_VAR")},
+        "env": {
+            k: os.environ.get(k)
+            for k in ("GREETING", "AWS_ENDPOINT_URL", "AWS_LAMBDA_FUNCTION_NAME", "AWS_REGION", "HOME_SHELL_VAR")
+        },
         "cwd": os.getcwd(),
         "pid": os.getpid(),
     }
@@ -85,7 +88,9 @@ def test_the_handler_runs_with_the_functions_environment_and_context(spec, monke
     # Init output once, then each invocation's output, all before its response
     texts = [line for _, line in lines]
     assert texts[0] == "init hello"
-    assert texts.index(f"START RequestId: {first.request_id} Version: $LATEST") < texts.index('{"level": "INFO", "message": "working", "n": 1}')
+    assert texts.index(f"START RequestId: {first.request_id} Version: $LATEST") < texts.index(
+        '{"level": "INFO", "message": "working", "n": 1}'
+    )
 
 
 def test_errors_timeouts_and_crashes_are_failed_invocations_and_the_instance_is_replaced(spec):
@@ -125,7 +130,9 @@ def test_a_pool_runs_at_most_max_instances_at_once(spec):
 
 def test_an_import_error_fails_at_init(tmp_path):
     (tmp_path / "app.py").write_text("raise ImportError('missing dependency')\n")
-    worker = FunctionWorker(Spec(code_dir=tmp_path), function_environment(Spec(code_dir=tmp_path), endpoint_url="", region="us-east-1"))
+    worker = FunctionWorker(
+        Spec(code_dir=tmp_path), function_environment(Spec(code_dir=tmp_path), endpoint_url="", region="us-east-1")
+    )
     with pytest.raises(WorkerError, match="Runtime.ImportModuleError"):
         worker.start()
 

@@ -51,7 +51,10 @@ def queue():
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         url = sqs.create_queue(
             QueueName="main",
-            Attributes={"VisibilityTimeout": "1", "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})},
+            Attributes={
+                "VisibilityTimeout": "1",
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}),
+            },
         )["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         yield sqs, url, arn, dlq
@@ -84,7 +87,8 @@ def count(sqs, url):
 def test_records_have_lambdas_shape(queue):
     sqs, url, arn, _ = queue
     send(sqs, url, 1)
-    [message] = sqs.receive_message(QueueUrl=url, MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"])["Messages"]
+    received = sqs.receive_message(QueueUrl=url, MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"])
+    [message] = received["Messages"]
     record = lambda_record(message, arn, "us-east-1")
     [parsed] = SQSEvent({"Records": [record]}).records
     assert parsed.message_id == message["MessageId"] and parsed.receipt_handle == message["ReceiptHandle"]
@@ -99,7 +103,9 @@ def test_partial_batch_failures_delete_only_what_succeeded_and_failures_reach_th
     send(sqs, url, 4)
 
     def answer(event):
-        failing = [r["messageId"] for r in event["Records"] if r["messageAttributes"]["delivery_id"]["stringValue"] == "d1"]
+        failing = [
+            r["messageId"] for r in event["Records"] if r["messageAttributes"]["delivery_id"]["stringValue"] == "d1"
+        ]
         return Invocation("r", result={"batchItemFailures": [{"itemIdentifier": i} for i in failing]})
 
     pool = FakePool(answer)

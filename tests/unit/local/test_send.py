@@ -65,13 +65,17 @@ def gateway() -> Iterator[tuple[HttpApi, VerifyingReceiver]]:
 
 def hookctl(*argv: str, session: Any = None) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), session=session or boto3.Session(region_name="us-east-1"), environ={}, stdout=out, stderr=err)
+    code = main(
+        list(argv), session=session or boto3.Session(region_name="us-east-1"), environ={}, stdout=out, stderr=err
+    )
     return code, out.getvalue(), err.getvalue()
 
 
 def test_count_duplicate_and_concurrency_across_every_provider(gateway):
     api, receiver = gateway
-    code, out, err = hookctl("send", "all", "--url", api.url, "--count", "6", "--duplicate", "2", "--concurrency", "4", "--json")
+    code, out, err = hookctl(
+        "send", "all", "--url", api.url, "--count", "6", "--duplicate", "2", "--concurrency", "4", "--json"
+    )
     assert code == 0, err
     summary = json.loads(out)
     assert (summary["requests"], summary["deliveries"], summary["copies"]) == (12, 6, 12)
@@ -149,11 +153,23 @@ def test_send_through_the_real_receiver_lands_in_the_queue(monkeypatch):
         sqs = session.client("sqs")
         queue = sqs.create_queue(QueueName="q")["QueueUrl"]
         session.client("s3").create_bucket(Bucket="overflow")
-        arn = session.client("secretsmanager").create_secret(Name="gh", SecretString=samples.SAMPLE_SECRETS["github"])["ARN"]
-        for key, value in {"PROVIDER": "github", "QUEUE_URL": queue, "SECRET_ID": arn, "OVERFLOW_BUCKET": "overflow"}.items():
+        secretsmanager = session.client("secretsmanager")
+        arn = secretsmanager.create_secret(Name="gh", SecretString=samples.SAMPLE_SECRETS["github"])["ARN"]
+        receiver_env = {"PROVIDER": "github", "QUEUE_URL": queue, "SECRET_ID": arn, "OVERFLOW_BUCKET": "overflow"}
+        for key, value in receiver_env.items():
             monkeypatch.setenv(key, value)
         receiver_app.receiver.cache_clear()
-        context = type("Context", (), {"function_name": "r", "memory_limit_in_mb": 256, "invoked_function_arn": "arn", "aws_request_id": "id", "get_remaining_time_in_millis": lambda self: 8000})()
+        context = type(
+            "Context",
+            (),
+            {
+                "function_name": "r",
+                "memory_limit_in_mb": 256,
+                "invoked_function_arn": "arn",
+                "aws_request_id": "id",
+                "get_remaining_time_in_millis": lambda self: 8000,
+            },
+        )()
         lock = threading.Lock()
 
         def invoke(function: str, event: dict[str, Any]) -> Invocation:
@@ -168,7 +184,8 @@ def test_send_through_the_real_receiver_lands_in_the_queue(monkeypatch):
             api.stop()
             receiver_app.receiver.cache_clear()
         messages = []
-        while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get("Messages"):
+        receive = {"QueueUrl": queue, "MaxNumberOfMessages": 10, "MessageAttributeNames": ["All"]}
+        while batch := sqs.receive_message(**receive).get("Messages"):
             messages += batch
     assert code == 0, err
     sent = sorted(r["delivery_id"] for r in json.loads(out)["results"])

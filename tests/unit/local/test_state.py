@@ -131,7 +131,9 @@ def test_behind_a_tunnel_send_local_signs_for_the_public_url_and_sends_to_the_lo
             posted.append((method, target, headers["x-twilio-signature"]))
 
         def getresponse(self) -> Any:
-            return type("Response", (), {"status": 200, "read": lambda self: b"", "getheader": lambda self, n, d="": d})()
+            return type(
+                "Response", (), {"status": 200, "read": lambda self: b"", "getheader": lambda self, n, d="": d}
+            )()
 
     sender = Sender(urls, secrets, signed_urls=signed)
     servers: list[tuple[str, str]] = []

@@ -98,11 +98,17 @@ def test_sub_and_pseudo_parameters():
     tpl = template()
     plan_placeholders(tpl)
     assert tpl.resolve({"Fn::Sub": "${AWS::StackName}-${AWS::Region}-${!Literal}"}) == "local-test-us-east-1-${Literal}"
-    assert tpl.resolve({"Fn::Sub": "/aws/lambda/${GithubReceiverFunction}"}) == "/aws/lambda/local-test-GithubReceiverFunction"
+    assert (
+        tpl.resolve({"Fn::Sub": "/aws/lambda/${GithubReceiverFunction}"})
+        == "/aws/lambda/local-test-GithubReceiverFunction"
+    )
 
 
 def test_parameter_assignments_accept_both_forms():
-    assert parse_assignments(["A=1", "ParameterKey=B,ParameterValue=x=y"], "--parameter-overrides") == {"A": "1", "B": "x=y"}
+    assert parse_assignments(["A=1", "ParameterKey=B,ParameterValue=x=y"], "--parameter-overrides") == {
+        "A": "1",
+        "B": "x=y",
+    }
     with pytest.raises(TemplateError):
         parse_assignments(["nothing"], "--set")
 
@@ -143,7 +149,8 @@ def test_queues_have_the_templates_attributes_and_redrive_policy(local_stack):
     tpl, stack, session = local_stack
     sqs = session.client("sqs")
     queue = sqs.get_queue_attributes(QueueUrl=stack.queue_url("WebhookQueue"), AttributeNames=["All"])["Attributes"]
-    dlq = sqs.get_queue_attributes(QueueUrl=stack.queue_url("WebhookDeadLetterQueue"), AttributeNames=["All"])["Attributes"]
+    dlq_url = stack.queue_url("WebhookDeadLetterQueue")
+    dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["All"])["Attributes"]
     assert queue["VisibilityTimeout"] == "210"
     assert queue["MessageRetentionPeriod"] == str(properties(tpl, "WebhookQueue")["MessageRetentionPeriod"])
     assert queue["MaximumMessageSize"] == "1048576"
@@ -158,7 +165,10 @@ def test_the_ledger_table_has_the_templates_keys_index_ttl_and_backups(local_sta
     dynamodb = session.client("dynamodb")
     name = stack.output("DeliveriesTableName")
     table = dynamodb.describe_table(TableName=name)["Table"]
-    assert {k["AttributeName"]: k["KeyType"] for k in table["KeySchema"]} == {"provider": "HASH", "delivery_id": "RANGE"}
+    assert {k["AttributeName"]: k["KeyType"] for k in table["KeySchema"]} == {
+        "provider": "HASH",
+        "delivery_id": "RANGE",
+    }
     [index] = table["GlobalSecondaryIndexes"]
     assert index["IndexName"] == "by-status"
     assert [k["AttributeName"] for k in index["KeySchema"]] == ["status", "last_attempt_at"]
@@ -179,7 +189,9 @@ def test_the_bucket_has_encryption_public_access_block_and_lifecycle(local_stack
     block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
     assert all(block.values()) and len(block) == 4
     [lifecycle] = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
-    assert lifecycle["Expiration"] == {"Days": 15} and lifecycle["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert lifecycle["Expiration"] == {"Days": 15} and lifecycle["AbortIncompleteMultipartUpload"] == {
+        "DaysAfterInitiation": 1
+    }
 
 
 def test_the_claim_check_bucket_takes_and_returns_bodies_over_plain_http(local_stack):
@@ -208,8 +220,16 @@ def test_only_the_secure_transport_deny_is_left_out_of_a_bucket_policy():
         "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"],
         "Condition": {"Bool": {"aws:SecureTransport": "false"}},
     }
-    other = {**insecure, "Sid": "DenyUnencryptedUploads", "Condition": {"Null": {"s3:x-amz-server-side-encryption": "true"}}}
-    both = {**insecure, "Sid": "Both", "Condition": {"Bool": {"aws:SecureTransport": "false", "aws:ViaAWSService": "false"}}}
+    other = {
+        **insecure,
+        "Sid": "DenyUnencryptedUploads",
+        "Condition": {"Null": {"s3:x-amz-server-side-encryption": "true"}},
+    }
+    both = {
+        **insecure,
+        "Sid": "Both",
+        "Condition": {"Bool": {"aws:SecureTransport": "false", "aws:ViaAWSService": "false"}},
+    }
     # Then only the statement whose only effect is "no TLS: denied" is recognised
     assert denies_insecure_transport(insecure)
     assert denies_insecure_transport({**insecure, "Condition": {"Bool": {"aws:securetransport": ["false"]}}})
@@ -220,8 +240,15 @@ def test_only_the_secure_transport_deny_is_left_out_of_a_bucket_policy():
 def test_secrets_are_seeded_with_the_samples_or_the_environment(local_stack):
     _, stack, session = local_stack
     secrets = session.client("secretsmanager")
-    value = {p: secrets.get_secret_value(SecretId=stack.output(f"{p.capitalize()}SecretArn"))["SecretString"] for p in SAMPLE_SECRETS}
-    assert value == {"github": SAMPLE_SECRETS["github"], "stripe": SAMPLE_SECRETS["stripe"], "twilio": "an-overridden-token"}
+    value = {
+        p: secrets.get_secret_value(SecretId=stack.output(f"{p.capitalize()}SecretArn"))["SecretString"]
+        for p in SAMPLE_SECRETS
+    }
+    assert value == {
+        "github": SAMPLE_SECRETS["github"],
+        "stripe": SAMPLE_SECRETS["stripe"],
+        "twilio": "an-overridden-token",
+    }
     assert stack.secret_sources["TwilioWebhookSecret"] == "twilio: $HOOKCTL_TWILIO_SECRET"
 
 
