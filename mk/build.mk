@@ -20,7 +20,7 @@ PY313_BIN = $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/nul
 	|| PYENV_VERSION=3.13.0 python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null)
 SAM_ENV = SAM_CLI_TELEMETRY=0 $(if $(PY313_BIN),PATH="$(dir $(PY313_BIN)):$$PATH")
 
-.PHONY: tools lint build
+.PHONY: tools lint lint-python lint-template build
 
 $(TOOLS_STAMP):
 	rm -rf $(TOOLS_DIR)/.installed-*
@@ -33,7 +33,15 @@ $(TOOLS_STAMP):
 
 tools: $(TOOLS_STAMP)  ## Install sam, cfn-lint and checkov into .tools-venv (kept apart from .venv)
 
-lint: $(TOOLS_STAMP)  ## Lint template.yaml: sam validate --lint, cfn-lint, checkov (offline, zero failures)
+lint: lint-python lint-template  ## Every static check: ruff and mypy on the code, sam/cfn-lint/checkov on the template
+
+# ruff and mypy run from .venv (pinned in requirements-dev.txt), where mypy sees the real dependencies' types.
+# Rules and the checked paths: [tool.ruff] and [tool.mypy] in pyproject.toml.
+lint-python: $(STAMP)  ## ruff (E, F, W, B, I, UP, SIM, C90) over all Python, mypy over the layer, handlers and CLI
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+lint-template: $(TOOLS_STAMP)  ## Lint template.yaml: sam validate --lint, cfn-lint, checkov (offline, zero failures)
 	$(SAM_ENV) $(SAM) validate --lint --template-file $(TEMPLATE)
 	$(CFN_LINT) $(TEMPLATE)
 	BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false \
