@@ -47,33 +47,26 @@ from hookctl.samples import (  # noqa: F401  (re-exported: the generator's publi
     API_ID,
     DEFAULT_BASE_URL,
     FUNCTION_LOGICAL_IDS,
-    GITHUB_WEBHOOK_SECRET,
     HOST,
     KINDS,
     PROVIDERS,
     REASON_SIGNATURE_MISMATCH,
     REASON_TIMESTAMP_TOO_OLD,
     REGION,
-    SAMPLE_DELIVERY_TIME,
     SAMPLE_SECRETS,
     STAGE,
-    STRIPE_API_VERSION,
-    STRIPE_ENDPOINT_SECRET,
     STRIPE_TOLERANCE_SECONDS,
-    TWILIO_AUTH_TOKEN,
     WRONG_SECRETS,
     SignedRequest,
     api_gateway_sends_as_text,
     build_event,
     event_from_request,
-    github_signature_headers,
+    provider_samples,
     sign_and_build,
     sign_request,
-    stripe_signature_header,
-    twilio_form_params,
-    twilio_signature,
-    twilio_url_with_body_hash,
 )
+from webhook_gateway.verifiers import load_provider
+from webhook_gateway.verifiers.samples import SAMPLE_DELIVERY_TIME  # noqa: F401  (re-exported)
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 
@@ -106,7 +99,7 @@ class ExpectedOutcome:
 class _FileSpec:
     expected: ExpectedOutcome
     wrong_secret: bool = False
-    # Stripe only: how long before delivery the signature was made (a replayed, stale request).
+    # Providers that sign the time (Stripe): how long before delivery the signature was made (a replayed request).
     signed_seconds_before_delivery: int = 0
 
 
@@ -199,7 +192,6 @@ def _queued_message(source: str) -> tuple[str, str]:
     from webhook_gateway.queue import EnvelopeSender
     from webhook_gateway.receiver import Receiver
     from webhook_gateway.settings import ReceiverSettings
-    from webhook_gateway.verifiers import load_provider
 
     event = build_event_file(source)
     provider = EVENT_FILES[source].provider
@@ -321,7 +313,7 @@ def build_event_file(name: str, *, timestamp: float | None = None) -> dict[str, 
         raise ValueError(f"unknown event file {name!r}; known: {known}") from None
     provider, kind = spec.expected.provider, spec.expected.kind
     secret = WRONG_SECRETS[provider] if spec.wrong_secret else SAMPLE_SECRETS[provider]
-    if provider != "stripe":
+    if not provider_samples(provider).signs_time:
         request = sign_request(provider, kind, secret=secret)
     else:
         signed_at = int(time.time()) - spec.signed_seconds_before_delivery if timestamp is None else int(timestamp)
@@ -415,8 +407,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         outcome = EVENT_FILES[path.name]
         print(f"wrote {path}  (expect {outcome.status}{' ' + outcome.reason if outcome.reason else ''})")
-    if any(_provider_of(path.name) == "stripe" for path in written):
-        print(f"Stripe events are signed with t=now: use them within {STRIPE_TOLERANCE_SECONDS} s.")
+    written_providers = sorted({_provider_of(path.name) for path in written})
+    for provider in (name for name in written_providers if provider_samples(name).signs_time):
+        title = load_provider(provider).title or provider.capitalize()
+        print(f"{title} events are signed with t=now: use them within {STRIPE_TOLERANCE_SECONDS} s.")
     return 0
 
 

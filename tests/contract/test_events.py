@@ -37,6 +37,8 @@ from tools.make_events import (
 )
 from webhook_gateway.http import request_from_event
 from webhook_gateway.verifiers.base import Reason
+from webhook_gateway.verifiers.samples import github as github_samples
+from webhook_gateway.verifiers.samples import twilio as twilio_samples
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 ON_DISK = sorted(path.name for path in EVENTS_DIR.glob("*.json"))
@@ -426,17 +428,17 @@ def test_signed_request_for_another_base_url_signs_that_url() -> None:
 
 def test_signers_reproduce_the_providers_published_vectors() -> None:
     # GitHub's documented example
-    headers = make_events.github_signature_headers(b"Hello, World!", "It's a Secret to Everybody")
+    headers = github_samples.signature_headers(b"Hello, World!", "It's a Secret to Everybody")
     assert headers["x-hub-signature-256"] == "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
     # twilio-python's form vector
     body = b"CallSid=CA1234567890ABCDE&Caller=%2B14158675309&Digits=1234&From=%2B14158675309&To=%2B18005551212"
-    signature = make_events.twilio_signature(
+    signature = twilio_samples.signature(
         "https://mycompany.com/myapp.php?foo=1&bar=2", body, "application/x-www-form-urlencoded", "12345"
     )
     assert signature == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
     # twilio-python's JSON body hash vector
     json_body = b'{"property": "value", "boolean": true}'
-    url = make_events.twilio_url_with_body_hash("https://mycompany.com/myapp.php", json_body)
+    url = twilio_samples.url_with_body_hash("https://mycompany.com/myapp.php", json_body)
     assert url.endswith("?bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620")
 
 

@@ -202,7 +202,7 @@ def test_with_a_public_url_a_twilio_request_signed_for_it_verifies():
     assert event["headers"]["x-forwarded-port"] == "443"
     assert event["requestContext"]["domainName"] == "abc.ngrok.app"
     assert event["requestContext"]["http"]["sourceIp"] == "54.172.60.17"  # the client, as the tunnel saw it
-    verify("twilio", event, samples.TWILIO_AUTH_TOKEN)
+    verify("twilio", event, samples.SAMPLE_SECRETS["twilio"])
 
 
 def test_a_tunnels_forwarded_headers_are_honoured():
@@ -215,7 +215,7 @@ def test_a_tunnels_forwarded_headers_are_honoured():
     event = twilio_event_through(api, recorder, signed, extra)
     # Then the function sees that origin and the signature verifies
     assert event["headers"]["host"] == "tunnel.example.com" and event["headers"]["x-forwarded-proto"] == "https"
-    verify("twilio", event, samples.TWILIO_AUTH_TOKEN)
+    verify("twilio", event, samples.SAMPLE_SECRETS["twilio"])
 
 
 def test_a_tunnel_that_keeps_the_public_host_header_needs_only_the_proto():
@@ -229,7 +229,7 @@ def test_a_tunnel_that_keeps_the_public_host_header_needs_only_the_proto():
     )
     # Then the signature verifies
     assert response is not None and response.status == 202
-    verify("twilio", recorder.events[-1], samples.TWILIO_AUTH_TOKEN)
+    verify("twilio", recorder.events[-1], samples.SAMPLE_SECRETS["twilio"])
 
 
 def test_without_a_public_url_or_forwarded_headers_the_public_signature_does_not_verify():
@@ -240,7 +240,7 @@ def test_without_a_public_url_or_forwarded_headers_the_public_signature_does_not
     # Then the function sees the local origin, so the signature (over another URL) is refused, as it would be in AWS
     assert event["headers"]["x-forwarded-proto"] == "http"
     with pytest.raises(Rejected):
-        verify("twilio", event, samples.TWILIO_AUTH_TOKEN)
+        verify("twilio", event, samples.SAMPLE_SECRETS["twilio"])
 
 
 @pytest.mark.parametrize("url", ["abc.ngrok.app", "ftp://abc.ngrok.app", "https://abc.ngrok.app/hooks", "https://:443"])

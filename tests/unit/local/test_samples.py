@@ -16,6 +16,8 @@ from webhook_gateway.http import request_from_event
 from webhook_gateway.secrets import CURRENT
 from webhook_gateway.verifiers import load_provider
 from webhook_gateway.verifiers.base import Rejected, SecretCandidate, VerificationPolicy
+from webhook_gateway.verifiers.samples import stripe as stripe_samples
+from webhook_gateway.verifiers.samples import twilio as twilio_samples
 
 SECRETS = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40)
 BODIES = st.binary(max_size=300)
@@ -25,7 +27,7 @@ BODIES = st.binary(max_size=300)
 @given(body=st.text(max_size=300), secret=SECRETS, timestamp=st.integers(0, 4_000_000_000))
 def test_stripe_signature_is_stripe_pythons(body, secret, timestamp):
     expected = stripe.WebhookSignature.generate_signature_header(body, secret, timestamp=timestamp)
-    assert samples.stripe_signature_header(body.encode("utf-8"), secret, timestamp) == expected
+    assert stripe_samples.signature_header(body.encode("utf-8"), secret, timestamp) == expected
 
 
 @settings(max_examples=60, deadline=None)
@@ -47,13 +49,13 @@ def test_twilio_form_signature_is_twilio_pythons(params, token):
     for name, value in params:
         multi.setdefault(name, []).append(value)
     expected = RequestValidator(token).compute_signature(url, multi)
-    assert samples.twilio_signature(url, body, "application/x-www-form-urlencoded", token) == expected
+    assert twilio_samples.signature(url, body, "application/x-www-form-urlencoded", token) == expected
 
 
 def test_twilio_json_signature_covers_the_url_with_the_body_hash():
     body = b'{"a":1}'
-    url = samples.twilio_url_with_body_hash("https://hooks.example.com/webhooks/twilio", body)
-    signature = samples.twilio_signature(url, body, "application/json", "token")
+    url = twilio_samples.url_with_body_hash("https://hooks.example.com/webhooks/twilio", body)
+    signature = twilio_samples.signature(url, body, "application/json", "token")
     assert RequestValidator("token").validate(url, body.decode(), signature)
 
 

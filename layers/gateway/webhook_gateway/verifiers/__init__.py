@@ -1,9 +1,27 @@
-"""Provider verifiers, one module per provider. A module is found by the provider's name: adding a provider means
-adding ``verifiers/<name>.py`` with a ``PROVIDER`` (see ``base.py``), a template block, a sample event and tests."""
+"""Webhook providers, each defined once, in its own module. Everything else (the receiver, the consumer's body
+parsing, ``hookctl``, ``tools/make_events.py``, the tests) reads the providers from here.
+
+Layout::
+
+    verifiers/
+        base.py            the contract: Provider and what it declares (BodyFormat, SecretFormat), Reason, Rejected
+        github.py          one module per provider: its PROVIDER (verify, identify, acknowledge, forwarded headers,
+        stripe.py          body format, secret format) and the name of its samples module. What the Lambda
+        twilio.py          functions run: standard library only, mutation-tested (make mutants)
+        samples/
+            __init__.py    the sending side's contract: Samples (signer, sample kinds, delivery ids), SampleDelivery
+            github.py      how the provider sends: its signer and sample deliveries (bulky payload data). Used by
+            ...            hookctl, tools and tests only; never imported by a Lambda function
+
+A provider is found by its module: :func:`load_provider` imports ``verifiers/<name>.py`` (the receiver's ``PROVIDER``
+variable names it) and :func:`registered_providers` lists every provider module of the package (``base`` and the
+``samples`` subpackage are not providers). Adding a provider: README.md, "Adding a provider".
+"""
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import re
 
 from webhook_gateway.verifiers.base import Provider
@@ -22,3 +40,10 @@ def load_provider(name: str) -> Provider:
     if not isinstance(provider, Provider) or provider.name != name:
         raise ValueError(f"verifiers/{name}.py does not define PROVIDER for {name!r}")
     return provider
+
+
+def registered_providers() -> tuple[Provider, ...]:
+    """Every provider of the package, by name: each module of ``verifiers/`` (found with pkgutil on the package's
+    path, so a test can add a directory to it) except ``base``; subpackages (``samples``) are not providers."""
+    names = sorted(info.name for info in pkgutil.iter_modules(__path__) if not info.ispkg and info.name != "base")
+    return tuple(load_provider(name) for name in names)

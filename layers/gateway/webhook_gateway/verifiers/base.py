@@ -10,6 +10,12 @@ functions:
   (idempotency key and event type), from signed data wherever the provider signs one. It raises
   ``Rejected(Reason.UNPARSEABLE_PAYLOAD)`` when the body is not in the provider's format.
 
+Beside the two functions, the ``Provider`` declares what the rest of the gateway needs to know about it, so that
+nothing else keeps a per-provider table: the request headers worth forwarding, its acknowledgement, how the consumer
+parses its body (:class:`BodyFormat`), what its secret holds (:class:`SecretFormat`, with the sample secrets of local
+runs and tests) and where its sending side lives (``samples``: the signer and sample deliveries of
+``verifiers/samples/<name>.py``, imported only by the CLI, tools and tests, never by a Lambda function).
+
 Nothing here touches AWS or the environment, so verifiers are tested with plain values.
 """
 
@@ -125,6 +131,34 @@ def json_acknowledgement(identity: DeliveryIdentity) -> Acknowledgement:
 
 
 @dataclass(frozen=True)
+class BodyFormat:
+    """How the consumer parses the provider's raw body (``webhook_gateway.consumer.events.parse_body``).
+
+    A forwarded content type decides first: form-urlencoded bodies become form fields, ``*json`` bodies JSON. Without
+    one, ``untyped`` says what the provider sends: ``"form"`` (Twilio's webhooks) or ``"json"`` (a body that starts
+    like a JSON object or array is parsed as JSON, anything else is left unparsed). ``form_json_field`` names the
+    one field of a form that carries the JSON payload (GitHub's content type "form": ``payload=<json>``): such a form
+    is unwrapped to that JSON, and an untyped body starting with ``<field>=`` is read as that form.
+    """
+
+    untyped: Literal["json", "form"] = "json"
+    form_json_field: str | None = None
+
+
+@dataclass(frozen=True)
+class SecretFormat:
+    """What the provider's secret (the value in Secrets Manager) holds, and the samples local runs and tests use.
+
+    ``sample`` signs every sample delivery (``hookctl send``, ``hookctl dev``, ``events/``); ``wrong_sample`` is a
+    plausible secret that is not the configured one (the ``*_bad_signature`` events). Neither is ever a real secret.
+    """
+
+    description: str = "the shared HMAC key, used as is"
+    sample: str = field(default="", repr=False)
+    wrong_sample: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
 class Provider:
     name: str
     verify: Callable[[WebhookRequest, Iterable[SecretCandidate], VerificationPolicy], SecretCandidate]
@@ -132,6 +166,14 @@ class Provider:
     # Request headers worth keeping in the envelope for the consumer (lower-case); never the signature itself.
     forwarded_headers: tuple[str, ...] = ()
     acknowledge: Callable[[DeliveryIdentity], Acknowledgement] = json_acknowledgement
+    # The provider's name as people write it (help texts): "GitHub". Empty: the name, capitalized.
+    title: str = ""
+    body_format: BodyFormat = BodyFormat()
+    secret_format: SecretFormat = SecretFormat()
+    # The module (dotted name) whose ``SAMPLES`` (``webhook_gateway.verifiers.samples.Samples``) signs and builds
+    # the provider's sample deliveries; empty when there are none. A name, not an import: the Lambda functions never
+    # load sample data.
+    samples: str = ""
 
 
 def utf8(text: str) -> bytes:

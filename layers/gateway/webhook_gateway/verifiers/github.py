@@ -21,11 +21,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from webhook_gateway.verifiers.base import (
+    BodyFormat,
     DeliveryIdentity,
     Provider,
     Reason,
     Rejected,
     SecretCandidate,
+    SecretFormat,
     VerificationPolicy,
     WebhookRequest,
     constant_time_equal,
@@ -99,8 +101,17 @@ def _json_payload(request: WebhookRequest) -> dict[str, Any]:
 
 PROVIDER = Provider(
     name="github",
+    title="GitHub",
     verify=verify,
     identify=identify,
+    # JSON, or (content type "form") a form whose `payload` field is the JSON.
+    body_format=BodyFormat(form_json_field="payload"),
+    secret_format=SecretFormat(
+        description="the webhook's secret, used as is as the HMAC-SHA256 key",
+        sample="sample-github-webhook-secret",
+        wrong_sample="not-the-github-webhook-secret",
+    ),
+    samples="webhook_gateway.verifiers.samples.github",
     forwarded_headers=(
         "x-github-event",
         "x-github-delivery",

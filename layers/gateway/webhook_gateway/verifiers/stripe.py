@@ -19,6 +19,7 @@ from webhook_gateway.verifiers.base import (
     Reason,
     Rejected,
     SecretCandidate,
+    SecretFormat,
     VerificationPolicy,
     WebhookRequest,
     constant_time_equal,
@@ -97,7 +98,14 @@ def identify(request: WebhookRequest) -> DeliveryIdentity:
 
 PROVIDER = Provider(
     name="stripe",
+    title="Stripe",
     verify=verify,
     identify=identify,
+    secret_format=SecretFormat(
+        description="the endpoint's signing secret (whsec_...), used as is as the HMAC-SHA256 key",
+        sample="whsec_sample_stripe_endpoint_secret",
+        wrong_sample="whsec_not_the_stripe_endpoint_secret",
+    ),
+    samples="webhook_gateway.verifiers.samples.stripe",
     forwarded_headers=("content-type", "user-agent"),
 )

@@ -22,11 +22,13 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from webhook_gateway.verifiers.base import (
     Acknowledgement,
+    BodyFormat,
     DeliveryIdentity,
     Provider,
     Reason,
     Rejected,
     SecretCandidate,
+    SecretFormat,
     VerificationPolicy,
     WebhookRequest,
     constant_time_equal,
@@ -226,8 +228,18 @@ def acknowledge(identity: DeliveryIdentity) -> Acknowledgement:
 
 PROVIDER = Provider(
     name="twilio",
+    title="Twilio",
     verify=verify,
     identify=identify,
+    # Twilio's webhooks are form-encoded unless they say otherwise (JSON bodies carry their content type).
+    body_format=BodyFormat(untyped="form"),
+    secret_format=SecretFormat(
+        description='the Auth Token, or {"auth_token": "...", "shared_key": "..."} when Webhook Settings sign '
+        "with a shared key",
+        sample="sample_twilio_auth_token_0123456789",
+        wrong_sample="not_the_twilio_auth_token_98765432",
+    ),
+    samples="webhook_gateway.verifiers.samples.twilio",
     acknowledge=acknowledge,
     forwarded_headers=(IDEMPOTENCY_HEADER, "content-type", "user-agent", SETTINGS_HEADER),
 )
