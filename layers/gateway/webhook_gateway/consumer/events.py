@@ -10,10 +10,11 @@ from urllib.parse import parse_qs
 from pydantic import BaseModel, ConfigDict, Field
 
 from webhook_gateway.envelope import Envelope
+from webhook_gateway.verifiers import load_provider
+from webhook_gateway.verifiers.base import BodyFormat
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-# Providers whose webhooks are form-encoded when no content type travels with the envelope.
-FORM_PROVIDERS = frozenset({"twilio"})
+_DEFAULT_FORMAT = BodyFormat()
 
 
 class UnparseableBody(ValueError):
@@ -78,21 +79,33 @@ def build_event(envelope: Envelope, raw: bytes, *, message_id: str = "", attempt
 
 
 def parse_body(raw: bytes, *, provider: str, headers: dict[str, str]) -> dict[str, Any] | list[Any] | None:
-    """Parse by content type when the receiver forwarded it, else by shape: JSON object/array, or form for Twilio.
+    """Parse by content type when the receiver forwarded it, else as the provider declares (``Provider.body_format``):
+    JSON object/array by shape, or form for a provider that sends forms (Twilio).
 
-    GitHub's optional form-encoded deliveries (``payload=<json>``) are unwrapped to the JSON they carry.
+    A form carrying JSON in the provider's ``form_json_field`` (GitHub's ``payload=<json>``) is unwrapped to it.
     """
+    body_format = _body_format(provider)
+    field = body_format.form_json_field
     content_type = (headers.get("content-type") or "").split(";", 1)[0].strip().lower()
-    if content_type == FORM_CONTENT_TYPE or (not content_type and provider in FORM_PROVIDERS):
+    if content_type == FORM_CONTENT_TYPE or (not content_type and body_format.untyped == "form"):
         form = parse_form(raw)
-        if provider == "github" and set(form) == {"payload"} and isinstance(form["payload"], str):
-            return _parse_json(form["payload"].encode("utf-8"))
+        payload = form.get(field) if field and set(form) == {field} else None
+        if isinstance(payload, str):
+            return _parse_json(payload.encode("utf-8"))
         return form
     if content_type.endswith("json") or raw.lstrip()[:1] in (b"{", b"["):
         return _parse_json(raw)
-    if not content_type and provider == "github" and raw.startswith(b"payload="):
+    if not content_type and field and raw.startswith(f"{field}=".encode()):
         return parse_body(raw, provider=provider, headers={"content-type": FORM_CONTENT_TYPE})
     return None
+
+
+def _body_format(provider: str) -> BodyFormat:
+    """The provider's declared body format; the default (JSON by shape) for a name no verifier module defines."""
+    try:
+        return load_provider(provider).body_format
+    except ValueError:
+        return _DEFAULT_FORMAT
 
 
 def parse_form(raw: bytes) -> dict[str, str | list[str]]:
