@@ -17,6 +17,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from hookctl.awserrors import is_problem
+from webhook_gateway.verifiers import registered_providers
 
 DEFAULT_STACK_NAME = "webhook-gateway"
 STACK_ENV = "HOOKCTL_STACK"
@@ -31,6 +32,11 @@ class ResourceSpec:
     help: str
 
 
+def webhook_url_key(provider: str) -> str:
+    """The resource key of a provider's webhook URL (``github_url``)."""
+    return f"{provider}_url"
+
+
 RESOURCE_SPECS: tuple[ResourceSpec, ...] = (
     ResourceSpec("queue_url", "QueueUrl", "--queue-url", "HOOKCTL_QUEUE_URL", "main (ingest) queue URL"),
     ResourceSpec("queue_arn", "QueueArn", "--queue-arn", "HOOKCTL_QUEUE_ARN", "main queue ARN"),
@@ -38,9 +44,17 @@ RESOURCE_SPECS: tuple[ResourceSpec, ...] = (
     ResourceSpec("dlq_arn", "DeadLetterQueueArn", "--dlq-arn", "HOOKCTL_DLQ_ARN", "dead-letter queue ARN"),
     ResourceSpec("table", "DeliveriesTableName", "--table", "HOOKCTL_TABLE", "deliveries ledger table name"),
     ResourceSpec("bucket", "OverflowBucketName", "--bucket", "HOOKCTL_BUCKET", "overflow (claim check) bucket"),
-    ResourceSpec("github_url", "GithubWebhookUrl", "--github-url", "HOOKCTL_GITHUB_URL", "GitHub webhook URL"),
-    ResourceSpec("stripe_url", "StripeWebhookUrl", "--stripe-url", "HOOKCTL_STRIPE_URL", "Stripe webhook URL"),
-    ResourceSpec("twilio_url", "TwilioWebhookUrl", "--twilio-url", "HOOKCTL_TWILIO_URL", "Twilio webhook URL"),
+    # Each provider's webhook URL: <provider>_url, the template's <Name>WebhookUrl output.
+    *(
+        ResourceSpec(
+            webhook_url_key(provider.name),
+            f"{provider.name.capitalize()}WebhookUrl",
+            f"--{provider.name.replace('_', '-')}-url",
+            f"HOOKCTL_{provider.name.upper()}_URL",
+            f"{provider.title or provider.name.capitalize()} webhook URL",
+        )
+        for provider in registered_providers()
+    ),
     ResourceSpec("api_url", "HttpApiUrl", "--api-url", "HOOKCTL_API_URL", "HTTP API base URL"),
 )
 SPECS_BY_KEY: dict[str, ResourceSpec] = {spec.key: spec for spec in RESOURCE_SPECS}

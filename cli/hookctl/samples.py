@@ -144,6 +144,11 @@ def kinds_of(provider: str) -> tuple[str, ...]:
     return tuple(provider_samples(provider).kinds)
 
 
+def sample_secret(provider: str) -> str:
+    """The provider's sample secret (``Provider.secret_format.sample``), read now; "" when it declares none."""
+    return load_provider(provider).secret_format.sample
+
+
 def new_delivery_id(provider: str) -> str:
     """A fresh, provider-shaped delivery id: a GUID (GitHub's X-GitHub-Delivery), a Stripe event id, a Twilio
     message SID..."""

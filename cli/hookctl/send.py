@@ -32,9 +32,12 @@ from hookctl.context import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, Command
 
 LOCAL_BASE_URL = "http://127.0.0.1:3000"  # `hookctl dev`'s default, tried when no running one is found
 SECRET_ENV = "HOOKCTL_{provider}_SECRET"
-SECRET_OUTPUTS = {"github": "GithubSecretArn", "stripe": "StripeSecretArn", "twilio": "TwilioSecretArn"}
-URL_KEYS = {"github": "github_url", "stripe": "stripe_url", "twilio": "twilio_url"}
 PER_REQUEST_LINES = 20  # above this many requests, a progress bar instead of one line each
+
+
+def secret_output(provider: str) -> str:
+    """The stack output naming a provider's secret: ``<Name>SecretArn`` (template.yaml)."""
+    return f"{provider.capitalize()}SecretArn"
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,9 @@ def plan(
     """``count`` deliveries (each with a fresh id, or ``delivery_id`` for one), each ``duplicate`` times.
     ``provider`` ``all`` cycles through every provider and kind."""
     if provider == "all":
-        pairs = [(p, k) for p, kinds in samples.KINDS.items() for k in kinds if kind in (None, k)]
+        pairs = [(p, k) for p in samples.provider_names() for k in samples.kinds_of(p) if kind in (None, k)]
     else:
-        pairs = [(provider, kind or samples.DEFAULT_KINDS[provider])]
+        pairs = [(provider, kind or samples.kinds_of(provider)[0])]
     jobs: list[Job] = []
     for index in range(count):
         name, sample = pairs[index % len(pairs)]
@@ -305,6 +308,8 @@ def resolve_target(
 ) -> tuple[dict[str, str], dict[str, str], list[str], dict[str, str]]:
     """Per provider: the webhook URL, the signing secret, notes on where they came from, and the URL to sign when it
     is not the one the request goes to (a local gateway behind a tunnel's public URL)."""
+    from hookctl.resources import webhook_url_key  # botocore: only when a command sends
+
     urls: dict[str, str] = {}
     secrets: dict[str, str] = {}
     signed_urls: dict[str, str] = {}
@@ -322,7 +327,7 @@ def resolve_target(
             if public:
                 signed_urls[provider] = samples.webhook_url(provider, public)
         else:
-            explicit = ctx.resources.optional(URL_KEYS[provider])
+            explicit = ctx.resources.optional(webhook_url_key(provider))
             api = ctx.resources.optional("api_url")
             if explicit:
                 urls[provider] = explicit
@@ -342,20 +347,20 @@ def resolve_target(
             notes.append(f"{provider}: signing with ${variable}")
         elif from_stack:
             secrets[provider] = _stack_secret(ctx, provider)
-            notes.append(f"{provider}: signing with the stack's secret ({SECRET_OUTPUTS[provider]})")
+            notes.append(f"{provider}: signing with the stack's secret ({secret_output(provider)})")
         else:
-            secrets[provider] = samples.SAMPLE_SECRETS[provider]
+            secrets[provider] = samples.sample_secret(provider)
     if public:
         notes.append(f"signing for {public} (the gateway's --public-url), sending to {base}")
     return urls, secrets, notes, signed_urls
 
 
 def _stack_secret(ctx: CommandContext, provider: str) -> str:
-    arn = ctx.resources.stack_outputs().get(SECRET_OUTPUTS[provider])
+    arn = ctx.resources.stack_outputs().get(secret_output(provider))
     if not arn:
         raise CliError(
             f"no secret for {provider}: pass --secret, set {SECRET_ENV.format(provider=provider.upper())}, or use a "
-            f"stack with a {SECRET_OUTPUTS[provider]} output",
+            f"stack with a {secret_output(provider)} output",
             EXIT_USAGE,
         )
     value = ctx.client("secretsmanager").get_secret_value(SecretId=arn).get("SecretString") or ""
@@ -369,7 +374,8 @@ def _stack_secret(ctx: CommandContext, provider: str) -> str:
 
 
 def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
-    kinds = "; ".join(f"{p}: {', '.join(k)}" for p, k in samples.KINDS.items())
+    providers = samples.provider_names()  # read now: a provider registered after import is a choice too
+    kinds = "; ".join(f"{p}: {', '.join(samples.kinds_of(p))}" for p in providers)
     parser = subparsers.add_parser(
         "send",
         parents=parents,
@@ -379,7 +385,7 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
         f"secret unless --secret or HOOKCTL_<PROVIDER>_SECRET is given). Kinds: {kinds}.",
     )
     parser.add_argument(
-        "provider", choices=[*samples.PROVIDERS, "all"], metavar="PROVIDER", help="github, stripe, twilio or all"
+        "provider", choices=[*providers, "all"], metavar="PROVIDER", help=f"{', '.join(providers)} or all"
     )
     parser.add_argument("kind", nargs="?", metavar="KIND", help="the sample kind (default: the provider's first)")
     # --local (a shared option) sends to the running `hookctl dev`: its port from .local/<stack>/dev.json.
@@ -422,9 +428,9 @@ def _non_negative(text: str) -> int:
 def run_send(args: argparse.Namespace, ctx: CommandContext) -> int:
     if args.local and args.url:
         raise CliError("--local and --url exclude each other: --local is the running `hookctl dev`", EXIT_USAGE)
-    if args.kind is not None and args.provider != "all" and args.kind not in samples.KINDS[args.provider]:
+    if args.kind is not None and args.provider != "all" and args.kind not in samples.kinds_of(args.provider):
         raise CliError(
-            f"unknown kind {args.kind!r} for {args.provider}; known: {', '.join(samples.KINDS[args.provider])}",
+            f"unknown kind {args.kind!r} for {args.provider}; known: {', '.join(samples.kinds_of(args.provider))}",
             EXIT_USAGE,
         )
     jobs = plan(

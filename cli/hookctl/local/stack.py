@@ -224,13 +224,17 @@ def secret_providers(template: Template) -> dict[str, str]:
 def seed_for(provider: str, environ: Mapping[str, str]) -> tuple[str, str]:
     """The secret value of a provider's receiver and where it comes from: ``HOOKCTL_<PROVIDER>_SECRET`` if set, else
     the sample secret of events/README.md (what ``hookctl send`` signs with by default)."""
-    from hookctl.samples import SAMPLE_SECRETS
+    from hookctl.samples import sample_secret
 
     variable = SECRET_ENV.format(provider=provider.upper())
     if environ.get(variable):
         return environ[variable], f"${variable}"
-    if provider in SAMPLE_SECRETS:
-        return SAMPLE_SECRETS[provider], "sample secret (events/README.md)"
+    try:
+        sample = sample_secret(provider)
+    except ValueError:  # no verifier module of that name
+        sample = ""
+    if sample:
+        return sample, "sample secret (events/README.md)"
     raise TemplateError(f"no sample secret for provider {provider!r}: set {variable}")
 
 

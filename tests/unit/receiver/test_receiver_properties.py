@@ -8,14 +8,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hookctl.samples import DEFAULT_KINDS
 from tools.make_events import SAMPLE_SECRETS, build_event
 from webhook_gateway.receiver import Receiver
 from webhook_gateway.settings import ReceiverSettings
-from webhook_gateway.verifiers import load_provider
+from webhook_gateway.verifiers import load_provider, registered_providers
 
 from .fakes import InMemorySender, StaticSecret
 
-PROVIDERS = ("github", "stripe", "twilio")
+PROVIDERS = tuple(provider.name for provider in registered_providers())
 SIGNATURE_HEADERS = ["x-hub-signature-256", "stripe-signature", "x-twilio-signature",
                      "x-twilio-webhooks-signature-settings", "x-github-delivery", "x-github-event", "content-type",
                      "host", "x-forwarded-proto", "i-twilio-idempotency-token"]
@@ -69,7 +70,7 @@ def test_arbitrary_requests_never_get_5xx_and_are_never_queued(provider, headers
 @given(provider=st.sampled_from(PROVIDERS), data=st.data())
 def test_any_single_byte_change_to_a_signed_body_is_rejected(provider, data):
     # Given a correctly signed delivery
-    kind = {"github": "push", "stripe": "payment_intent.succeeded", "twilio": "sms_inbound"}[provider]
+    kind = DEFAULT_KINDS[provider]
     event = build_event(provider, kind)
     raw = base64.b64decode(event["body"]) if event.get("isBase64Encoded") else event["body"].encode()
     # When one byte of the body is changed in flight
@@ -97,7 +98,7 @@ def _same_form(left: bytes, right: bytes) -> bool:
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_signed_sample_is_accepted_by_the_fake_wired_receiver(provider):
-    kind = {"github": "push", "stripe": "payment_intent.succeeded", "twilio": "sms_inbound"}[provider]
+    kind = DEFAULT_KINDS[provider]
     event = build_event(provider, kind)
     receiver, sender = make_receiver(provider, now=event["requestContext"]["timeEpoch"] / 1000)
     assert receiver.handle(event)["statusCode"] in (200, 202)

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from webhook_gateway.verifiers import load_provider
+from webhook_gateway.verifiers import load_provider, registered_providers
 from webhook_gateway.verifiers import stripe as stripe_verifier
 from webhook_gateway.verifiers.base import (
     DeliveryIdentity,
@@ -28,7 +28,7 @@ from webhook_gateway.verifiers.base import (
     WebhookRequest,
 )
 
-PROVIDERS = ("github", "stripe", "twilio")
+PROVIDERS = tuple(provider.name for provider in registered_providers())
 NOW = 1_700_000_000
 
 # Under mutation testing only the explicit @example inputs run: every mutant runs these tests, so generated examples

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
-from webhook_gateway.verifiers import github, load_provider
+from webhook_gateway import verifiers
+from webhook_gateway.verifiers import github, load_provider, registered_providers
 from webhook_gateway.verifiers.base import (
     DeliveryIdentity,
     Reason,
@@ -18,9 +20,39 @@ from webhook_gateway.verifiers.base import (
 )
 
 
-@pytest.mark.parametrize("name", ["github", "stripe", "twilio"])
+@pytest.mark.parametrize("name", [provider.name for provider in registered_providers()])
 def test_every_provider_loads_by_its_name(name):
     assert load_provider(name).name == name
+
+
+def test_the_registry_is_every_provider_module_of_the_package():
+    # Every module of verifiers/ but the contract (base.py) is a provider; the samples subpackage is none
+    package = Path(verifiers.__file__).parent
+    modules = sorted(path.stem for path in package.glob("*.py") if path.stem not in ("__init__", "base"))
+    assert {"github", "stripe", "twilio"} <= set(modules)
+    providers = registered_providers()
+    assert [provider.name for provider in providers] == modules
+    assert all(provider is load_provider(provider.name) for provider in providers)
+
+
+def test_a_provider_module_on_the_package_path_is_registered(tmp_path, monkeypatch):
+    # Given a directory on the package's path holding one provider module and a subpackage (no provider)
+    (tmp_path / "aaa_acme.py").write_text(
+        "from webhook_gateway.verifiers import github\n"
+        "from webhook_gateway.verifiers.base import Provider\n"
+        "PROVIDER = Provider(name='aaa_acme', verify=github.verify, identify=github.identify)\n"
+    )
+    (tmp_path / "zzz_helpers").mkdir()
+    (tmp_path / "zzz_helpers" / "__init__.py").write_text("")
+    monkeypatch.setattr(verifiers, "__path__", [*verifiers.__path__, str(tmp_path)])
+    try:
+        # Then the module is a provider like the package's own, in name order; the subpackage is not
+        names = [provider.name for provider in registered_providers()]
+        assert names == sorted(names) and names[0] == "aaa_acme" and "zzz_helpers" not in names
+        assert load_provider("aaa_acme").verify is github.verify
+    finally:
+        sys.modules.pop("webhook_gateway.verifiers.aaa_acme", None)
+        sys.modules.pop("webhook_gateway.verifiers.zzz_helpers", None)
 
 
 @pytest.mark.parametrize("name", ["base", "__init__", "GitHub", "git-hub", "", "github.base", "../github"])

@@ -21,6 +21,7 @@ import random
 
 from webhook_gateway.consumer.events import WebhookEvent
 from webhook_gateway.consumer.registry import on
+from webhook_gateway.verifiers import registered_providers
 
 _RUNS = os.open(os.environ["E2E_RUNS_FILE"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 _FAILURE_RATE = float(os.environ.get("E2E_HANDLER_FAILURE_RATE", "0"))
@@ -51,5 +52,5 @@ def handle(event: WebhookEvent) -> None:
     _record("ok", event)
 
 
-for _provider in ("github", "stripe", "twilio"):
-    on(_provider, "*")(handle)
+for _provider in registered_providers():
+    on(_provider.name, "*")(handle)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from webhook_gateway.consumer.events import WebhookEvent
 from webhook_gateway.consumer.registry import on
+from webhook_gateway.verifiers import registered_providers
 
 
 def handle(event: WebhookEvent) -> None:
@@ -25,5 +26,5 @@ def handle(event: WebhookEvent) -> None:
             bodies.write(f"{event.delivery_id} {event.body_location} {len(event.raw)} {digest}\n")
 
 
-for _provider in ("github", "stripe", "twilio"):
-    on(_provider, "*")(handle)
+for _provider in registered_providers():
+    on(_provider.name, "*")(handle)
