@@ -51,9 +51,8 @@ CONSUMER_ENV = GLOBAL_ENV | {
 }
 
 OUTPUTS = {
-    "GithubWebhookUrl",
-    "StripeWebhookUrl",
-    "TwilioWebhookUrl",
+    *(f"{p.capitalize()}WebhookUrl" for p in PROVIDERS),
+    *(f"{p.capitalize()}SecretArn" for p in PROVIDERS),
     "HttpApiUrl",
     "QueueUrl",
     "QueueArn",
@@ -61,9 +60,6 @@ OUTPUTS = {
     "DeadLetterQueueArn",
     "DeliveriesTableName",
     "OverflowBucketName",
-    "GithubSecretArn",
-    "StripeSecretArn",
-    "TwilioSecretArn",
     "ConsumerFunctionName",
     "AlarmTopicArn",
     "DashboardName",

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from hookctl.resources import RESOURCE_SPECS, SOURCE_ENV, SOURCE_FLAG, SOURCE_STACK, ResourceNotFound, StackResources
+from hookctl.resources import (
+    RESOURCE_SPECS,
+    SOURCE_ENV,
+    SOURCE_FLAG,
+    SOURCE_STACK,
+    SPECS_BY_KEY,
+    ResourceNotFound,
+    ResourceSpec,
+    StackResources,
+)
+from webhook_gateway.verifiers import registered_providers
 
 from .gateway import stack_template
 
@@ -93,8 +103,17 @@ def test_an_explicit_arn_needs_no_url():
 def test_every_template_output_has_a_flag_and_a_variable():
     outputs = {spec.output for spec in RESOURCE_SPECS}
 
+    webhook_urls = {f"{provider.name.capitalize()}WebhookUrl" for provider in registered_providers()}
     assert outputs == {
         "QueueUrl", "QueueArn", "DeadLetterQueueUrl", "DeadLetterQueueArn", "DeliveriesTableName",
-        "OverflowBucketName", "GithubWebhookUrl", "StripeWebhookUrl", "TwilioWebhookUrl", "HttpApiUrl",
+        "OverflowBucketName", *webhook_urls, "HttpApiUrl",
     }  # fmt: skip
+    assert {"GithubWebhookUrl", "StripeWebhookUrl", "TwilioWebhookUrl"} <= webhook_urls
     assert all(spec.flag.startswith("--") and spec.env.startswith("HOOKCTL_") for spec in RESOURCE_SPECS)
+
+
+def test_each_provider_webhook_url_is_a_resource_derived_from_its_name():
+    assert SPECS_BY_KEY["github_url"] == ResourceSpec(
+        "github_url", "GithubWebhookUrl", "--github-url", "HOOKCTL_GITHUB_URL", "GitHub webhook URL"
+    )
+    assert [spec.key for spec in RESOURCE_SPECS][-4:] == ["github_url", "stripe_url", "twilio_url", "api_url"]

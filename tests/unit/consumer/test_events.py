@@ -6,6 +6,7 @@ import pytest
 
 from tests.unit.consumer.fakes import make_envelope
 from webhook_gateway.consumer.events import UnparseableBody, build_event, parse_body
+from webhook_gateway.verifiers import registered_providers
 
 
 def test_a_json_body_is_parsed_and_the_raw_bytes_are_kept():
@@ -54,6 +55,16 @@ def test_the_forwarded_content_type_decides_the_format():
     assert parse_body(b'{"a": 1}', provider="twilio", headers={"content-type": "application/json"}) == {"a": 1}
     form = {"content-type": "application/x-www-form-urlencoded; charset=utf-8"}
     assert parse_body(b"a=1", provider="custom", headers=form) == {"a": "1"}
+
+
+@pytest.mark.parametrize("provider", registered_providers(), ids=lambda provider: provider.name)
+def test_an_untyped_body_is_parsed_as_its_provider_declares(provider):
+    # Given a form-shaped body without a forwarded content type
+    # When parsed for each provider, Then it is a form for a provider that sends forms (Provider.body_format), and
+    # left unparsed (no JSON shape) for the others, as for a provider no verifier module defines
+    expected = {"a": "1", "b": "2"} if provider.body_format.untyped == "form" else None
+    assert parse_body(b"a=1&b=2", provider=provider.name, headers={}) == expected
+    assert parse_body(b"a=1&b=2", provider="custom", headers={}) is None
 
 
 def test_a_github_form_delivery_is_unwrapped_to_its_json_payload():

@@ -105,3 +105,10 @@ def test_a_tampered_delivery_is_rejected(provider, kind):
 
 def test_api_gateway_time_is_english_whatever_the_locale():
     assert samples.api_gateway_time(1795718537412) == "26/Nov/2026:18:42:17 +0000"
+
+
+def test_the_providers_samples_are_addressed_to_the_sample_api():
+    # GitHub's ping body names the hook URL: the layer's samples and this module agree on where the API is
+    from webhook_gateway.verifiers.samples import SAMPLE_BASE_URL
+
+    assert samples.DEFAULT_BASE_URL == SAMPLE_BASE_URL
