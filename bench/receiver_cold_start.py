@@ -171,7 +171,7 @@ t = c(); from pydantic import BaseModel, ConfigDict, Field, ValidationError, fie
     "import pydantic (BaseModel & co)", t)
 t = c(); import aws_lambda_powertools, aws_lambda_powertools.metrics; step(
     "import aws_lambda_powertools (package: Logger, Metrics, Tracer class)", t)
-t = c(); import webhook_gateway.verifiers.base; step("import webhook_gateway.verifiers.base (6 frozen dataclasses)", t)
+t = c(); import webhook_gateway.verifiers.base; step("import webhook_gateway.verifiers.base (dataclasses, StrEnum)", t)
 t = c(); import webhook_gateway.envelope; step("import webhook_gateway.envelope (pydantic builds BodyRef, Envelope)", t)
 t = c(); import webhook_gateway.settings; step("import webhook_gateway.settings (pydantic builds ReceiverSettings)", t)
 t = c(); import receiver_app; step("import receiver_app + the rest of webhook_gateway", t)
