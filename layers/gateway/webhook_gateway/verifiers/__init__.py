@@ -21,7 +21,6 @@ variable names it) and :func:`registered_providers` lists every provider module 
 from __future__ import annotations
 
 import importlib
-import pkgutil
 import re
 
 from webhook_gateway.verifiers.base import Provider
@@ -45,5 +44,7 @@ def load_provider(name: str) -> Provider:
 def registered_providers() -> tuple[Provider, ...]:
     """Every provider of the package, by name: each module of ``verifiers/`` (found with pkgutil on the package's
     path, so a test can add a directory to it) except ``base``; subpackages (``samples``) are not providers."""
+    import pkgutil  # here, not at the top: the Lambda functions only ever load_provider(), and pkgutil imports typing
+
     names = sorted(info.name for info in pkgutil.iter_modules(__path__) if not info.ispkg and info.name != "base")
     return tuple(load_provider(name) for name in names)
