@@ -42,6 +42,13 @@ OTHER_TEST_SECRETS: Mapping[str, str] = {
     "old-secret": "a rotated-out test secret",
     "new-secret": "a rotated-in test secret",
     "new-token": "a rotated-in Twilio test token",
+    # The throwaway handshake providers' (tests/throwaway_providers.py, SECRETS).
+    "sample-slackish-signing-secret": "the slackish throwaway provider's signing secret",
+    "sample-zoomish-secret-token": "the zoomish throwaway provider's secret token",
+    "rotated-zoomish-secret-token": "the zoomish throwaway provider's rotated secret token",
+    "sample-metaish-app-secret": "the metaish throwaway provider's app secret",
+    "sample-metaish-verify-token": "the metaish throwaway provider's verify token",
+    "rotated-metaish-app-secret": "the metaish throwaway provider's rotated app secret",
 }
 
 # Fragments of the sample payloads (tools/make_events.py) that are payload content, never identifiers the code may

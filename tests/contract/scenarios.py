@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import sys
+import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -28,6 +30,7 @@ from botocore.client import BaseClient
 from moto import mock_aws
 
 from tests.integration.consumer.aws import moto_aws
+from tests.throwaway_providers import METAISH_MODULE, METAISH_VERIFY_TOKEN, api_event, installed
 from tests.unit.consumer.fakes import (
     DELIVERIES_TABLE,
     OVERFLOW_BUCKET,
@@ -141,7 +144,8 @@ class _LambdaContext:
 
 
 def _receiver_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Accepted (current and previous secret), rejected, claim-checked in S3 and not enqueued deliveries."""
+    """Accepted (current and previous secret), rejected, claim-checked in S3 and not enqueued deliveries; a handshake
+    answered (a throwaway Meta-like provider, tests/throwaway_providers.py) and a method no provider declares."""
     import receiver_app
 
     out = io.StringIO()
@@ -171,6 +175,18 @@ def _receiver_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch)
             secrets.put_secret_value(SecretId=f"{provider}-secret", SecretString=f"rotated-{provider}-value")
             use(provider)
             assert invoke(build_event(provider, kind)) < 300, provider  # signed with what is now AWSPREVIOUS
+
+        with tempfile.TemporaryDirectory() as directory, installed(
+            Path(directory), monkeypatch, {"metaish": METAISH_MODULE}
+        ) as throwaway:
+            secrets.create_secret(Name="metaish-secret", SecretString=throwaway["metaish"].secret_format.sample)
+            use("metaish")
+            query = {"hub.mode": "subscribe", "hub.verify_token": METAISH_VERIFY_TOKEN, "hub.challenge": "1158201444"}
+            assert invoke(api_event("metaish", method="GET", query=query)) == 200
+        use("github")
+        get = build_event("github", KINDS["github"][0])
+        get["requestContext"]["http"]["method"] = "GET"
+        assert invoke(get) == 405
 
         use("github", INLINE_ENVELOPE_LIMIT_BYTES="1024")
         body = json.dumps({"ref": "refs/heads/main", "before": "0", "after": "1", "padding": "x" * 4096}).encode()

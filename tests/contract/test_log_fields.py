@@ -54,8 +54,18 @@ def test_a_rejection_is_a_warning_with_its_reason_code(logs: dict[str, list[dict
         assert line["level"] == "WARNING"
         assert line["outcome"] == "rejected"
         assert line["reason"] in set(Reason)
-        assert line["status_code"] in {400, 401, 403, 413, 503}
+        assert line["status_code"] in {400, 401, 403, 405, 413, 503}
         assert line["provider"] and line["request_id"] and line["source_ip"]
+
+
+def test_an_answered_handshake_is_one_info_line_without_its_body(logs: dict[str, list[dict[str, Any]]]) -> None:
+    answered = lines(logs, RECEIVER, "handshake answered")
+    for line in answered:
+        assert line["level"] == "INFO"
+        assert line["outcome"] == "handshake_answered"
+        assert line["provider"] and line["method"] and line["status_code"] == 200
+        assert line["secret_version"] in {"current", "previous"}
+        assert "body" not in line and "headers" not in line and "1158201444" not in str(line)
 
 
 def test_consumer_lines_about_a_delivery_carry_its_keys_and_correlation_id(

@@ -1,9 +1,11 @@
 """The receiver: verify one HTTP delivery, queue it durably, answer the provider.
 
-Order of checks, cheapest and least trusting first: body size, source IP allowlist, signature (with the rotated
-secret), then the provider's body format, then whether the delivery id and event type the verifier named can be
-carried (SQS attributes, ledger keys). Only a delivery that passed all of them is enqueued, and only an enqueued
-one gets a 2xx. Every rejection is logged and counted with its reason code; nothing secret and no body is logged.
+Order of checks, cheapest and least trusting first: the HTTP method (one the provider declares, before any secret
+is read), body size, source IP allowlist, signature (with the rotated secret), then the provider's handshake (an
+endpoint confirmation is answered as the provider wants it and never queued), then the provider's body format, then
+whether the delivery id and event type the verifier named can be carried (SQS attributes, ledger keys). Only a
+delivery that passed all of them is enqueued, and only an enqueued one (or a verified handshake) gets a 2xx. Every
+rejection is logged and counted with its reason code; nothing secret and no body is logged.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from webhook_gateway.secrets import PREVIOUS, RotatingSecret
 from webhook_gateway.settings import ReceiverSettings, parse_cidr_list
 from webhook_gateway.verifiers import load_provider
 from webhook_gateway.verifiers.base import (
+    Acknowledgement,
     DeliveryIdentity,
     Provider,
     Reason,
@@ -47,6 +50,7 @@ STATUS_BY_REASON: Mapping[Reason, int] = {
     Reason.UNPARSEABLE_PAYLOAD: 400,
     Reason.INVALID_DELIVERY_ID: 400,
     Reason.INVALID_EVENT_TYPE: 400,
+    Reason.METHOD_NOT_ALLOWED: 405,
     # Our failure, not the sender's: a 5xx makes the provider retry once the secret is readable again.
     Reason.SECRET_UNAVAILABLE: 503,
 }
@@ -78,16 +82,21 @@ class Receiver:
         metrics.add_metric(name="DeliveriesReceived", unit=MetricUnit.Count, value=1)
         try:
             request = request_from_event(event)
+            self._check_method(request)
             self._check_size(request)
             self._check_source(request)
             matched = self.provider.verify(request, self.secret.candidates(), self._policy())
-            identity = self.provider.identify(request)
-            check_identity(identity)
+            answer = self.provider.handshake(request, matched)
+            if answer is None:
+                identity = self.provider.identify(request)
+                check_identity(identity)
         except Rejected as rejection:
             return self._reject(rejection, event)
         except Exception:  # a verifier bug must fail closed as a 4xx, never queue and never look like our outage
             logger.exception("verifier raised unexpectedly; rejecting the delivery")
             return self._reject(Rejected(Reason.MALFORMED_SIGNATURE, "unexpected verifier error"), event)
+        if answer is not None:
+            return self._answer_handshake(request, answer, matched)
 
         logger.set_correlation_id(identity.delivery_id)
         try:
@@ -131,6 +140,27 @@ class Receiver:
             future_tolerance_seconds=self.settings.future_tolerance_seconds,
             public_base_url=self.settings.public_base_url,
         )
+
+    def _check_method(self, request: WebhookRequest) -> None:
+        if request.method not in self.provider.methods:
+            allowed = ", ".join(self.provider.methods)
+            raise Rejected(Reason.METHOD_NOT_ALLOWED, f"method {request.method[:20]!r}, allowed: {allowed}")
+
+    def _answer_handshake(
+        self, request: WebhookRequest, answer: Acknowledgement, matched: SecretCandidate
+    ) -> dict[str, Any]:
+        """A verified endpoint confirmation: answered as the provider asked, counted, never queued."""
+        metrics.add_metric(name="HandshakesAnswered", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "handshake answered",
+            extra={
+                "outcome": "handshake_answered",
+                "method": request.method,
+                "status_code": answer.status,
+                "secret_version": matched.version,
+            },
+        )
+        return text_response(answer.status, answer.body, answer.content_type)
 
     def _check_size(self, request: WebhookRequest) -> None:
         if len(request.body) > self.settings.max_body_bytes:
@@ -190,7 +220,10 @@ class Receiver:
             default_dimensions={**metrics.default_dimensions, "reason": rejection.reason.value},
         ):
             pass
-        return json_response(status, {"error": rejection.reason.value})
+        response = json_response(status, {"error": rejection.reason.value})
+        if rejection.reason is Reason.METHOD_NOT_ALLOWED:
+            response["headers"]["allow"] = ", ".join(self.provider.methods)  # RFC 9110: a 405 names what is allowed
+        return response
 
 
 def check_identity(identity: DeliveryIdentity) -> None:

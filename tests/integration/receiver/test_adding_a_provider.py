@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 import textwrap
 from collections.abc import Iterator
 
@@ -18,10 +17,10 @@ from hookctl import samples
 from hookctl.local.gateway import HttpApi, Route
 from hookctl.local.lambda_runtime import Invocation
 from hookctl.main import main
-from webhook_gateway import verifiers
+from tests.throwaway_providers import installed
 from webhook_gateway.consumer.events import build_event
 from webhook_gateway.envelope import Envelope
-from webhook_gateway.verifiers import load_provider, registered_providers
+from webhook_gateway.verifiers import registered_providers
 from webhook_gateway.verifiers.base import Provider
 
 # Acme: `X-Acme-Signature: <hex HMAC-SHA256 of the raw body>`, a JSON event naming itself; one sample kind. The
@@ -101,10 +100,8 @@ ACME_MODULE = textwrap.dedent(
 @pytest.fixture
 def acme(tmp_path, monkeypatch) -> Iterator[Provider]:
     """``acme.py`` in a directory on the verifier package's path: a provider module like the package's own."""
-    (tmp_path / "acme.py").write_text(ACME_MODULE, encoding="utf-8")
-    monkeypatch.setattr(verifiers, "__path__", [*verifiers.__path__, str(tmp_path)])
-    yield load_provider("acme")
-    sys.modules.pop("webhook_gateway.verifiers.acme", None)
+    with installed(tmp_path, monkeypatch, {"acme": ACME_MODULE}) as providers:
+        yield providers["acme"]
     samples._sample.cache_clear()
 
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from urllib.parse import urlencode
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hookctl.samples import DEFAULT_KINDS
+from tests.throwaway_providers import METAISH_APP_SECRET, METAISH_VERIFY_TOKEN, installed
 from tools.make_events import SAMPLE_SECRETS, build_event
 from webhook_gateway.receiver import Receiver
 from webhook_gateway.settings import ReceiverSettings
 from webhook_gateway.verifiers import load_provider, registered_providers
+from webhook_gateway.verifiers.base import Provider
 
 from .fakes import InMemorySender, StaticSecret
 
@@ -42,28 +46,83 @@ headers_strategy = st.dictionaries(
 )
 
 
+# GET is how some providers confirm their endpoint (Meta); any other method must be refused as well.
+methods = st.one_of(st.sampled_from(["POST", "GET", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"]), st.text(max_size=8))
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     provider=st.sampled_from(PROVIDERS),
+    method=methods,
     headers=headers_strategy,
     body=st.binary(max_size=2000),
     as_base64=st.booleans(),
     raw_query=st.text(max_size=80),
 )
-def test_arbitrary_requests_never_get_5xx_and_are_never_queued(provider, headers, body, as_base64, raw_query):
+def test_arbitrary_requests_never_get_5xx_and_are_never_queued(provider, method, headers, body, as_base64, raw_query):
     receiver, sender = make_receiver(provider)
-    event = {
+    response = receiver.handle(arbitrary_event(provider, method, headers, body, as_base64, raw_query))
+    assert 400 <= response["statusCode"] < 500
+    assert sender.sent == []
+
+
+def arbitrary_event(provider, method, headers, body, as_base64, raw_query):
+    return {
         "version": "2.0",
         "rawPath": f"/webhooks/{provider}",
         "rawQueryString": raw_query,
         "headers": headers,
         "body": base64.b64encode(body).decode() if as_base64 else body.decode("utf-8", "replace"),
         "isBase64Encoded": as_base64,
-        "requestContext": {"http": {"method": "POST", "sourceIp": "198.51.100.7"}, "requestId": "r"},
+        "requestContext": {"http": {"method": method, "sourceIp": "198.51.100.7"}, "requestId": "r"},
     }
-    response = receiver.handle(event)
-    assert 400 <= response["statusCode"] < 500
+
+
+@pytest.fixture(scope="module")
+def metaish(tmp_path_factory) -> Iterator[Provider]:
+    """The Meta-like throwaway provider (tests/throwaway_providers.py): GET handshakes with a verify token."""
+    with pytest.MonkeyPatch.context() as monkeypatch, installed(
+        tmp_path_factory.mktemp("providers"), monkeypatch
+    ) as providers:
+        yield providers["metaish"]
+
+
+hub_queries = st.dictionaries(
+    st.sampled_from(["hub.mode", "hub.verify_token", "hub.challenge", "other"]),
+    st.one_of(st.sampled_from(["subscribe", METAISH_VERIFY_TOKEN, "", "1158201444"]), st.text(max_size=20)),
+    max_size=4,
+).map(urlencode)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(  # the handshake itself: answered, not queued
+    method="GET", headers={}, body=b"", as_base64=False,
+    raw_query=urlencode({"hub.mode": "subscribe", "hub.verify_token": METAISH_VERIFY_TOKEN, "hub.challenge": "42"}),
+)
+@given(
+    method=st.one_of(st.just("GET"), methods),
+    headers=headers_strategy,
+    body=st.binary(max_size=500),
+    as_base64=st.booleans(),
+    raw_query=st.one_of(hub_queries, st.text(max_size=80)),
+)
+def test_arbitrary_requests_to_a_get_handshake_provider_never_get_5xx_and_are_never_queued(
+    metaish, method, headers, body, as_base64, raw_query
+):
+    # Given a provider that takes GET (its handshake) and POST, with its verify token configured
+    sender = InMemorySender()
+    settings = ReceiverSettings(provider="metaish", queue_url="q", secret_id="s", overflow_bucket="b")
+    receiver = Receiver(metaish, settings, StaticSecret(metaish.secret_format.sample, "old-secret"), sender)
+    # When any request arrives
+    response = receiver.handle(arbitrary_event("metaish", method, headers, body, as_base64, raw_query))
+    # Then it is never a 5xx and never queued (nothing here is signed with the app secret); a 2xx is only ever the
+    # handshake answer to a GET that carried the verify token
+    assert response["statusCode"] < 500
     assert sender.sent == []
+    if response["statusCode"] < 300:
+        assert method == "GET" and METAISH_VERIFY_TOKEN in raw_query
+        assert response["headers"]["content-type"].startswith("text/plain")
+    assert METAISH_APP_SECRET not in response["body"]
 
 
 @settings(max_examples=200, deadline=None)

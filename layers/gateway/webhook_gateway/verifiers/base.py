@@ -10,6 +10,21 @@ functions:
   (idempotency key and event type), from signed data wherever the provider signs one. It raises
   ``Rejected(Reason.UNPARSEABLE_PAYLOAD)`` when the body is not in the provider's format.
 
+A provider that confirms its endpoint synchronously (Slack's ``url_verification``, Zoom's
+``endpoint.url_validation``, Discord's PING, Meta's GET subscription check) adds one optional function:
+
+* ``handshake(request, matched_secret) -> Acknowledgement | None``: called by the receiver after ``verify`` succeeded
+  (``matched_secret`` is the candidate that verified, so an answer can be keyed with it, as Zoom's must) and before
+  ``identify``. ``None``: not a handshake, the delivery goes on as usual. An :class:`Acknowledgement`: the answer, sent
+  to the provider as is; nothing is queued. It may raise :class:`Rejected` (a handshake missing its challenge).
+
+``methods`` lists the HTTP methods the provider sends (default ``("POST",)``); the receiver answers any other with
+405 ``method_not_allowed`` before reading a secret. A provider whose handshake is a GET (Meta) declares
+``("GET", "POST")`` and its own ``verify`` handles the GET, which carries no signature: it compares the token in the
+query with the one its secret holds, in constant time (:func:`constant_time_equal`), refuses when no token is
+configured (empty values are never tried, as in :func:`first_matching_secret`), and never runs the POST checks; its
+``handshake`` then answers the challenge. The receiver stays the same for every provider.
+
 Beside the two functions, the ``Provider`` declares what the rest of the gateway needs to know about it, so that
 nothing else keeps a per-provider table: the request headers worth forwarding, its acknowledgement, how the consumer
 parses its body (:class:`BodyFormat`), what its secret holds (:class:`SecretFormat`, with the sample secrets of local
@@ -47,6 +62,8 @@ class Reason(enum.StrEnum):
     # delivery no consumer can record.
     INVALID_DELIVERY_ID = "invalid_delivery_id"
     INVALID_EVENT_TYPE = "invalid_event_type"
+    # Checked by the receiver before anything else: an HTTP method the provider does not declare (Provider.methods).
+    METHOD_NOT_ALLOWED = "method_not_allowed"
 
 
 class Rejected(Exception):
@@ -130,6 +147,11 @@ def json_acknowledgement(identity: DeliveryIdentity) -> Acknowledgement:
     return Acknowledgement(202, "application/json", body)
 
 
+def no_handshake(request: WebhookRequest, matched_secret: SecretCandidate) -> Acknowledgement | None:
+    """The default: the provider has no handshake, every verified request is a delivery."""
+    return None
+
+
 @dataclass(frozen=True)
 class BodyFormat:
     """How the consumer parses the provider's raw body (``webhook_gateway.consumer.events.parse_body``).
@@ -163,6 +185,11 @@ class Provider:
     name: str
     verify: Callable[[WebhookRequest, Iterable[SecretCandidate], VerificationPolicy], SecretCandidate]
     identify: Callable[[WebhookRequest], DeliveryIdentity]
+    # The endpoint confirmation, if the provider has one (see the module docstring): the verified request and the
+    # secret that verified it -> the answer, or None for a delivery.
+    handshake: Callable[[WebhookRequest, SecretCandidate], Acknowledgement | None] = no_handshake
+    # The HTTP methods the provider sends (upper case); the receiver answers any other with 405.
+    methods: tuple[str, ...] = ("POST",)
     # Request headers worth keeping in the envelope for the consumer (lower-case); never the signature itself.
     forwarded_headers: tuple[str, ...] = ()
     acknowledge: Callable[[DeliveryIdentity], Acknowledgement] = json_acknowledgement
