@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TextIO
@@ -29,6 +29,7 @@ ACCEPTED = "delivery accepted"
 REJECTED = "delivery rejected"
 NOT_QUEUED = "delivery not queued; answering 503 so the provider retries"
 DUPLICATE = "duplicate delivery acknowledged"
+DUPLICATE_BODY = "the same signed body was already received under another delivery id: not processed again"
 SKIPPED = "no handler registered for this event type; delivery recorded as skipped"
 HANDLER_FAILED = "delivery failed; recorded as failed, the record will be retried"
 LEDGER_FAILED = "ledger write failed; the record will be retried"
@@ -39,6 +40,7 @@ LAST_RECEIVE = "delivery failed on its last receive: SQS moves it to the DLQ"
 POISON = "poison message: the SQS body is not a valid envelope"
 CONSUMER_MESSAGES = (
     DUPLICATE,
+    DUPLICATE_BODY,
     SKIPPED,
     HANDLER_FAILED,
     LEDGER_FAILED,
@@ -192,26 +194,10 @@ class Tracker:
         if not message_id:
             return
         pending = self._by_message.setdefault(message_id, _Pending())
-        if message == DUPLICATE:
-            pending.outcome, pending.detail = (
-                "duplicate",
-                f"already processed (outcome {record.get('outcome') or 'handled'})",
-            )
-        elif message == SKIPPED:
-            pending.outcome, pending.detail = "skipped", "no handler registered for this event type"
-        elif message == HANDLER_FAILED:
-            pending.outcome, pending.detail = "failed", _exception(record) or "the handler raised"
-        elif message == LEDGER_FAILED:
-            pending.outcome, pending.detail = "failed", f"ledger write failed ({record.get('error_code')})"
-        elif message == COMPLETION_FAILED:
-            pending.outcome, pending.detail = (
-                "failed",
-                f"handler ran, completion not recorded ({record.get('error_code')})",
-            )
-        elif message == CONFLICT:
-            pending.outcome, pending.detail = "failed", "held by another consumer (claim conflict)"
-        elif message == POISON:
-            pending.outcome, pending.detail = "failed", f"poison message: {record.get('reason')}"
+        describe = _CONSUMER_OUTCOMES.get(message)
+        if describe is not None:
+            pending.outcome, pending.detail = describe(record)
+        if message == POISON:
             pending.last_receive = bool(record.get("dead_lettered"))
         elif message == LAST_RECEIVE:
             pending.last_receive = True
@@ -429,6 +415,19 @@ def shutdown_report(summary: Mapping[str, Any], left_in_queues: int | None) -> s
     if summary["failed_attempts"]:
         lines.append(f"  {summary['failed_attempts']} failed attempt(s) on the way (retried, or dead-lettered above)")
     return "\n".join(lines)
+
+
+# What each consumer log line says about its record: (outcome, detail) from the line's fields.
+_CONSUMER_OUTCOMES: dict[str, Callable[[Mapping[str, Any]], tuple[str, str]]] = {
+    DUPLICATE: lambda r: ("duplicate", f"already processed (outcome {r.get('outcome') or 'handled'})"),
+    DUPLICATE_BODY: lambda r: ("duplicate", f"same signed body as {r.get('duplicate_of')}"),
+    SKIPPED: lambda r: ("skipped", "no handler registered for this event type"),
+    HANDLER_FAILED: lambda r: ("failed", _exception(r) or "the handler raised"),
+    LEDGER_FAILED: lambda r: ("failed", f"ledger write failed ({r.get('error_code')})"),
+    COMPLETION_FAILED: lambda r: ("failed", f"handler ran, completion not recorded ({r.get('error_code')})"),
+    CONFLICT: lambda r: ("failed", "held by another consumer (claim conflict)"),
+    POISON: lambda r: ("failed", f"poison message: {r.get('reason')}"),
+}
 
 
 def _exception(record: Mapping[str, Any]) -> str:

@@ -218,3 +218,33 @@ def test_deliveries_the_consumer_settled_from_elsewhere_are_named_not_hidden():
     # Then the counts still add up: the extra one is named
     assert parts["accepted"]["processed"] == 2 and parts["accepted"]["from_elsewhere"] == 1
     assert "1 that this gateway did not accept" in console.shutdown_report(summary, 0)
+
+
+def test_a_body_replayed_under_a_new_id_is_shown_and_counted_as_a_duplicate(tmp_path):
+    # Given a GitHub delivery the consumer recognised as the same signed body under another id (ledger.claim_body)
+    out = io.StringIO()
+    tracker = console.Tracker(out=out, log_dir=tmp_path)
+    replay = {
+        "level": "WARNING",
+        "message": console.DUPLICATE_BODY,
+        "message_id": "m9",
+        "provider": "github",
+        "delivery_id": "9:forged",
+        "duplicate_of": "1:abc",
+    }
+    record = {
+        "messageId": "m9",
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {
+            "provider": {"stringValue": "github"},
+            "delivery_id": {"stringValue": "9:forged"},
+            "event_type": {"stringValue": "push"},
+        },
+    }
+    # When its line and its batch reach the console
+    tracker.function_output(worker("ConsumerFunction"), json.dumps(replay))
+    tracker.batch(BatchOutcome([record], Invocation("c9", result={"batchItemFailures": []}), set(), False))
+    tracker.close()
+    # Then it is a duplicate, naming the delivery whose body it repeats
+    (line,) = out.getvalue().splitlines()
+    assert line.split()[2] == "duplicate" and "same signed body as 1:abc" in line
