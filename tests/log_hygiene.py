@@ -69,7 +69,13 @@ PAYLOAD_FRAGMENTS: Mapping[str, str] = {
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _RECORD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
-_SIGNATURE_HEADERS = ("x-hub-signature-256", "x-hub-signature", "stripe-signature", "x-twilio-signature")
+_SIGNATURE_HEADERS = (
+    "x-hub-signature-256",
+    "x-hub-signature",
+    "stripe-signature",
+    "x-twilio-signature",
+    "x-slack-signature",
+)
 
 
 def sample_event_signatures(events_dir: Path = Path(EVENTS_DIR)) -> dict[str, str]:

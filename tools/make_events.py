@@ -2,8 +2,8 @@
 events the consumer receives for them.
 
 Run ``make events`` (``python -m tools.make_events``) to (re)generate every file. Everything is deterministic
-except Stripe's signature timestamp: Stripe signs ``t=<now>``, and the gateway only accepts it for 300 s, so the
-Stripe files must be re-signed shortly before they are used (``sam local invoke``, e2e runs).
+except Stripe's and Slack's signature timestamps: they sign the time of sending, and the gateway only accepts it for
+300 s, so the Stripe and Slack files must be re-signed shortly before they are used (``sam local invoke``, e2e runs).
 
 The samples, their signing and the HTTP API v2 event builder live in the installed CLI package
 (:mod:`hookctl.samples`: ``hookctl send`` and the local runner use the same code); this module re-exports them and
@@ -21,7 +21,7 @@ owns the ``events/`` files:
 * :func:`build_event_file` / :func:`render_event` - exactly what ``events/<name>`` must contain.
 
 Signatures are computed with ``hmac`` as each provider documents them; the tests check them against the providers'
-own SDKs (stripe-python, twilio-python) and their published vectors.
+own SDKs (stripe-python, slack_sdk, twilio-python) and their published vectors.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class ExpectedOutcome:
 class _FileSpec:
     expected: ExpectedOutcome
     wrong_secret: bool = False
-    # Providers that sign the time (Stripe): how long before delivery the signature was made (a replayed request).
+    # Providers that sign the time (Stripe, Slack): how long before delivery the signature was made (a replay).
     signed_seconds_before_delivery: int = 0
 
 
@@ -112,6 +112,9 @@ _FILE_SPECS: dict[str, _FileSpec] = {
     "github_ping.json": _spec("github", "ping", 202),
     # GitHub hook with content type "form": HTTP API base64-encodes form bodies, so the receiver must decode them.
     "github_push_base64.json": _spec("github", "push_form", 202),
+    # Slack acknowledges with an empty 200; a signed url_verification is answered with its challenge (200).
+    "slack_app_mention.json": _spec("slack", "app_mention", 200),
+    "slack_url_verification.json": _spec("slack", "url_verification", 200),
     "stripe_payment_intent_succeeded.json": _spec("stripe", "payment_intent.succeeded", 202),
     # Form-encoded, so API Gateway delivers it base64-encoded as well.
     "twilio_sms_inbound.json": _spec("twilio", "sms_inbound", 200),
@@ -119,6 +122,10 @@ _FILE_SPECS: dict[str, _FileSpec] = {
     "github_bad_signature.json": _spec("github", "push", 401, REASON_SIGNATURE_MISMATCH, wrong_secret=True),
     "stripe_stale_timestamp.json": _spec(
         "stripe", "payment_intent.succeeded", 401, REASON_TIMESTAMP_TOO_OLD, signed_seconds_before_delivery=3600
+    ),
+    "slack_bad_signature.json": _spec("slack", "app_mention", 401, REASON_SIGNATURE_MISMATCH, wrong_secret=True),
+    "slack_stale_timestamp.json": _spec(
+        "slack", "app_mention", 401, REASON_TIMESTAMP_TOO_OLD, signed_seconds_before_delivery=3600
     ),
     "twilio_bad_signature.json": _spec("twilio", "sms_inbound", 401, REASON_SIGNATURE_MISMATCH, wrong_secret=True),
 }
@@ -298,11 +305,22 @@ def stripe_signature_timestamp(event: Mapping[str, Any]) -> int | None:
     return None
 
 
+def signature_timestamp(event: Mapping[str, Any]) -> int | None:
+    """The signing time of an event from a provider that signs it (Stripe's ``t=``, Slack's
+    ``x-slack-request-timestamp``), or None when it has none."""
+    stripe = stripe_signature_timestamp(event)
+    if stripe is not None:
+        return stripe
+    slack = str((event.get("headers") or {}).get("x-slack-request-timestamp") or "")
+    return int(slack) if slack.isdigit() else None
+
+
 def build_event_file(name: str, *, timestamp: float | None = None) -> dict[str, Any]:
     """Exactly the event ``events/<name>`` holds.
 
-    ``timestamp`` is the Stripe signature time (default: now, or an hour ago for the stale file); pass the ``t=`` of
-    a file on disk (:func:`stripe_signature_timestamp`) to reproduce it byte for byte. Other files ignore it.
+    ``timestamp`` is the signature time of a provider that signs it (Stripe, Slack; default: now, or an hour ago for
+    the stale files); pass the one of a file on disk (:func:`signature_timestamp`) to reproduce it byte for byte.
+    Other files ignore it.
     """
     if name in CONSUMER_EVENT_FILES:
         return build_consumer_event(name)
@@ -358,7 +376,8 @@ def write_events(directory: Path = EVENTS_DIR, *, only: Iterable[str] | None = N
 
 
 def stale_event_files(directory: Path = EVENTS_DIR) -> list[str]:
-    """Files that are missing or differ from what the generator produces (ignoring Stripe's signing time)."""
+    """Files that are missing or differ from what the generator produces (ignoring the Stripe and Slack signing
+    time)."""
     stale = []
     for name in ALL_EVENT_FILES:
         path = directory / name
@@ -367,7 +386,7 @@ def stale_event_files(directory: Path = EVENTS_DIR) -> list[str]:
             continue
         text = path.read_text(encoding="utf-8")
         try:
-            timestamp = stripe_signature_timestamp(json.loads(text))
+            timestamp = signature_timestamp(json.loads(text))
         except ValueError:
             stale.append(name)
             continue

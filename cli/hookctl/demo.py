@@ -49,13 +49,14 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
 
 
 def demo_jobs() -> tuple[list[Any], list[Any]]:
-    """Round 1: every sample kind once, each a new delivery. Round 2: the first delivery of each provider again
+    """Round 1: every sample delivery kind once (handshakes are answered, not queued), each a new delivery.
+    Round 2: the first delivery of each provider again
     (duplicates: the provider's retries) and one forged delivery per provider."""
     from hookctl.send import Job
 
     first = [
         Job(provider, kind, samples.new_delivery_id(provider))
-        for provider, kinds in samples.KINDS.items()
+        for provider, kinds in samples.DELIVERY_KINDS.items()
         for kind in kinds
     ]
     again: list[Job] = []

@@ -144,6 +144,12 @@ def kinds_of(provider: str) -> tuple[str, ...]:
     return tuple(provider_samples(provider).kinds)
 
 
+def delivery_kinds_of(provider: str) -> tuple[str, ...]:
+    """The provider's sample kinds that are deliveries (queued and processed): all but its handshakes."""
+    declared = provider_samples(provider)
+    return tuple(kind for kind in declared.kinds if kind not in declared.handshakes)
+
+
 def sample_secret(provider: str) -> str:
     """The provider's sample secret (``Provider.secret_format.sample``), read now; "" when it declares none."""
     return load_provider(provider).secret_format.sample
@@ -171,6 +177,8 @@ KINDS: dict[str, tuple[str, ...]] = {
     provider.name: tuple(provider_samples(provider).kinds) for provider in registered_providers() if provider.samples
 }
 DEFAULT_KINDS: dict[str, str] = {provider: kinds[0] for provider, kinds in KINDS.items()}
+# The kinds that are deliveries (no handshakes): what `send all` and the demo send.
+DELIVERY_KINDS: dict[str, tuple[str, ...]] = {provider: delivery_kinds_of(provider) for provider in KINDS}
 
 
 @cache

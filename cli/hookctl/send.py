@@ -77,9 +77,15 @@ def plan(
     delivery_id: str | None = None,
 ) -> list[Job]:
     """``count`` deliveries (each with a fresh id, or ``delivery_id`` for one), each ``duplicate`` times.
-    ``provider`` ``all`` cycles through every provider and kind."""
+    ``provider`` ``all`` cycles through every provider and kind (every delivery kind: no handshake, unless ``kind``
+    names one)."""
     if provider == "all":
-        pairs = [(p, k) for p in samples.provider_names() for k in samples.kinds_of(p) if kind in (None, k)]
+        pairs = [
+            (p, k)
+            for p in samples.provider_names()
+            for k in (samples.kinds_of(p) if kind else samples.delivery_kinds_of(p))
+            if kind in (None, k)
+        ]
     else:
         pairs = [(provider, kind or samples.kinds_of(provider)[0])]
     jobs: list[Job] = []

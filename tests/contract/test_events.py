@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, parse_qsl
 
 import pytest
 import stripe
+from slack_sdk.signature import Clock, SignatureVerifier
 from twilio.request_validator import RequestValidator
 
 from tools import make_events
@@ -33,6 +34,7 @@ from tools.make_events import (
     build_event_file,
     render_event,
     sign_request,
+    signature_timestamp,
     stripe_signature_timestamp,
 )
 from webhook_gateway.http import request_from_event
@@ -100,6 +102,30 @@ def stripe_signature_ok(event: dict[str, Any], secret: str, *, tolerance: int | 
     return sdk_ok
 
 
+def slack_signature_ok(event: dict[str, Any], secret: str, *, check_age: bool) -> bool:
+    """slack_sdk's SignatureVerifier, cross-checked by a hand-rolled HMAC-SHA256 over ``v0:<timestamp>:<body>``.
+    ``check_age``: also require the timestamp within the SDK's 5 minutes of the time API Gateway received it."""
+    body = raw_body(event)
+    headers = event["headers"]
+    timestamp, signature = headers["x-slack-request-timestamp"], headers["x-slack-signature"]
+    signed = f"v0:{timestamp}:".encode() + body
+    by_hand = "v0=" + hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+    received_at = event["requestContext"]["timeEpoch"] // 1000
+    verifier = SignatureVerifier(secret, clock=_FixedClock(received_at if check_age else int(timestamp)))
+    sdk_ok = verifier.is_valid(body, timestamp, signature)
+    if not check_age:
+        assert sdk_ok == hmac.compare_digest(by_hand, signature), "slack_sdk and hand-rolled HMAC disagree"
+    return sdk_ok
+
+
+class _FixedClock(Clock):
+    def __init__(self, now: int) -> None:
+        self.fixed = now
+
+    def now(self) -> float:
+        return float(self.fixed)
+
+
 def twilio_signature_ok(event: dict[str, Any], token: str) -> bool:
     """twilio-python's validator, cross-checked by a hand-rolled HMAC-SHA1 over URL + sorted name/value pairs."""
     url = public_url(event)
@@ -128,6 +154,8 @@ def signature_ok(name: str, event: dict[str, Any]) -> bool:
         return github_signature_ok(event, secret)
     if provider == "stripe":
         return stripe_signature_ok(event, secret, tolerance=None if EVENT_FILES[name].valid else STRIPE_TOLERANCE)
+    if provider == "slack":
+        return slack_signature_ok(event, secret, check_age=not EVENT_FILES[name].valid)
     return twilio_signature_ok(event, secret)
 
 
@@ -147,10 +175,11 @@ def test_every_file_in_events_is_catalogued_and_every_catalogued_file_exists() -
 def test_catalogue_states_the_status_and_reason_each_receiver_must_answer() -> None:
     # Given every catalogued outcome
     for name, outcome in EVENT_FILES.items():
-        # Then valid deliveries are accepted (GitHub/Stripe 202, Twilio 200 with TwiML) and have no reason
+        # Then valid deliveries are accepted (GitHub/Stripe 202, Twilio 200 with TwiML, Slack an empty 200 or its
+        # url_verification's challenge) and have no reason
         if outcome.valid:
             assert outcome.reason is None, name
-            assert outcome.status == (200 if outcome.provider == "twilio" else 202), name
+            assert outcome.status == (200 if outcome.provider in {"slack", "twilio"} else 202), name
         # And invalid ones are 401 with one of the gateway's public reason codes
         else:
             assert outcome.status == 401, name
@@ -370,8 +399,8 @@ def test_twilio_json_event_puts_the_body_hash_in_the_signed_url() -> None:
 def test_file_on_disk_is_what_the_generator_writes(name: str) -> None:
     # Given a file on disk
     text = (EVENTS_DIR / name).read_text(encoding="utf-8")
-    # When the generator rebuilds it (reusing the file's Stripe signing time, the one thing that varies)
-    expected = render_event(build_event_file(name, timestamp=stripe_signature_timestamp(json.loads(text))))
+    # When the generator rebuilds it (reusing the file's Stripe or Slack signing time, the one thing that varies)
+    expected = render_event(build_event_file(name, timestamp=signature_timestamp(json.loads(text))))
     # Then both are identical to the byte: a stale or hand-edited file is caught (fix: `make events`)
     assert text == expected, f"events/{name} is out of date: run `make events`"
 
@@ -397,6 +426,7 @@ def test_build_event_gives_the_sample_event_for_a_provider_and_kind() -> None:
     # Given the sample secrets
     assert SAMPLE_SECRETS == {
         "github": "sample-github-webhook-secret",
+        "slack": "8f742231b10e8888abcd99e0d4e85a5b",
         "stripe": "whsec_sample_stripe_endpoint_secret",
         "twilio": "sample_twilio_auth_token_0123456789",
     }

@@ -116,4 +116,5 @@ def test_each_provider_webhook_url_is_a_resource_derived_from_its_name():
     assert SPECS_BY_KEY["github_url"] == ResourceSpec(
         "github_url", "GithubWebhookUrl", "--github-url", "HOOKCTL_GITHUB_URL", "GitHub webhook URL"
     )
-    assert [spec.key for spec in RESOURCE_SPECS][-4:] == ["github_url", "stripe_url", "twilio_url", "api_url"]
+    urls = ["github_url", "slack_url", "stripe_url", "twilio_url", "api_url"]
+    assert [spec.key for spec in RESOURCE_SPECS][-5:] == urls

@@ -192,7 +192,7 @@ def test_demo_runs_the_product_and_reports_nothing_lost(tmp_path):
     report = json.loads(out.getvalue())
     assert report["nothing_lost"] and report["drained"] and report["lost"] == []
     total = report["total"]
-    assert total["accepted"] == 9 and total["rejected"] == 3 and total["processed"] == 6 and total["duplicates"] == 3
+    assert total["accepted"] == 12 and total["rejected"] == 4 and total["processed"] == 8 and total["duplicates"] == 4
     assert time.monotonic() - started < 60
 
 

@@ -132,6 +132,7 @@ def test_every_property_of_the_created_resources_is_applied(local_stack):
     created = {c.logical_id: c.type for c in stack.created.values()}
     assert created == {
         "GithubWebhookSecret": "AWS::SecretsManager::Secret",
+        "SlackWebhookSecret": "AWS::SecretsManager::Secret",
         "StripeWebhookSecret": "AWS::SecretsManager::Secret",
         "TwilioWebhookSecret": "AWS::SecretsManager::Secret",
         "WebhookQueue": "AWS::SQS::Queue",
@@ -246,6 +247,7 @@ def test_secrets_are_seeded_with_the_samples_or_the_environment(local_stack):
     }
     assert value == {
         "github": SAMPLE_SECRETS["github"],
+        "slack": SAMPLE_SECRETS["slack"],
         "stripe": SAMPLE_SECRETS["stripe"],
         "twilio": "an-overridden-token",
     }

@@ -57,6 +57,9 @@ class Samples:
     # Whether the signature covers the delivery time (Stripe): samples are then signed now by default, else at
     # SAMPLE_DELIVERY_TIME.
     signs_time: bool = False
+    # Sample kinds that are endpoint confirmations (Slack's url_verification): answered by the receiver, never
+    # queued, so `hookctl send all` and the demo, which count what gets processed, leave them out.
+    handshakes: frozenset[str] = frozenset()
 
 
 # Deterministic sample identifiers -------------------------------------------------------------------------------------
