@@ -1,9 +1,10 @@
 """The reliability run: N signed deliveries through the local pipeline over real HTTP, with faults, then the proof that
 nothing was lost. Used by tests/e2e/test_reliability.py (N = 2,000) and bench/e2e_reliability.py (N = 20,000).
 
-Traffic (seeded): the three providers' sample kinds in turn, each delivery with its own id; a share of them delivered
-two or three times (a provider's retries, spread over the run), a share forged (the body changed after signing). The
-simulated provider resends after a 5xx or a connection error, with backoff, like GitHub/Stripe/Twilio do.
+Traffic (seeded): every provider's delivery sample kinds in turn, each delivery with its own id; a share of them
+delivered two or three times (a provider's retries, spread over the run), a share forged (the body changed after
+signing). The simulated provider resends after a 5xx or a connection error, with backoff, like GitHub/Stripe/Twilio
+do.
 
 Faults, at random, in the pipeline (the production code is untouched):
 
@@ -101,7 +102,8 @@ def is_poison(delivery_id: str, rate: float) -> bool:
 
 def plan_traffic(config: RunConfig) -> tuple[list[Job], dict[str, Any]]:
     rng = random.Random(config.seed)
-    kinds = [(provider, kind) for provider, sample_kinds in samples.KINDS.items() for kind in sample_kinds]
+    # Handshakes (Slack's url_verification) are answered, never queued: not deliveries this run can follow.
+    kinds = [(provider, kind) for provider, sample_kinds in samples.DELIVERY_KINDS.items() for kind in sample_kinds]
     n = config.deliveries
     order = list(range(n))
     rng.shuffle(order)
