@@ -39,6 +39,7 @@ from __future__ import annotations
 import enum
 import hmac
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -218,6 +219,22 @@ def constant_time_equal(expected: str | bytes, received: str | bytes) -> bool:
     if isinstance(received, str):
         received = utf8(received)
     return hmac.compare_digest(expected, received)
+
+
+# A signed Unix timestamp: 1 to 12 ASCII digits (10 until 2286; int() of 4,301+ digits raises ValueError).
+SIGNED_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+
+
+def require_fresh(timestamp: int, policy: VerificationPolicy) -> None:
+    """The replay window of providers that sign a timestamp; call it after the signature matched, so that these
+    reasons only ever describe authentic but replayed or mis-clocked deliveries."""
+    age = policy.now - timestamp
+    if age > policy.tolerance_seconds:
+        raise Rejected(Reason.TIMESTAMP_TOO_OLD, f"signed {int(age)} s ago, tolerance {policy.tolerance_seconds} s")
+    if -age > policy.future_tolerance_seconds:
+        raise Rejected(
+            Reason.TIMESTAMP_IN_FUTURE, f"signed {int(-age)} s ahead, allowance {policy.future_tolerance_seconds} s"
+        )
 
 
 def first_matching_secret(
