@@ -107,27 +107,32 @@ def _spec(provider: str, kind: str, status: int, reason: str | None = None, **ex
     return _FileSpec(ExpectedOutcome(provider, kind, status, reason), **extra)
 
 
+def _provider_file_specs(provider: str) -> dict[str, _FileSpec]:
+    """The provider's files: one per sample kind, its bad signature and (if it signs the time) a stale replay."""
+    from webhook_gateway.verifiers.base import DeliveryIdentity
+
+    samples = provider_samples(provider)
+    accepted = load_provider(provider).acknowledge(DeliveryIdentity("sample", "sample")).status
+    specs = {}
+    for kind in samples.kinds:
+        stem = samples.event_file_names.get(kind) or f"{provider}_{kind.replace('.', '_')}"
+        # A handshake is answered 200 with its challenge, whatever a delivery's acknowledgement is.
+        specs[f"{stem}.json"] = _spec(provider, kind, 200 if kind in samples.handshakes else accepted)
+    default_kind = next(iter(samples.kinds))
+    specs[f"{provider}_bad_signature.json"] = _spec(
+        provider, default_kind, 401, REASON_SIGNATURE_MISMATCH, wrong_secret=True
+    )
+    if samples.signs_time:
+        specs[f"{provider}_stale_timestamp.json"] = _spec(
+            provider, default_kind, 401, REASON_TIMESTAMP_TOO_OLD, signed_seconds_before_delivery=3600
+        )
+    return specs
+
+
+# Every provider of the registry: API Gateway base64-encodes form bodies (GitHub's "form" hooks, Twilio's), so those
+# files also prove that the receiver decodes them.
 _FILE_SPECS: dict[str, _FileSpec] = {
-    "github_push.json": _spec("github", "push", 202),
-    "github_ping.json": _spec("github", "ping", 202),
-    # GitHub hook with content type "form": HTTP API base64-encodes form bodies, so the receiver must decode them.
-    "github_push_base64.json": _spec("github", "push_form", 202),
-    # Slack acknowledges with an empty 200; a signed url_verification is answered with its challenge (200).
-    "slack_app_mention.json": _spec("slack", "app_mention", 200),
-    "slack_url_verification.json": _spec("slack", "url_verification", 200),
-    "stripe_payment_intent_succeeded.json": _spec("stripe", "payment_intent.succeeded", 202),
-    # Form-encoded, so API Gateway delivers it base64-encoded as well.
-    "twilio_sms_inbound.json": _spec("twilio", "sms_inbound", 200),
-    "twilio_json_body_sha256.json": _spec("twilio", "json_body", 200),
-    "github_bad_signature.json": _spec("github", "push", 401, REASON_SIGNATURE_MISMATCH, wrong_secret=True),
-    "stripe_stale_timestamp.json": _spec(
-        "stripe", "payment_intent.succeeded", 401, REASON_TIMESTAMP_TOO_OLD, signed_seconds_before_delivery=3600
-    ),
-    "slack_bad_signature.json": _spec("slack", "app_mention", 401, REASON_SIGNATURE_MISMATCH, wrong_secret=True),
-    "slack_stale_timestamp.json": _spec(
-        "slack", "app_mention", 401, REASON_TIMESTAMP_TOO_OLD, signed_seconds_before_delivery=3600
-    ),
-    "twilio_bad_signature.json": _spec("twilio", "sms_inbound", 401, REASON_SIGNATURE_MISMATCH, wrong_secret=True),
+    name: spec for provider in PROVIDERS for name, spec in sorted(_provider_file_specs(provider).items())
 }
 
 EVENT_FILES: dict[str, ExpectedOutcome] = {name: spec.expected for name, spec in _FILE_SPECS.items()}
@@ -293,26 +298,15 @@ def build_consumer_event(name: str) -> dict[str, Any]:
     return {"Records": [record]}
 
 
-def stripe_signature_timestamp(event: Mapping[str, Any]) -> int | None:
-    """The ``t=`` of an event's ``stripe-signature`` header, or None when it has none."""
-    header = (event.get("headers") or {}).get("stripe-signature")
-    if not header:
-        return None
-    for item in str(header).split(","):
-        name, _, value = item.partition("=")
-        if name.strip() == "t" and value.strip().isdigit():
-            return int(value)
+def signature_timestamp(event: Mapping[str, Any], provider: str | None = None) -> int | None:
+    """The signing time of an event from a provider that signs it (its samples' ``signature_time``), or None.
+    Without ``provider``, every provider's reading of the headers is tried (the first that finds one wins)."""
+    headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
+    for name in [provider] if provider else PROVIDERS:
+        signed_at = provider_samples(name).signature_time(headers)
+        if signed_at is not None:
+            return signed_at
     return None
-
-
-def signature_timestamp(event: Mapping[str, Any]) -> int | None:
-    """The signing time of an event from a provider that signs it (Stripe's ``t=``, Slack's
-    ``x-slack-request-timestamp``), or None when it has none."""
-    stripe = stripe_signature_timestamp(event)
-    if stripe is not None:
-        return stripe
-    slack = str((event.get("headers") or {}).get("x-slack-request-timestamp") or "")
-    return int(slack) if slack.isdigit() else None
 
 
 def build_event_file(name: str, *, timestamp: float | None = None) -> dict[str, Any]:
@@ -386,7 +380,7 @@ def stale_event_files(directory: Path = EVENTS_DIR) -> list[str]:
             continue
         text = path.read_text(encoding="utf-8")
         try:
-            timestamp = signature_timestamp(json.loads(text))
+            timestamp = signature_timestamp(json.loads(text), _provider_of(name))
         except ValueError:
             stale.append(name)
             continue

@@ -25,7 +25,7 @@ from webhook_gateway.http import json_response, request_from_event, text_respons
 from webhook_gateway.observability import logger, metrics
 from webhook_gateway.queue import EnqueueError, EnvelopeSender
 from webhook_gateway.secrets import PREVIOUS, RotatingSecret
-from webhook_gateway.settings import ReceiverSettings, parse_cidr_list
+from webhook_gateway.settings import ReceiverSettings, SettingsError, parse_cidr_list
 from webhook_gateway.verifiers import load_provider
 from webhook_gateway.verifiers.base import (
     Acknowledgement,
@@ -36,6 +36,7 @@ from webhook_gateway.verifiers.base import (
     SecretCandidate,
     VerificationPolicy,
     WebhookRequest,
+    provider_instance,
 )
 
 STATUS_BY_REASON: Mapping[Reason, int] = {
@@ -257,9 +258,22 @@ def parse_cidrs(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Networ
     return parse_cidr_list(text)
 
 
+def configured_provider(settings: ReceiverSettings) -> Provider:
+    """The provider instance the settings name, configured; :class:`SettingsError` when the kind or options are bad."""
+    try:
+        kind = load_provider(settings.kind)
+    except ValueError as error:
+        variable = "PROVIDER_KIND" if settings.provider_kind else "PROVIDER"
+        raise SettingsError(f"invalid receiver settings: {variable}: {error}") from None
+    try:
+        return provider_instance(kind, settings.provider, settings.provider_options)
+    except ValueError as error:
+        raise SettingsError(f"invalid receiver settings: PROVIDER_OPTIONS: {error}") from None
+
+
 def build_receiver(settings: ReceiverSettings) -> Receiver:
     """Wire a receiver from validated settings; AWS clients are created on first use."""
-    provider = load_provider(settings.provider)
+    provider = configured_provider(settings)
     metrics.set_default_dimensions(provider=provider.name)
     return Receiver(
         provider=provider,

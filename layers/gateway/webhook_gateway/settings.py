@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError, ValidationInfo, field_validator
 
 SQS_MAX_MESSAGE_BYTES = 1_048_576
 
@@ -39,7 +40,12 @@ def parse_cidr_list(text: str) -> tuple[IPNetwork, ...]:
 class ReceiverSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
-    provider: str = Field(alias="PROVIDER")
+    # The deployed instance's name (envelopes, metrics, logs, the ledger), and the provider module it runs (its kind):
+    # the same unless one module serves several senders (Standard Webhooks for OpenAI and for Clerk).
+    provider: str = Field(alias="PROVIDER", pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    provider_kind: str | None = Field(alias="PROVIDER_KIND", default=None)
+    # The instance's options (a JSON object; see Provider.configure), from the template's Providers mapping.
+    provider_options: Json[dict[str, Any]] = Field(alias="PROVIDER_OPTIONS", default_factory=dict)
     queue_url: str = Field(alias="QUEUE_URL")
     secret_id: str = Field(alias="SECRET_ID")
     overflow_bucket: str = Field(alias="OVERFLOW_BUCKET")
@@ -67,6 +73,10 @@ class ReceiverSettings(BaseModel):
                 f"ALLOWED_SOURCE_CIDRS (template parameter {provider.capitalize()}AllowedSourceCidrs): {error}"
             ) from None
         return value
+
+    @property
+    def kind(self) -> str:
+        return self.provider_kind or self.provider
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ReceiverSettings:

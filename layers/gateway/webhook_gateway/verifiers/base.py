@@ -31,18 +31,25 @@ parses its body (:class:`BodyFormat`), what its secret holds (:class:`SecretForm
 runs and tests) and where its sending side lives (``samples``: the signer and sample deliveries of
 ``verifiers/samples/<name>.py``, imported only by the CLI, tools and tests, never by a Lambda function).
 
+One provider module can serve several deployed *instances* (one per sender: Standard Webhooks for OpenAI and for
+Clerk, two GitHub organisations): the template names each instance and its kind (the module), and
+:func:`provider_instance` renames the module's ``PROVIDER`` to the instance, so the instance's name is what envelopes,
+metrics, logs and the ledger carry. A provider configured per deployment (Generic HMAC: which header, which
+algorithm) sets ``configure``: the instance's options (a JSON object in the template) -> the configured provider.
+
 Nothing here touches AWS or the environment, so verifiers are tested with plain values.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hmac
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 
 class Reason(enum.StrEnum):
@@ -202,6 +209,20 @@ class Provider:
     # the provider's sample deliveries; empty when there are none. A name, not an import: the Lambda functions never
     # load sample data.
     samples: str = ""
+    # Per-deployment options (the instance's JSON object, PROVIDER_OPTIONS) -> the provider they configure; raises
+    # ValueError naming what is wrong. None: the provider takes no options.
+    configure: Callable[[Mapping[str, Any]], Provider] | None = None
+
+
+def provider_instance(kind: Provider, name: str, options: Mapping[str, Any]) -> Provider:
+    """``kind`` deployed as the instance ``name``, configured with ``options``; ValueError when they do not fit."""
+    if kind.configure is not None:
+        configured = kind.configure(options)
+    elif options:
+        raise ValueError(f"provider {kind.name!r} takes no options, got {sorted(options)}")
+    else:
+        configured = kind
+    return configured if configured.name == name else dataclasses.replace(configured, name=name)
 
 
 def utf8(text: str) -> bytes:

@@ -11,6 +11,10 @@ sends one. Its ``SAMPLES`` (a :class:`Samples`, named by the provider's ``Provid
 * ``with_delivery_id(sample, delivery_id)``: the same sample as another delivery (``hookctl send --count``), and
   ``new_delivery_id()``: a fresh id shaped like the provider's.
 
+``make events`` writes one file per kind into ``events/`` (``<provider>_<kind>.json``), plus
+``<provider>_bad_signature.json`` (the default kind signed with the wrong sample secret) and, for a provider that
+signs the time, ``<provider>_stale_timestamp.json`` (signed an hour before delivery).
+
 ``hookctl.samples`` turns these into signed requests and API Gateway events. Never imported by a Lambda function;
 standard library only (the CLI's rule).
 """
@@ -60,6 +64,11 @@ class Samples:
     # Sample kinds that are endpoint confirmations (Slack's url_verification): answered by the receiver, never
     # queued, so `hookctl send all` and the demo, which count what gets processed, leave them out.
     handshakes: frozenset[str] = frozenset()
+    # The signing time a provider that signs it (signs_time) put in a request's lower-cased headers (Stripe's t=,
+    # Slack's timestamp header), or None: lets `make events --check` rebuild a time-signed file byte for byte.
+    signature_time: Callable[[Mapping[str, str]], int | None] = lambda headers: None
+    # Sample kind -> the name (without .json) of its file in events/, where it is not <provider>_<kind> (dots as _).
+    event_file_names: Mapping[str, str] = field(default_factory=dict)
 
 
 # Deterministic sample identifiers -------------------------------------------------------------------------------------

@@ -273,4 +273,6 @@ SAMPLES = Samples(
     kinds={"push": _push, "ping": _ping, "push_form": _push_form},
     with_delivery_id=with_delivery_id,
     new_delivery_id=new_delivery_id,
+    # API Gateway base64-encodes a "form" hook's body: the file shows it
+    event_file_names={"push_form": "github_push_base64"},
 )

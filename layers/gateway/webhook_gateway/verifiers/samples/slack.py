@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import uuid
+from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode
 
 from webhook_gateway.verifiers.samples import SAMPLE_DELIVERY_TIME, SampleDelivery, Samples, Signature, sample_hex
@@ -131,8 +132,14 @@ def with_delivery_id(sample: SampleDelivery, delivery_id: str) -> SampleDelivery
     return SampleDelivery(body, dict(sample.headers), sample.content_type, sample.source_ip)
 
 
+def signature_time(headers: Mapping[str, str]) -> int | None:
+    timestamp = headers.get("x-slack-request-timestamp", "")
+    return int(timestamp) if timestamp.isdigit() else None
+
+
 SAMPLES = Samples(
     sign=sign,
+    signature_time=signature_time,
     kinds={
         "app_mention": _app_mention,
         "url_verification": _url_verification,

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import uuid
+from collections.abc import Mapping
 
 from webhook_gateway.verifiers.samples import SAMPLE_DELIVERY_TIME, SampleDelivery, Samples, Signature, sample_uuid
 
@@ -116,8 +117,18 @@ def with_delivery_id(sample: SampleDelivery, delivery_id: str) -> SampleDelivery
     return SampleDelivery(body, dict(sample.headers), sample.content_type, sample.source_ip)
 
 
+def signature_time(headers: Mapping[str, str]) -> int | None:
+    """The ``t=`` of a ``stripe-signature`` header."""
+    for item in headers.get("stripe-signature", "").split(","):
+        name, _, value = item.partition("=")
+        if name.strip() == "t" and value.strip().isdigit():
+            return int(value)
+    return None
+
+
 SAMPLES = Samples(
     sign=sign,
+    signature_time=signature_time,
     kinds={"payment_intent.succeeded": _payment_intent_succeeded},
     with_delivery_id=with_delivery_id,
     new_delivery_id=new_delivery_id,

@@ -149,4 +149,5 @@ SAMPLES = Samples(
     kinds={"sms_inbound": _sms_inbound, "json_body": _json_body},
     with_delivery_id=with_delivery_id,
     new_delivery_id=new_delivery_id,
+    event_file_names={"json_body": "twilio_json_body_sha256"},  # signed through the bodySHA256 query parameter
 )
