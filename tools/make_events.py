@@ -65,7 +65,7 @@ from hookctl.samples import (  # noqa: F401  (re-exported: the generator's publi
     sign_and_build,
     sign_request,
 )
-from webhook_gateway.verifiers import load_provider
+from webhook_gateway.verifiers import load_provider, logical_name
 from webhook_gateway.verifiers.samples import SAMPLE_DELIVERY_TIME  # noqa: F401  (re-exported)
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
@@ -422,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {path}  (expect {outcome.status}{' ' + outcome.reason if outcome.reason else ''})")
     written_providers = sorted({_provider_of(path.name) for path in written})
     for provider in (name for name in written_providers if provider_samples(name).signs_time):
-        title = load_provider(provider).title or provider.capitalize()
+        title = load_provider(provider).title or logical_name(provider)
         print(f"{title} events are signed with t=now: use them within {STRIPE_TOLERANCE_SECONDS} s.")
     return 0
 

@@ -27,6 +27,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from tools.make_events import CONSUMER_EVENT_FILES, EVENT_FILES, SAMPLE_SECRETS, write_events
+from webhook_gateway.verifiers import logical_name
 
 ROOT = Path(__file__).resolve().parent.parent
 X86_TEMPLATE = ROOT / ".template.x86_64.yaml"
@@ -59,7 +60,9 @@ def build(sam: str) -> Path:
     env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "LAYER_PLATFORM": "manylinux2014_x86_64"}
     if (py_dir := python313_dir()) is not None:
         env["PATH"] = f"{py_dir}:{env['PATH']}"
-    subprocess.run([sam, "build", "--template-file", str(X86_TEMPLATE), "--build-dir", str(BUILD_DIR), "--no-cached"],
+    # --language-extensions: the receivers are a Fn::ForEach loop (docs/template.md)
+    command = [sam, "build", "--language-extensions", "--template-file", str(X86_TEMPLATE)]
+    subprocess.run([*command, "--build-dir", str(BUILD_DIR), "--no-cached"],
                    cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     return BUILD_DIR / "template.yaml"
 
@@ -74,7 +77,7 @@ def local_aws(bridge: str, port: int) -> tuple[dict[str, dict[str, str]], object
     env_vars = {}
     for provider, value in SAMPLE_SECRETS.items():
         secrets.create_secret(Name=f"{provider}-webhook-secret", SecretString=value)
-        env_vars[f"{provider.capitalize()}ReceiverFunction"] = {
+        env_vars[f"{logical_name(provider)}ReceiverFunction"] = {
             "QUEUE_URL": queue_url.replace("127.0.0.1", bridge),
             "SECRET_ID": f"{provider}-webhook-secret",
             "OVERFLOW_BUCKET": "overflow-bucket",
@@ -135,8 +138,8 @@ def _client_kwargs() -> dict[str, str]:
 
 def invoke(sam: str, template: Path, function: str, event: Path, env_file: Path) -> dict:
     result = subprocess.run(
-        [sam, "local", "invoke", function, "-t", str(template), "-e", str(event), "--skip-pull-image",
-         "--env-vars", str(env_file)],
+        [sam, "local", "invoke", function, "--language-extensions", "-t", str(template), "-e", str(event),
+         "--skip-pull-image", "--env-vars", str(env_file)],
         cwd=ROOT, capture_output=True, text=True, env={**os.environ, "SAM_CLI_TELEMETRY": "0"}, timeout=180,
     )
     # stdout holds the handler's answer, then the EMF lines the function printed

@@ -17,7 +17,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from hookctl.awserrors import is_problem
-from webhook_gateway.verifiers import registered_providers
+from webhook_gateway.verifiers import logical_name, registered_providers
 
 DEFAULT_STACK_NAME = "webhook-gateway"
 STACK_ENV = "HOOKCTL_STACK"
@@ -48,10 +48,10 @@ RESOURCE_SPECS: tuple[ResourceSpec, ...] = (
     *(
         ResourceSpec(
             webhook_url_key(provider.name),
-            f"{provider.name.capitalize()}WebhookUrl",
+            f"{logical_name(provider.name)}WebhookUrl",
             f"--{provider.name.replace('_', '-')}-url",
             f"HOOKCTL_{provider.name.upper()}_URL",
-            f"{provider.title or provider.name.capitalize()} webhook URL",
+            f"{provider.title or logical_name(provider.name)} webhook URL",
         )
         for provider in registered_providers()
     ),

@@ -29,7 +29,7 @@ from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from webhook_gateway.verifiers import load_provider, registered_providers
+from webhook_gateway.verifiers import load_provider, logical_name, registered_providers
 from webhook_gateway.verifiers.base import Provider
 from webhook_gateway.verifiers.samples import SAMPLE_DELIVERY_TIME, SampleDelivery, Samples
 
@@ -122,7 +122,7 @@ def _api_gateway_request_id(seed: str) -> str:
 
 def receiver_function_id(provider: str) -> str:
     """The SAM logical id of a provider's receiver function: ``<Name>ReceiverFunction`` (template.yaml)."""
-    return f"{provider.capitalize()}ReceiverFunction"
+    return f"{logical_name(provider)}ReceiverFunction"
 
 
 def provider_names() -> tuple[str, ...]:

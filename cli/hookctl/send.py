@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from hookctl import samples
 from hookctl.context import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, CommandContext
+from webhook_gateway.verifiers import logical_name
 
 LOCAL_BASE_URL = "http://127.0.0.1:3000"  # `hookctl dev`'s default, tried when no running one is found
 SECRET_ENV = "HOOKCTL_{provider}_SECRET"
@@ -37,7 +38,7 @@ PER_REQUEST_LINES = 20  # above this many requests, a progress bar instead of on
 
 def secret_output(provider: str) -> str:
     """The stack output naming a provider's secret: ``<Name>SecretArn`` (template.yaml)."""
-    return f"{provider.capitalize()}SecretArn"
+    return f"{logical_name(provider)}SecretArn"
 
 
 @dataclass(frozen=True)
@@ -342,7 +343,7 @@ def resolve_target(
             else:
                 raise CliError(
                     f"no URL for {provider}: pass --local (hookctl dev), --url BASE_URL, or a stack with a "
-                    f"{provider.capitalize()}WebhookUrl output (--stack-name)",
+                    f"{logical_name(provider)}WebhookUrl output (--stack-name)",
                     EXIT_USAGE,
                 )
         variable = SECRET_ENV.format(provider=provider.upper())

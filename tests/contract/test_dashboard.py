@@ -110,6 +110,9 @@ class Shown:
     dimensions: tuple[tuple[str, str | None], ...]  # None: any value (a SEARCH schema dimension)
     stat: str
     search: bool
+    # A SEARCH's free-text terms (partial matches of any dimension value), e.g. the stack name and ReceiverFunction
+    # that pick this stack's looped receivers.
+    terms: tuple[str, ...] = ()
 
     @property
     def dimension_names(self) -> frozenset[str]:
@@ -121,15 +124,16 @@ SEARCH = re.compile(
 )
 
 
-def parse_search(expression: str) -> tuple[str, str, dict[str, str], str]:
+def parse_search(expression: str) -> tuple[str, str, dict[str, str | None], str, tuple[str, ...]]:
     match = SEARCH.fullmatch(expression)
     assert match, f"not a SEARCH('{{schema}} terms', 'stat', period) expression: {expression}"
     namespace, *dimensions = [token.strip().strip('"') for token in match["schema"].split(",")]
     terms = dict(re.findall(r'(\w+)="([^"]*)"', match["terms"]))
+    free = tuple(re.sub(r'\w+="[^"]*"', " ", match["terms"]).split())
     name = terms.pop("MetricName")
     shown = {d: terms.get(d) for d in dimensions}
     assert set(terms) <= set(dimensions), f"search terms outside the schema: {expression}"
-    return namespace, name, shown, match["stat"]
+    return namespace, name, shown, match["stat"], free
 
 
 def searches_in(expression: str) -> list[str]:
@@ -151,8 +155,8 @@ def shown_metrics(dashboard: dict[str, Any]) -> Iterator[Shown]:
                 (options,) = entry
                 # Metric math over other lines of the widget adds no metric (test_metric_math_... checks its ids).
                 for search in searches_in(options["expression"]):
-                    namespace, name, dimensions, stat = parse_search(search)
-                    yield Shown(properties["title"], namespace, name, tuple(dimensions.items()), stat, True)
+                    namespace, name, dimensions, stat, free = parse_search(search)
+                    yield Shown(properties["title"], namespace, name, tuple(dimensions.items()), stat, True, free)
                 continue
             fields = [f for f in entry if not isinstance(f, dict)]
             options = next((f for f in entry if isinstance(f, dict)), {})
@@ -174,6 +178,8 @@ def alarm_metrics(alarm: dict[str, Any]) -> Iterator[dict[str, Any]]:
         }
         return
     for query in alarm["Metrics"]:
+        if "Expression" in query and "SELECT" in as_text(query["Expression"]):
+            yield metrics_insights_metric(query["Expression"])
         if "MetricStat" in query:
             metric = query["MetricStat"]["Metric"]
             yield {
@@ -181,6 +187,38 @@ def alarm_metrics(alarm: dict[str, Any]) -> Iterator[dict[str, Any]]:
                 "MetricName": metric["MetricName"],
                 "Dimensions": {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])},
             }
+
+
+INSIGHTS = re.compile(
+    r'SELECT (?P<stat>[A-Z]+)\((?P<name>\w+)\) FROM SCHEMA\("(?P<namespace>[^"]+)"(?P<dimensions>(?:, *\w+)*)\)'
+    r"(?: WHERE (?P<where>.+))?"
+)
+
+
+def metrics_insights_metric(expression: Any) -> dict[str, Any]:
+    """The metric a Metrics Insights query alarm reads: ``{Namespace, MetricName, Dimensions}``, a dimension the
+    query does not filter on being None (any value: every provider, every service)."""
+    text = expression["Fn::Sub"] if isinstance(expression, dict) else expression
+    match = INSIGHTS.fullmatch(" ".join(text.split()))
+    assert match, f"not a SELECT <stat>(<metric>) FROM SCHEMA(...) [WHERE ...] query: {text}"
+    dimensions: dict[str, str | None] = {d.strip(): None for d in match["dimensions"].split(",") if d.strip()}
+    for name, value in re.findall(r"(\w+) = '([^']*)'", match["where"] or ""):
+        assert name in dimensions, f"WHERE {name} is not in the schema: {text}"
+        dimensions[name] = value
+    namespace = ref("MetricsNamespace") if match["namespace"] == "${MetricsNamespace}" else match["namespace"]
+    return {"Namespace": namespace, "MetricName": match["name"], "Dimensions": dimensions}
+
+
+def description(alarm: dict[str, Any]) -> str:
+    """An alarm's description text (a looped alarm's is a Sub with the provider's title)."""
+    text = alarm["AlarmDescription"]
+    if isinstance(text, dict):
+        text = text["Fn::Sub"]
+        text = text[0] if isinstance(text, list) else text
+    return text
+
+
+LOOPED_ALARM = re.compile(r"[A-Z][A-Za-z0-9]*ReceiverThrottlesAlarm")
 
 
 def metric_filter_metrics(template: dict[str, Any]) -> set[str]:
@@ -354,7 +392,11 @@ def test_aws_metrics_on_the_dashboard_name_resources_of_this_stack(
             continue
         assert shown.name in AWS_METRICS[shown.namespace], (shown.widget, shown.namespace, shown.name)
         dimensions = dict(shown.dimensions)
-        if shown.namespace == "AWS/Lambda":
+        if shown.namespace == "AWS/Lambda" and dimensions["FunctionName"] is None:
+            # The looped receivers, by SEARCH: their generated names are <stack>-<Provider>ReceiverFunction-<id>.
+            assert shown.search and set(shown.terms) == {"<<AWS::StackName>>", "ReceiverFunction"}, shown
+            seen.setdefault(shown.name, set()).update(set(receivers(template).values()))
+        elif shown.namespace == "AWS/Lambda":
             function = dimensions["FunctionName"].strip("<>")
             assert function in functions, shown
             seen.setdefault(shown.name, set()).add(function)
@@ -397,7 +439,10 @@ def test_dashboard_widgets_fit_the_grid_and_show_the_alarms(
             ids += [m[0]["id"] for m in widget["properties"]["metrics"] if isinstance(m[0], dict)]
     assert len(ids) == len(set(ids))
     (alarm_widget,) = [w for w in dashboard["widgets"] if w["type"] == "alarm"]
-    assert sorted(alarm_widget["properties"]["alarms"]) == sorted(f"<<{name}.Arn>>" for name in alarms)
+    # A dashboard lists alarms by ARN, and a looped alarm cannot be named in its one Sub string: the per-receiver
+    # throttles alarms are in the CloudWatch alarm list, and their metric on the Throttled widget.
+    fixed = [name for name in alarms if not LOOPED_ALARM.fullmatch(name)]
+    assert sorted(alarm_widget["properties"]["alarms"]) == sorted(f"<<{name}.Arn>>" for name in fixed)
     (text,) = [w for w in dashboard["widgets"] if w["type"] == "text"]
     assert "docs/operations.md" in text["properties"]["markdown"]
 
@@ -427,38 +472,55 @@ def test_alarms_on_custom_metrics_read_what_the_deployed_functions_emit(
             dimensions = metric["Dimensions"]
             key = (metric["MetricName"], frozenset(dimensions))
             assert key in shapes, f"{logical_id}: {metric['MetricName']} {sorted(dimensions)} is not emitted"
-            assert dimensions["provider"] in providers, logical_id
+            assert dimensions["provider"] is None or dimensions["provider"] in providers, logical_id
             (component,) = shapes[key]
-            expected_service = (
-                function_env(template, receivers(template)[dimensions["provider"]])["POWERTOOLS_SERVICE_NAME"]
-                if component == RECEIVER
-                else next(iter(services[CONSUMER]))
-            )
-            assert dimensions["service"] == expected_service, logical_id
+            if dimensions["provider"] is None:  # a query over every provider: any service of that component
+                assert dimensions["service"] is None or dimensions["service"] in services[component], logical_id
+            else:
+                expected_service = (
+                    function_env(template, receivers(template)[dimensions["provider"]])["POWERTOOLS_SERVICE_NAME"]
+                    if component == RECEIVER
+                    else next(iter(services[CONSUMER]))
+                )
+                assert dimensions["service"] == expected_service, logical_id
             if "reason" in dimensions:
                 assert dimensions["reason"] in reasons and dimensions["reason"] in set(Reason), logical_id
     assert checked > 0
 
 
 @pytest.mark.parametrize(
-    ("alarm", "metric", "per_provider"),
-    [("SignatureFailuresAlarm", "DeliveriesRejected", True), ("HandlerFailuresAlarm", "HandlerFailures", True)],
+    ("alarm", "metric", "reason"),
+    [("SignatureFailuresAlarm", "DeliveriesRejected", Reason.SIGNATURE_MISMATCH.value),
+     ("HandlerFailuresAlarm", "HandlerFailures", None)],
 )
-def test_provider_alarms_cover_every_provider_of_the_template(
-    alarms: dict[str, dict[str, Any]], template: dict[str, Any], alarm: str, metric: str, per_provider: bool
+def test_provider_alarms_cover_every_provider_without_listing_them(
+    alarms: dict[str, dict[str, Any]], observed: Observed, alarm: str, metric: str, reason: str | None
 ) -> None:
-    """Given an alarm summed over providers, then it reads one metric per receiver in the template (adding a
-    provider means adding it here too) and its expression sums exactly those."""
+    """Given an alarm over all providers, then it is one Metrics Insights query over the metric's whole schema, not
+    filtered by provider, so a provider added to the Receivers loop is covered with no edit here (and no limit of 10
+    metrics per alarm)."""
     properties = alarms[alarm]
-    read = [m for m in alarm_metrics(properties) if m["MetricName"] == metric]
-    assert sorted(m["Dimensions"]["provider"] for m in read) == sorted(receivers(template))
-    (expression,) = [q for q in properties["Metrics"] if "Expression" in q]
-    assert expression["ReturnData"] is True
-    ids = {q["Id"] for q in properties["Metrics"] if "MetricStat" in q}
-    assert set(re.findall(r"FILL\((\w+), 0\)", expression["Expression"])) == ids
-    assert all(q["ReturnData"] is False for q in properties["Metrics"] if "MetricStat" in q)
-    if metric == "DeliveriesRejected":
-        assert {m["Dimensions"]["reason"] for m in read} == {Reason.SIGNATURE_MISMATCH.value}
+    (query,) = properties["Metrics"]
+    assert query["ReturnData"] is True and query["Period"] == 300
+    read = metrics_insights_metric(query["Expression"])
+    assert read["MetricName"] == metric
+    assert read["Dimensions"]["provider"] is None
+    assert (metric, frozenset(read["Dimensions"])) in emitted_shapes(observed)
+    assert read["Dimensions"].get("reason") == reason
+
+
+def test_each_receiver_has_its_own_throttles_alarm(alarms: dict[str, dict[str, Any]], template: dict[str, Any]) -> None:
+    """Given the receivers, then each has a throttles alarm on its own function (the Receivers loop makes it), and
+    LambdaThrottlesAlarm watches the consumer."""
+    for function in receivers(template).values():
+        throttles = alarms[function.replace("ReceiverFunction", "ReceiverThrottlesAlarm")]
+        (metric,) = alarm_metrics(throttles)
+        assert metric == {
+            "Namespace": "AWS/Lambda", "MetricName": "Throttles", "Dimensions": {"FunctionName": ref(function)}
+        }
+        assert throttles["Threshold"] == ref("ThrottlesAlarmThreshold")
+    (consumer,) = alarm_metrics(alarms["LambdaThrottlesAlarm"])
+    assert consumer["Dimensions"] == {"FunctionName": ref("ConsumerFunction")}
 
 
 def test_the_alarms_the_issue_asks_for_exist(alarms: dict[str, dict[str, Any]]) -> None:
@@ -541,10 +603,11 @@ def test_every_alarm_links_to_its_runbook_section(alarms: dict[str, dict[str, An
                 if line.startswith("#")]
     anchors = {github_anchor(heading) for heading in headings}
     for logical_id, alarm in alarms.items():
-        links = RUNBOOK_LINK.findall(alarm["AlarmDescription"])
+        links = RUNBOOK_LINK.findall(description(alarm))
         assert links, f"{logical_id} has no runbook link"
         assert set(links) <= anchors, f"{logical_id}: {links} not among the headings of {OPERATIONS_DOC.name}"
-        assert logical_id in OPERATIONS_DOC.read_text(encoding="utf-8"), f"{logical_id} is not in the runbook"
+        named = "<Provider>ReceiverThrottlesAlarm" if LOOPED_ALARM.fullmatch(logical_id) else logical_id
+        assert named in OPERATIONS_DOC.read_text(encoding="utf-8"), f"{named} is not in the runbook"
 
 
 def test_the_operations_doc_lists_every_parameter_of_the_alarms(template: dict[str, Any]) -> None:
@@ -673,11 +736,15 @@ def test_every_alarm_has_its_threshold_drawn_on_a_widget_of_its_metric(
             (NAMESPACE if m["Namespace"] == ref("MetricsNamespace") else m["Namespace"], m["MetricName"],
              m["Dimensions"].get("reason"))
             for m in alarm_metrics(alarm)
+        } | {
+            # a looped alarm's function, shown by the receivers' SEARCH
+            ("AWS/Lambda", m["MetricName"], None) for m in alarm_metrics(alarm) if LOOPED_ALARM.fullmatch(logical_id)
         }
         candidates = []
         for properties in metric_widgets(dashboard):
             lines = [a for a in properties.get("annotations", {}).get("horizontal", [])
-                     if a["label"].split(" ", 1)[0] == logical_id]
+                     if a["label"].split(" ", 1)[0] == logical_id
+                     or (LOOPED_ALARM.fullmatch(logical_id) and "<Provider>ReceiverThrottlesAlarm" in a["label"])]
             if not lines:
                 continue
             shown = {(s.namespace, s.name, dict(s.dimensions).get("reason"))
@@ -703,7 +770,8 @@ def test_duration_widgets_draw_the_function_timeouts_and_the_concurrency_cap(
     assert [a["value"] for a in receiver["annotations"]["horizontal"]] == [receiver_timeout_ms]
     consumer = widgets["Consumer duration vs timeout (s)"]
     params = template["Parameters"]
-    assert [a["value"] for a in consumer["annotations"]["horizontal"]] == [params["ConsumerTimeoutSeconds"]["Default"]]
+    timeout = int(params["ConsumerTimeoutSeconds"]["Default"])
+    assert [a["value"] for a in consumer["annotations"]["horizontal"]] == [timeout]
     consumer_duration = ["AWS/Lambda", "Duration", "FunctionName", "<<ConsumerFunction>>"]
     durations = [e for e in consumer["metrics"] if e[:4] == consumer_duration]
     assert {e[-1]["stat"] for e in durations} == {"p50", "p99"}
@@ -725,21 +793,26 @@ def test_log_widgets_query_the_functions_log_groups_for_fields_the_code_logs(
 ) -> None:
     """Given the Logs Insights widgets, then the rejections one reads every receiver's log group and the failures one
     the consumer's; each filters on a message the code really logs and groups by fields those lines carry."""
-    groups = {
-        logical_id: r["Properties"]["LogGroupName"]["Fn::Sub"].removeprefix("/aws/lambda/${").removesuffix("}")
-        for logical_id, r in template["Resources"].items()
-        if r["Type"] == "AWS::Logs::LogGroup" and "/aws/lambda/" in as_text(r["Properties"]["LogGroupName"])
-    }
-    receiver_groups = {g for g, function in groups.items() if function in receivers(template).values()}
+    functions = {k for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    for logical_id in receivers(template).values():
+        # Each looped receiver logs to /aws/lambda/<its function name>, which CloudFormation generates as
+        # <stack>-<LogicalId>-<suffix>: the prefix /aws/lambda/<stack>- reads all of them (and the consumer's).
+        name = template["Resources"][logical_id.replace("Function", "LogGroup")]["Properties"]["LogGroupName"]
+        assert name == {"Fn::Sub": f"/aws/lambda/${{{logical_id}}}"}
+        assert "FunctionName" not in template["Resources"][logical_id]["Properties"]
+    assert functions
+    receiver_prefix = {"prefix:/aws/lambda/<<AWS::StackName>>-"}
     widgets = log_widgets(dashboard)
     assert len(widgets) == 2
-    expected = {"receiver logs": (receiver_groups, RECEIVER), "consumer logs": ({"ConsumerLogGroup"}, CONSUMER)}
+    expected = {"receiver logs": (receiver_prefix, RECEIVER), "consumer logs": ({"ConsumerLogGroup"}, CONSUMER)}
     for title, properties in widgets.items():
         (kind,) = [k for k in expected if k in title]
         wanted_groups, component = expected[kind]
         assert properties["region"] == "<<AWS::Region>>" and properties["view"] == "table"
         query = properties["query"]
-        sources = set(re.findall(r"SOURCE '<<(\w+)>>'", query))
+        sources = set(re.findall(r"SOURCE '<<(\w+)>>'", query)) | {
+            f"prefix:{prefix}" for prefix in re.findall(r"SOURCE logGroups\(namePrefix: \['([^']+)'\]", query)
+        }
         assert sources == wanted_groups, title
         equals = re.search(r'filter message = "([^"]+)"', query)
         like = re.search(r"filter message like /([^/]+)/", query)

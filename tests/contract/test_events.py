@@ -37,6 +37,7 @@ from tools.make_events import (
     signature_timestamp,
 )
 from webhook_gateway.http import request_from_event
+from webhook_gateway.verifiers import logical_name
 from webhook_gateway.verifiers.base import Reason
 from webhook_gateway.verifiers.samples import github as github_samples
 from webhook_gateway.verifiers.samples import twilio as twilio_samples
@@ -184,7 +185,7 @@ def test_catalogue_states_the_status_and_reason_each_receiver_must_answer() -> N
             assert outcome.status == 401, name
             assert outcome.reason in {reason.value for reason in Reason}, name
         assert name.startswith(outcome.provider + "_"), name
-        assert outcome.function == f"{outcome.provider.capitalize()}ReceiverFunction"
+        assert outcome.function == f"{logical_name(outcome.provider)}ReceiverFunction"
     assert {EVENT_FILES[name].reason for name in INVALID} == {"signature_mismatch", "timestamp_too_old"}
 
 

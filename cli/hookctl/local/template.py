@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hookctl.local.language_extensions import TemplateExpansionError, expand
+
 ACCOUNT_ID = "123456789012"  # moto's default account
 PARTITION = "aws"
 URL_SUFFIX = "amazonaws.com"
@@ -164,6 +166,11 @@ class Template:
         self.region = region
         self.account_id = account_id
         self.parameters = self._parameters(parameter_overrides or {})
+        # The Receivers loop (Fn::ForEach) becomes one resource per provider instance, as CloudFormation expands it.
+        try:
+            self.document = expand(self.document, {name: _text(value) for name, value in self.parameters.items()})
+        except TemplateExpansionError as error:
+            raise TemplateError(f"{self.path.name}: {error}") from None
         self.resources: dict[str, dict[str, Any]] = {
             logical_id: self._with_globals(copy.deepcopy(resource))
             for logical_id, resource in self.document["Resources"].items()

@@ -69,8 +69,9 @@ class ReceiverSettings(BaseModel):
             parse_cidr_list(value)
         except ValueError as error:
             provider = str(info.data.get("provider") or "<provider>")
+            item = "".join(part.capitalize() for part in provider.split("_"))
             raise ValueError(
-                f"ALLOWED_SOURCE_CIDRS (template parameter {provider.capitalize()}AllowedSourceCidrs): {error}"
+                f"ALLOWED_SOURCE_CIDRS (template parameter AllowedSourceCidrs, item {item}=): {error}"
             ) from None
         return value
 

@@ -14,7 +14,7 @@ from hookctl.resources import (
     ResourceSpec,
     StackResources,
 )
-from webhook_gateway.verifiers import registered_providers
+from webhook_gateway.verifiers import logical_name, registered_providers
 
 from .gateway import stack_template
 
@@ -103,7 +103,7 @@ def test_an_explicit_arn_needs_no_url():
 def test_every_template_output_has_a_flag_and_a_variable():
     outputs = {spec.output for spec in RESOURCE_SPECS}
 
-    webhook_urls = {f"{provider.name.capitalize()}WebhookUrl" for provider in registered_providers()}
+    webhook_urls = {f"{logical_name(provider.name)}WebhookUrl" for provider in registered_providers()}
     assert outputs == {
         "QueueUrl", "QueueArn", "DeadLetterQueueUrl", "DeadLetterQueueArn", "DeliveriesTableName",
         "OverflowBucketName", *webhook_urls, "HttpApiUrl",

@@ -19,11 +19,11 @@ from hookctl.local.gateway import HttpApi, Route
 from hookctl.local.lambda_runtime import Invocation
 from webhook_gateway.http import request_from_event
 from webhook_gateway.secrets import CURRENT
-from webhook_gateway.verifiers import load_provider
+from webhook_gateway.verifiers import load_provider, logical_name
 from webhook_gateway.verifiers.base import SecretCandidate, VerificationPolicy
 
 EVENTS = Path(__file__).resolve().parents[3] / "events"
-ROUTES = [Route("POST", f"/webhooks/{p}", f"{p.capitalize()}ReceiverFunction") for p in samples.PROVIDERS]
+ROUTES = [Route("POST", f"/webhooks/{p}", f"{logical_name(p)}ReceiverFunction") for p in samples.PROVIDERS]
 
 
 class Recorder:
@@ -92,7 +92,7 @@ def test_a_real_request_becomes_the_event_api_gateway_sends(api, name):
     assert response.status == 202
     [(function, event)] = recorder.events
 
-    assert function == f"{provider.capitalize()}ReceiverFunction"
+    assert function == f"{logical_name(provider)}ReceiverFunction"
     # Same keys and types as the checked-in API Gateway event, at every level except the header set
     assert {k: v for k, v in shape(event).items() if k != "headers"} == {
         k: v for k, v in shape(checked_in).items() if k != "headers"

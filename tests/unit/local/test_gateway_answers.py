@@ -21,10 +21,10 @@ from hookctl.local.gateway import HttpApi, Route, parse_public_url
 from hookctl.local.lambda_runtime import Invocation
 from webhook_gateway.http import request_from_event
 from webhook_gateway.secrets import CURRENT
-from webhook_gateway.verifiers import load_provider
+from webhook_gateway.verifiers import load_provider, logical_name
 from webhook_gateway.verifiers.base import Rejected, SecretCandidate, VerificationPolicy
 
-ROUTES = [Route("POST", f"/webhooks/{p}", f"{p.capitalize()}ReceiverFunction") for p in samples.PROVIDERS]
+ROUTES = [Route("POST", f"/webhooks/{p}", f"{logical_name(p)}ReceiverFunction") for p in samples.PROVIDERS]
 PUBLIC = "https://abc.ngrok.app"
 PEER = ("127.0.0.1", 50123)
 

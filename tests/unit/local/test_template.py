@@ -14,10 +14,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from hookctl.local.language_extensions import expand
 from hookctl.local.stack import create_stack, denies_insecure_transport, function_specs, plan_placeholders
 from hookctl.local.template import NO_VALUE, Template, TemplateError, load_yaml, parse_assignments
 from hookctl.resources import StackResources
 from hookctl.samples import SAMPLE_SECRETS
+from webhook_gateway.verifiers import logical_name
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
 API = "http://127.0.0.1:3999"
@@ -242,7 +244,7 @@ def test_secrets_are_seeded_with_the_samples_or_the_environment(local_stack):
     _, stack, session = local_stack
     secrets = session.client("secretsmanager")
     value = {
-        p: secrets.get_secret_value(SecretId=stack.output(f"{p.capitalize()}SecretArn"))["SecretString"]
+        p: secrets.get_secret_value(SecretId=stack.output(f"{logical_name(p)}SecretArn"))["SecretString"]
         for p in SAMPLE_SECRETS
     }
     assert value == {
@@ -285,7 +287,7 @@ def test_the_local_stack_has_the_templates_outputs_for_hookctl(local_stack):
     assert resources.get("dlq_arn") == stack.queue_arn("WebhookDeadLetterQueue")
     assert resources.get("table") == stack.output("DeliveriesTableName")
     # Outputs that name resources the runner does not emulate are left out rather than invented.
-    assert set(stack.outputs) <= set(load_yaml(TEMPLATE)["Outputs"])
+    assert set(stack.outputs) <= set(expand(load_yaml(TEMPLATE))["Outputs"])
 
 
 def test_functions_resolve_only_after_their_resources_exist():

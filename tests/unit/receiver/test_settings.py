@@ -52,7 +52,7 @@ def test_a_typo_is_a_settings_error_naming_the_variable_the_parameter_and_the_it
         ReceiverSettings.from_env(environment)
     message = str(error.value)
     assert "ALLOWED_SOURCE_CIDRS" in message
-    assert "StripeAllowedSourceCidrs" in message
+    assert "AllowedSourceCidrs, item Stripe=" in message
     assert bad_item in message
 
 
@@ -83,7 +83,7 @@ def test_in_lambda_a_typo_fails_the_init_loudly_with_one_clear_log_line(lambda_e
     # Then the init fails with one error line that names the parameter and the bad item
     lines = [json.loads(logger.registered_formatter.format(r)) for r in caplog.records if r.levelno >= logging.ERROR]
     [line] = [line for line in lines if line["message"] == "receiver cannot start: invalid settings"]
-    assert "StripeAllowedSourceCidrs" in line["error"] and "'192.0.2.0/24;10.0.0.0/8'" in line["error"]
+    assert "AllowedSourceCidrs, item Stripe=" in line["error"] and "'192.0.2.0/24;10.0.0.0/8'" in line["error"]
 
 
 def test_in_lambda_valid_settings_wire_the_receiver_during_init(lambda_environment):

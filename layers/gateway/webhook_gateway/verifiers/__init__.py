@@ -28,6 +28,12 @@ from webhook_gateway.verifiers.base import Provider
 _PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
+def logical_name(name: str) -> str:
+    """The provider (instance) name as template.yaml spells it in logical ids and outputs: ``github`` ->
+    ``Github`` (``GithubReceiverFunction``, ``GithubWebhookUrl``), ``standard_webhooks`` -> ``StandardWebhooks``."""
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
 def load_provider(name: str) -> Provider:
     if not _PROVIDER_NAME.fullmatch(name) or name == "base":
         raise ValueError(f"not a provider name: {name!r}")
