@@ -92,7 +92,10 @@ def render_dashboard(template: dict[str, Any]) -> dict[str, Any]:
         name = match.group(1)
         logical_id = name.split(".", 1)[0]
         assert name.startswith("AWS::") or logical_id in parameters or logical_id in resources, name
-        if name in parameters and parameters[name]["Type"] == "Number":
+        # Number parameters, and String ones of digits (ConsumerTimeoutSeconds), render as numbers in the JSON.
+        if name in parameters and (
+            parameters[name]["Type"] == "Number" or str(parameters[name].get("Default", "")).isdigit()
+        ):
             return str(parameters[name]["Default"])
         return f"<<{name}>>"
 

@@ -446,8 +446,8 @@ def test_visibility_timeout_is_at_least_six_consumer_timeouts_plus_batching_wind
     params = template["Parameters"]
     consumer = template["Resources"]["ConsumerFunction"]["Properties"]
     assert consumer["Timeout"] == ref("ConsumerTimeoutSeconds")
-    # strings: SAM CLI's loop expansion refuses a FindInMap key that resolves to a number (template.yaml)
-    assert params["ConsumerTimeoutSeconds"]["Default"] == "30"
+    # A String of digits: SAM CLI's loop expansion refuses a FindInMap key that resolves to a number (template.yaml)
+    assert params["ConsumerTimeoutSeconds"]["Type"] == "String" and params["ConsumerTimeoutSeconds"]["Default"] == "30"
     visibility = template["Resources"]["WebhookQueue"]["Properties"]["VisibilityTimeout"]
     lookup = ["ConsumerTimeouts", ref("ConsumerTimeoutSeconds"), "QueueVisibilityTimeout"]
     assert visibility == {"Fn::FindInMap": lookup}
