@@ -28,7 +28,14 @@ from hypothesis import strategies as st
 from tools.make_events import build_event_file
 from webhook_gateway.http import request_from_event
 from webhook_gateway.verifiers import load_provider, shopify
-from webhook_gateway.verifiers.base import Reason, Rejected, SecretCandidate, VerificationPolicy, WebhookRequest
+from webhook_gateway.verifiers.base import (
+    Reason,
+    Rejected,
+    SecretCandidate,
+    VerificationPolicy,
+    WebhookRequest,
+    provider_instance,
+)
 from webhook_gateway.verifiers.samples import shopify as shopify_samples
 
 SECRET = "sample-shopify-client-secret"
@@ -372,6 +379,18 @@ def test_the_provider_declares_its_title_default_answer_and_forwarded_headers():
         assert f"shopify-{name}" in provider.forwarded_headers
     assert not any("hmac" in header for header in provider.forwarded_headers)
     assert provider.secret_format.sample and provider.secret_format.sample != provider.secret_format.wrong_sample
+
+
+def test_each_shopify_app_is_its_own_instance_and_takes_no_options():
+    # Given two Shopify apps (each with its own client secret), the second deployed as instance "shopify_eu"
+    kind = load_provider("shopify")
+    eu = provider_instance(kind, "shopify_eu", {})
+    # Then it verifies and names deliveries as Shopify does, under its own name; the kind's own name keeps the kind
+    assert (eu.name, eu.verify, eu.identify, eu.title) == ("shopify_eu", kind.verify, kind.identify, "Shopify")
+    assert provider_instance(kind, "shopify", {}) is kind
+    # And options are refused: the secret is all a Shopify instance needs
+    with pytest.raises(ValueError, match="provider 'shopify' takes no options, got \\['header'\\]"):
+        provider_instance(kind, "shopify_eu", {"header": "x-shopify-hmac-sha256"})
 
 
 @pytest.mark.parametrize("kind", list(shopify_samples.SAMPLES.kinds))
