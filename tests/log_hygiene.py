@@ -75,6 +75,8 @@ _SIGNATURE_HEADERS = (
     "stripe-signature",
     "x-twilio-signature",
     "x-slack-signature",
+    "x-shopify-hmac-sha256",
+    "shopify-hmac-sha256",
 )
 
 

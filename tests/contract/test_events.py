@@ -147,6 +147,12 @@ def twilio_signature_ok(event: dict[str, Any], token: str) -> bool:
     return sdk_ok
 
 
+def shopify_signature_ok(event: dict[str, Any], secret: str) -> bool:
+    """Shopify's documented check: base64 of HMAC-SHA256(client secret, raw body), compared in constant time."""
+    digest = base64.b64encode(hmac.new(secret.encode("utf-8"), raw_body(event), hashlib.sha256).digest())
+    return hmac.compare_digest(digest.decode(), event["headers"]["x-shopify-hmac-sha256"])
+
+
 def signature_ok(name: str, event: dict[str, Any]) -> bool:
     provider = EVENT_FILES[name].provider
     secret = SAMPLE_SECRETS[provider]
@@ -156,6 +162,8 @@ def signature_ok(name: str, event: dict[str, Any]) -> bool:
         return stripe_signature_ok(event, secret, tolerance=None if EVENT_FILES[name].valid else STRIPE_TOLERANCE)
     if provider == "slack":
         return slack_signature_ok(event, secret, check_age=not EVENT_FILES[name].valid)
+    if provider == "shopify":
+        return shopify_signature_ok(event, secret)
     return twilio_signature_ok(event, secret)
 
 
@@ -440,6 +448,7 @@ def test_build_event_gives_the_sample_event_for_a_provider_and_kind() -> None:
     # Given the sample secrets
     assert SAMPLE_SECRETS == {
         "github": "sample-github-webhook-secret",
+        "shopify": "sample-shopify-client-secret",
         "slack": "8f742231b10e8888abcd99e0d4e85a5b",
         "stripe": "whsec_sample_stripe_endpoint_secret",
         "twilio": "sample_twilio_auth_token_0123456789",
