@@ -7,6 +7,7 @@ test_generic_hmac_receiver.py."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -25,6 +26,7 @@ from webhook_gateway.verifiers.base import (
     SecretCandidate,
     VerificationPolicy,
     WebhookRequest,
+    provider_instance,
 )
 from webhook_gateway.verifiers.samples import generic_hmac as generic_samples
 
@@ -120,6 +122,40 @@ def test_the_defaults_are_hex_hmac_sha256_of_the_body_in_x_signature():
     )
     assert generic_hmac.PROVIDER.verify(default_request(), CURRENT, POLICY).version == "current"
     assert (generic_hmac.PROVIDER.name, generic_hmac.PROVIDER.title) == ("generic_hmac", "Generic HMAC")
+
+
+def test_a_configured_provider_differs_from_the_default_only_in_what_the_options_change():
+    configured = provider({"algorithm": "sha512", "event_type_header": "x-kind"})
+    assert configured == dataclasses.replace(
+        generic_hmac.PROVIDER,
+        verify=configured.verify,
+        identify=configured.identify,
+        forwarded_headers=("content-type", "user-agent", "x-kind"),
+    )
+    assert configured.secret_format.sample == "sample-generic-hmac-secret"
+    assert configured.samples == "webhook_gateway.verifiers.samples.generic_hmac"
+
+
+def test_an_instance_of_generic_hmac_is_configured_and_renamed():
+    # The receiver's path (base.provider_instance): the kind's configure() with the options, then the instance's name
+    acme = provider_instance(generic_hmac.PROVIDER, "acme", {"signature_header": "x-acme-signature"})
+    assert acme.name == "acme" and acme.title == "Generic HMAC"
+    signed = WebhookRequest(body=BODY, headers={"x-acme-signature": hex_hmac(SECRET, BODY)})
+    assert acme.verify(signed, CURRENT, POLICY).version == "current"
+    assert rejection(acme, default_request()).reason is Reason.MISSING_SIGNATURE
+    assert provider_instance(generic_hmac.PROVIDER, "generic_hmac", {}) is generic_hmac.PROVIDER
+    default_acme = provider_instance(generic_hmac.PROVIDER, "acme", {})
+    assert default_acme == dataclasses.replace(generic_hmac.PROVIDER, name="acme")
+    with pytest.raises(ValueError, match="algorithm"):
+        provider_instance(generic_hmac.PROVIDER, "acme", {"algorithm": "md5"})
+
+
+def test_a_kind_without_configure_takes_no_options():
+    unconfigurable = dataclasses.replace(generic_hmac.PROVIDER, configure=None)
+    with pytest.raises(ValueError, match=r"takes no options, got \['algorithm'\]"):
+        provider_instance(unconfigurable, "acme", {"algorithm": "sha1"})
+    assert provider_instance(unconfigurable, "generic_hmac", {}) is unconfigurable
+    assert provider_instance(unconfigurable, "acme", {}) == dataclasses.replace(unconfigurable, name="acme")
 
 
 def test_the_default_identity_is_the_signed_body_hash_and_the_type_webhook():

@@ -73,7 +73,7 @@ def option_error(options: dict[str, Any]) -> str:
             {"signed_payload": "{timestamp}{timestamp}{body}", "timestamp_header": "x-ts"},
             "signed_payload",
         ),
-        ({"signed_payload": "{delivery_id}{body}"}, "delivery_id_header"),
+        ({"signed_payload": "{delivery_id}{body}"}, "signed_payload"),  # needs delivery_id_header
         ({"signed_payload": "{timestamp}.{body}"}, "timestamp_header"),
         ({"timestamp_header": "x-ts"}, "timestamp_header"),  # a timestamp the signature does not cover
         ({"timestamp_header": "x ts", "signed_payload": "{timestamp}{body}"}, "timestamp_header"),
@@ -91,6 +91,7 @@ def option_error(options: dict[str, Any]) -> str:
         ({"event_type": ""}, "event_type"),
         ({"event_type": 5}, "event_type"),
         ({"event_type": "x", "event_type_pointer": "/type"}, "event_type_pointer, event_type"),
+        ({"event_type": "x", "event_type_header": "x-t"}, "event_type_header, event_type"),
         ({"event_type_header": "x-t", "event_type_pointer": "/type"}, "event_type_header, event_type_pointer"),
         ({"forwarded_headers": "x-a"}, "forwarded_headers"),
         ({"forwarded_headers": ["x-a", None]}, "forwarded_headers"),
@@ -100,7 +101,9 @@ def option_error(options: dict[str, Any]) -> str:
     ],
 )
 def test_a_bad_option_is_a_value_error_naming_it(options, named):
-    assert named in option_error(options)
+    # The message starts with the option's name (or, for two that exclude each other, names both)
+    message = option_error(options)
+    assert message.startswith(f"{named}: ") if "," not in named else message.endswith(f"one of {named}")
 
 
 def test_an_unknown_option_is_named():
@@ -114,6 +117,11 @@ def test_the_messages_say_what_is_allowed():
     assert option_error({"delivery_id_pointer": "/a", "delivery_id_header": "x"}) == (
         "delivery id: set only one of delivery_id_header, delivery_id_pointer"
     )
+    assert option_error({"event_type": "a", "event_type_header": "x"}) == (
+        "event type: set only one of event_type_header, event_type"
+    )
+    assert option_error({"signature_header": "a b"}).startswith("signature_header: must be an HTTP header name")
+    assert option_error({"forwarded_headers": ["a b"]}).startswith("forwarded_headers: must be an HTTP header name")
 
 
 @pytest.mark.parametrize(

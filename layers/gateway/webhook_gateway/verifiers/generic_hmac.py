@@ -98,8 +98,7 @@ DEFAULT_OPTIONS = Options()
 
 
 # ------------------------------------------------------------------------------------------------------- options
-def _text(options: Mapping[str, Any], name: str, default: str, *, empty: bool = False) -> str:
-    value = options.get(name, default)
+def _text(value: Any, name: str, *, empty: bool = False) -> str:
     if not isinstance(value, str) or not (value or empty):
         raise ValueError(f"{name}: must be a {'' if empty else 'non-empty '}string")
     return value
@@ -188,15 +187,15 @@ def parse_options(options: Mapping[str, Any]) -> Options:
         signature_header=signature_header,
         algorithm=_choice(options, "algorithm", DEFAULT_OPTIONS.algorithm, ALGORITHMS),
         encoding=_choice(options, "encoding", DEFAULT_OPTIONS.encoding, ENCODINGS),
-        signature_prefix=_text(options, "signature_prefix", "", empty=True),
-        signed_payload=_text(options, "signed_payload", DEFAULT_OPTIONS.signed_payload),
+        signature_prefix=_text(options.get("signature_prefix", ""), "signature_prefix", empty=True),
+        signed_payload=_text(options.get("signed_payload", DEFAULT_OPTIONS.signed_payload), "signed_payload"),
         timestamp_header=_header_name(options, "timestamp_header"),
         timestamp_unit=_choice(options, "timestamp_unit", DEFAULT_OPTIONS.timestamp_unit, TIMESTAMP_UNITS),
         delivery_id_header=_header_name(options, "delivery_id_header"),
         delivery_id_pointer=_pointer(options, "delivery_id_pointer"),
         event_type_header=_header_name(options, "event_type_header"),
         event_type_pointer=_pointer(options, "event_type_pointer"),
-        event_type=_text(options, "event_type", "") if "event_type" in options else None,
+        event_type=None if options.get("event_type") is None else _text(options["event_type"], "event_type"),
         forwarded_headers=_forwarded(options, signature_header),
     )
     _require_signed_headers(parsed, template_fields(parsed.signed_payload))
@@ -232,11 +231,11 @@ def signed_bytes(options: Options, body: bytes, values: Mapping[str, str]) -> by
 
 
 def encoded_signature(options: Options, key: str, message: bytes) -> str:
-    """The signature as the sender writes it after the prefix (hex lower case; base64 without padding)."""
+    """The signature as the sender writes it after the prefix (hex lower case; base64 with its padding)."""
     digest = hmac.new(utf8(key), message, options.algorithm).digest()
     if options.encoding == "hex":
         return digest.hex()
-    return base64.b64encode(digest).decode("ascii").rstrip("=")
+    return base64.b64encode(digest).decode()
 
 
 def _received_signature(options: Options, request: WebhookRequest) -> str:
@@ -248,7 +247,8 @@ def _received_signature(options: Options, request: WebhookRequest) -> str:
     received = header[len(options.signature_prefix) :]
     if not signature_format(options).fullmatch(received):
         raise Rejected(Reason.MALFORMED_SIGNATURE, f"expected the {options.algorithm} digest in {options.encoding}")
-    return received.lower() if options.encoding == "hex" else received.rstrip("=")
+    # Hex in lower case; base64 with its padding, which some senders leave out (it carries no information).
+    return received.lower() if options.encoding == "hex" else received + "=" * (-len(received) % 4)
 
 
 def _signed_header_values(options: Options, request: WebhookRequest) -> dict[str, str]:
