@@ -70,6 +70,7 @@ PAYLOAD_FRAGMENTS: Mapping[str, str] = {
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _RECORD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 _SIGNATURE_HEADERS = (
+    "x-signature",
     "x-hub-signature-256",
     "x-hub-signature",
     "stripe-signature",
