@@ -209,28 +209,29 @@ def _literal(value: Any) -> str | None:
 # -- secrets ---------------------------------------------------------------------------------------------------------
 
 
-def secret_providers(template: Template) -> dict[str, str]:
-    """Secret logical id -> provider, from the functions that read it: ``SECRET_ID: !Ref <secret>`` beside a literal
-    ``PROVIDER`` in a function's environment (the receivers')."""
-    found: dict[str, str] = {}
+def secret_providers(template: Template) -> dict[str, tuple[str, str]]:
+    """Secret logical id -> (provider instance, its kind), from the functions that read it: ``SECRET_ID: !Ref
+    <secret>`` beside a literal ``PROVIDER`` (and ``PROVIDER_KIND``, default the same) in a function's environment
+    (the receivers')."""
+    found: dict[str, tuple[str, str]] = {}
     for resource in template.of_type(FUNCTION).values():
         variables = ((resource.get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
-        secret, provider = variables.get("SECRET_ID"), variables.get("PROVIDER")
+        secret, provider, kind = variables.get("SECRET_ID"), variables.get("PROVIDER"), variables.get("PROVIDER_KIND")
         if isinstance(secret, dict) and isinstance(secret.get("Ref"), str) and isinstance(provider, str):
-            found[secret["Ref"]] = provider
+            found[secret["Ref"]] = (provider, kind if isinstance(kind, str) and kind else provider)
     return found
 
 
-def seed_for(provider: str, environ: Mapping[str, str]) -> tuple[str, str]:
-    """The secret value of a provider's receiver and where it comes from: ``HOOKCTL_<PROVIDER>_SECRET`` if set, else
-    the sample secret of events/README.md (what ``hookctl send`` signs with by default)."""
+def seed_for(provider: str, environ: Mapping[str, str], kind: str | None = None) -> tuple[str, str]:
+    """The secret value of a provider instance's receiver and where it comes from: ``HOOKCTL_<PROVIDER>_SECRET`` if
+    set, else the sample secret of its kind (events/README.md: what ``hookctl send`` signs with by default)."""
     from hookctl.samples import sample_secret
 
     variable = SECRET_ENV.format(provider=provider.upper())
     if environ.get(variable):
         return environ[variable], f"${variable}"
     try:
-        sample = sample_secret(provider)
+        sample = sample_secret(kind or provider)
     except ValueError:  # no verifier module of that name
         sample = ""
     if sample:
@@ -392,9 +393,10 @@ class _Creator:
 
     def secret(self, logical_id: str, props: dict[str, Any]) -> Created:
         name = secret_name(self.template, logical_id, props)
-        provider = self.providers.get(logical_id)
-        if provider is not None:
-            value, source = seed_for(provider, self.environ)
+        instance = self.providers.get(logical_id)
+        if instance is not None:
+            provider, kind = instance
+            value, source = seed_for(provider, self.environ, kind)
             source = f"{provider}: {source}"
         elif "SecretString" in props:
             value, source = _text(props["SecretString"]), "SecretString"

@@ -132,11 +132,9 @@ def local_stack():
 def test_every_property_of_the_created_resources_is_applied(local_stack):
     _, stack, _ = local_stack
     created = {c.logical_id: c.type for c in stack.created.values()}
+    secrets = {f"{logical_name(p)}WebhookSecret": "AWS::SecretsManager::Secret" for p in SAMPLE_SECRETS}
     assert created == {
-        "GithubWebhookSecret": "AWS::SecretsManager::Secret",
-        "SlackWebhookSecret": "AWS::SecretsManager::Secret",
-        "StripeWebhookSecret": "AWS::SecretsManager::Secret",
-        "TwilioWebhookSecret": "AWS::SecretsManager::Secret",
+        **secrets,
         "WebhookQueue": "AWS::SQS::Queue",
         "WebhookDeadLetterQueue": "AWS::SQS::Queue",
         "WebhookQueuePolicy": "AWS::SQS::QueuePolicy",
@@ -247,12 +245,7 @@ def test_secrets_are_seeded_with_the_samples_or_the_environment(local_stack):
         p: secrets.get_secret_value(SecretId=stack.output(f"{logical_name(p)}SecretArn"))["SecretString"]
         for p in SAMPLE_SECRETS
     }
-    assert value == {
-        "github": SAMPLE_SECRETS["github"],
-        "slack": SAMPLE_SECRETS["slack"],
-        "stripe": SAMPLE_SECRETS["stripe"],
-        "twilio": "an-overridden-token",
-    }
+    assert value == {**SAMPLE_SECRETS, "twilio": "an-overridden-token"}
     assert stack.secret_sources["TwilioWebhookSecret"] == "twilio: $HOOKCTL_TWILIO_SECRET"
 
 
