@@ -5,6 +5,7 @@
     hookctl send stripe --duplicate 3                     # the same delivery three times (a provider's retries)
     hookctl send twilio --tamper                          # a forged delivery: must be answered 401
     hookctl send github push --stack-name webhook-gateway # a deployed stack: URL and secret from its outputs
+    hookctl send standard_webhooks --as openai --local    # a provider instance: its route, its secret
 
 Each delivery gets a fresh delivery id (``--count`` sends distinct deliveries); ``--duplicate K`` sends each one K
 times, re-signed each time (Stripe signs the time). ``--retries N`` resends after a 5xx or a connection error, as
@@ -18,6 +19,7 @@ import http.client
 import json
 import os
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -329,32 +331,34 @@ def resolve_target(
         notes += found
     from_stack = base is None
     for provider in providers:
+        # The instance the deliveries go to (--as): its route, its secret; signed as its kind, `provider`, signs.
+        name = getattr(args, "instance", None) or provider
         if base is not None:
-            urls[provider] = samples.webhook_url(provider, base)
+            urls[provider] = samples.webhook_url(name, base)
             if public:
-                signed_urls[provider] = samples.webhook_url(provider, public)
+                signed_urls[provider] = samples.webhook_url(name, public)
         else:
-            explicit = ctx.resources.optional(webhook_url_key(provider))
+            explicit = ctx.resources.optional(webhook_url_key(name))
             api = ctx.resources.optional("api_url")
             if explicit:
                 urls[provider] = explicit
             elif api:
-                urls[provider] = samples.webhook_url(provider, api)
+                urls[provider] = samples.webhook_url(name, api)
             else:
                 raise CliError(
-                    f"no URL for {provider}: pass --local (hookctl dev), --url BASE_URL, or a stack with a "
-                    f"{logical_name(provider)}WebhookUrl output (--stack-name)",
+                    f"no URL for {name}: pass --local (hookctl dev), --url BASE_URL, or a stack with a "
+                    f"{logical_name(name)}WebhookUrl output (--stack-name)",
                     EXIT_USAGE,
                 )
-        variable = SECRET_ENV.format(provider=provider.upper())
+        variable = SECRET_ENV.format(provider=name.upper())
         if args.secret:
             secrets[provider] = args.secret
         elif os.environ.get(variable):  # the variable `hookctl dev` seeds the local secret from
             secrets[provider] = os.environ[variable]
-            notes.append(f"{provider}: signing with ${variable}")
+            notes.append(f"{name}: signing with ${variable}")
         elif from_stack:
-            secrets[provider] = _stack_secret(ctx, provider)
-            notes.append(f"{provider}: signing with the stack's secret ({secret_output(provider)})")
+            secrets[provider] = _stack_secret(ctx, name)
+            notes.append(f"{name}: signing with the stack's secret ({secret_output(name)})")
         else:
             secrets[provider] = samples.sample_secret(provider)
     if public:
@@ -395,6 +399,14 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
         "provider", choices=[*providers, "all"], metavar="PROVIDER", help=f"{', '.join(providers)} or all"
     )
     parser.add_argument("kind", nargs="?", metavar="KIND", help="the sample kind (default: the provider's first)")
+    parser.add_argument(
+        "--as",
+        dest="instance",
+        metavar="INSTANCE",
+        help="send to this instance of the provider (a Providers row of template.yaml, e.g. openai for "
+        "standard_webhooks): its /webhooks/<INSTANCE> route and its secret (HOOKCTL_<INSTANCE>_SECRET, the stack's, "
+        "or the provider's sample)",
+    )
     # --local (a shared option) sends to the running `hookctl dev`: its port from .local/<stack>/dev.json.
     parser.add_argument("--url", metavar="BASE_URL", help="the HTTP API's base URL (/webhooks/<provider> is appended)")
     parser.add_argument(
@@ -435,6 +447,9 @@ def _non_negative(text: str) -> int:
 def run_send(args: argparse.Namespace, ctx: CommandContext) -> int:
     if args.local and args.url:
         raise CliError("--local and --url exclude each other: --local is the running `hookctl dev`", EXIT_USAGE)
+    instance_ok = args.instance is None or re.fullmatch(r"[a-z][a-z0-9_]{0,62}", args.instance)
+    if not instance_ok or (args.instance is not None and args.provider == "all"):
+        raise CliError("--as takes one provider and an instance name such as openai (lower case)", EXIT_USAGE)
     if args.kind is not None and args.provider != "all" and args.kind not in samples.kinds_of(args.provider):
         raise CliError(
             f"unknown kind {args.kind!r} for {args.provider}; known: {', '.join(samples.kinds_of(args.provider))}",
