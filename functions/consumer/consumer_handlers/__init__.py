@@ -6,4 +6,14 @@ recorded as failed and retried, so make its side effects idempotent (use ``event
 Event types nobody registered are acknowledged and recorded as ``skipped``. See docs/consumer.md.
 """
 
-from consumer_handlers import github, stripe, twilio  # noqa: F401  (importing registers the handlers)
+# importing registers the handlers
+from consumer_handlers import (  # noqa: F401
+    generic_hmac,
+    github,
+    gitlab,
+    shopify,
+    slack,
+    standard_webhooks,
+    stripe,
+    twilio,
+)
