@@ -140,17 +140,17 @@ def verify(request: WebhookRequest, secrets: Iterable[SecretCandidate], policy: 
     unusable = []
     for candidate in secrets:  # lazily: the previous secret is only fetched when the current one does not match
         if not candidate.value:
-            continue
+            continue  # "" is no secret (first_matching_secret): an HMAC keyed with nothing anyone can compute
         key = secret_key(candidate.value)
         if key is None:
             unusable.append(candidate.version)
         elif _matches(*key, content, signatures):
             require_fresh(int(timestamp), policy)
             return candidate
-    if unusable:
-        # A configuration error, not a forgery: 503, so that the sender retries once the secret is fixed.
-        raise Rejected(Reason.SECRET_UNAVAILABLE, f"the {' and '.join(unusable)} secret is no whsec_ or whpk_ key")
-    raise Rejected(Reason.SIGNATURE_MISMATCH)
+    # A secret that is no key verifies nothing (a forgery must stay a 401, whatever the configuration); the detail
+    # tells the operator which one to fix, never its value.
+    detail = f"the {' and '.join(unusable)} secret is no whsec_ or whpk_ key" if unusable else ""
+    raise Rejected(Reason.SIGNATURE_MISMATCH, detail)
 
 
 def identify(request: WebhookRequest) -> DeliveryIdentity:
@@ -167,9 +167,112 @@ def identify(request: WebhookRequest) -> DeliveryIdentity:
     )
 
 
+# Ed25519 verification, RFC 8032 section 5.1 (standard library only) ---------------------------------------------------
+# Points are extended homogeneous coordinates (X, Y, Z, T): x = X/Z, y = Y/Z, x*y = T/Z, on -x^2 + y^2 = 1 + d x^2 y^2
+# over GF(P). Only public data is ever computed on (a public key, a signature, a message), so nothing here needs to
+# run in constant time.
+
+P = 2**255 - 19
+L = 2**252 + 27742317777372353535851937790883648493  # the order of the base point
+D = -121665 * pow(121666, P - 2, P) % P
+SQRT_MINUS_ONE = pow(2, (P - 1) // 4, P)
+Point = tuple[int, int, int, int]
+
+
+def edwards_add(first: Point, second: Point) -> Point:
+    """RFC 8032 5.1.4's addition (add-2008-hwcd-3); complete: it also doubles, and adds the neutral element."""
+    x1, y1, z1, t1 = first
+    x2, y2, z2, t2 = second
+    a = (y1 - x1) * (y2 - x2) % P
+    b = (y1 + x1) * (y2 + x2) % P
+    c = 2 * D * t1 * t2 % P
+    d = 2 * z1 * z2 % P
+    e, f, g, h = b - a, d - c, d + c, b + a
+    return e * f % P, g * h % P, f * g % P, e * h % P
+
+
+def edwards_double(point: Point) -> Point:
+    """RFC 8032 5.1.4's doubling (dbl-2008-hwcd): cheaper than adding a point to itself."""
+    x1, y1, z1, _ = point
+    a = x1 * x1 % P
+    b = y1 * y1 % P
+    c = 2 * z1 * z1 % P
+    h = a + b
+    e = h - (x1 + y1) * (x1 + y1)
+    g = a - b
+    f = c + g
+    return e * f % P, g * h % P, f * g % P, e * h % P
+
+
+def decode_point(encoded: bytes) -> Point | None:
+    """RFC 8032 5.1.3: the point a 32-byte encoding names, or None when it names none (y >= p, no square root,
+    or x = 0 with the sign bit set)."""
+    if len(encoded) != 32:
+        return None
+    number = int.from_bytes(encoded, "little")
+    sign = number >> 255
+    y = number & ((1 << 255) - 1)
+    if y >= P:
+        return None
+    u = (y * y - 1) % P
+    v = (D * y * y + 1) % P
+    x = u * pow(v, 3, P) * pow(u * pow(v, 7, P), (P - 5) // 8, P) % P
+    if v * x * x % P != u:
+        if v * x * x % P != P - u:
+            return None
+        x = x * SQRT_MINUS_ONE % P
+    if x == 0 and sign:
+        return None
+    if x & 1 != sign:
+        x = P - x
+    return x, y, 1, x * y % P
+
+
+def encode_point(point: Point) -> bytes:
+    """RFC 8032 5.1.2: y, little-endian, with the parity of x in the top bit."""
+    x, y, z, _ = point
+    inverse = pow(z, P - 2, P)
+    x, y = x * inverse % P, y * inverse % P
+    return (y | (x & 1) << 255).to_bytes(32, "little")
+
+
+def same_point(first: Point, second: Point) -> bool:
+    x1, y1, z1, _ = first
+    x2, y2, z2, _ = second
+    return (x1 * z2 - x2 * z1) % P == 0 and (y1 * z2 - y2 * z1) % P == 0
+
+
+_BASE_X = 15112221349535400772501151409588531511454012693041857206046113283949847762202
+_BASE_Y = 46316835694926478169428394003475163141307993866256225615783033603165251855960  # 4/5
+BASE: Point = (_BASE_X, _BASE_Y, 1, _BASE_X * _BASE_Y % P)
+NEUTRAL: Point = (0, 1, 1, 0)
+
+
 def ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    """RFC 8032 Ed25519 verification (section 5.1.7); implemented in the next commit."""
-    return False
+    """RFC 8032 5.1.7 with the cofactorless equation ``[S]B = R + [k]A`` (what libsodium and OpenSSL check).
+
+    Refuses a signature whose S is not below L (malleability) and encodings of R or A that name no point. Computes
+    ``[S]B + [k](-A)`` in one pass over the bits of S and k (Straus), then compares it with R.
+    """
+    if len(signature) != 64:
+        return False
+    public = decode_point(public_key)
+    commitment = decode_point(signature[:32])
+    scalar = int.from_bytes(signature[32:], "little")
+    if public is None or commitment is None or scalar >= L:
+        return False
+    digest = hashlib.sha512(signature[:32] + public_key + message).digest()
+    k = int.from_bytes(digest, "little") % L
+    x, y, z, t = public
+    negated: Point = (P - x, y, z, P - t)
+    table = {(1, 0): BASE, (0, 1): negated, (1, 1): edwards_add(BASE, negated)}
+    total = NEUTRAL
+    for bit in range(max(scalar.bit_length(), k.bit_length()) - 1, -1, -1):
+        total = edwards_double(total)
+        pair = (scalar >> bit & 1, k >> bit & 1)
+        if pair != (0, 0):
+            total = edwards_add(total, table[pair])
+    return same_point(total, commitment)
 
 
 PROVIDER = Provider(

@@ -20,6 +20,15 @@ import string
 from collections.abc import Mapping
 
 from webhook_gateway.verifiers.samples import SAMPLE_DELIVERY_TIME, SampleDelivery, Samples, Signature, iso, sample_uuid
+from webhook_gateway.verifiers.standard_webhooks import (
+    BASE,
+    NEUTRAL,
+    L,
+    Point,
+    edwards_add,
+    edwards_double,
+    encode_point,
+)
 
 JSON_CONTENT_TYPE = "application/json"
 USER_AGENT = "Svix-Webhooks/1.62.0 (sender-abc123; +https://www.svix.com/http-sender/)"
@@ -30,15 +39,67 @@ PRIVATE_KEY_PREFIX = "whsk_"
 _BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
 
+PUBLIC_KEY_PREFIX = "whpk_"
+
+
 def _key(secret: str) -> bytes:
     return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
 
 
 def signature(message_id: str, timestamp: int, body: bytes, secret: str) -> str:
-    """One signature entry: ``v1,<base64 HMAC-SHA256>`` for a ``whsec_`` secret (``standardwebhooks.Webhook.sign``)."""
+    """One signature entry: ``v1,<base64 HMAC-SHA256>`` for a ``whsec_`` secret (``standardwebhooks.Webhook.sign``),
+    ``v1a,<base64 Ed25519>`` for a ``whsk_`` private key."""
     content = f"{message_id}.{int(timestamp)}.".encode() + body
+    if secret.startswith(PRIVATE_KEY_PREFIX):
+        return "v1a," + base64.b64encode(ed25519_sign(_seed(secret), content)).decode("ascii")
     digest = hmac.new(_key(secret), content, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+# Ed25519 signing (RFC 8032 5.1.5 and 5.1.6), for v1a samples: the point arithmetic is the verifier's.
+
+
+def _seed(private_key: str) -> bytes:
+    """The 32-byte seed of ``whsk_<base64>`` (of the seed, or of libsodium's 64-byte seed || public key)."""
+    return base64.b64decode(private_key.removeprefix(PRIVATE_KEY_PREFIX))[:32]
+
+
+def _multiply(scalar: int, point: Point) -> Point:
+    total = NEUTRAL
+    for bit in range(scalar.bit_length() - 1, -1, -1):
+        total = edwards_double(total)
+        if scalar >> bit & 1:
+            total = edwards_add(total, point)
+    return total
+
+
+def _expand(seed: bytes) -> tuple[int, bytes]:
+    digest = hashlib.sha512(seed).digest()
+    scalar = int.from_bytes(digest[:32], "little") & ((1 << 254) - 8) | (1 << 254)
+    return scalar, digest[32:]
+
+
+def ed25519_public_key(seed: bytes) -> bytes:
+    return encode_point(_multiply(_expand(seed)[0], BASE))
+
+
+def ed25519_sign(seed: bytes, message: bytes) -> bytes:
+    scalar, prefix = _expand(seed)
+    public = encode_point(_multiply(scalar, BASE))
+    nonce = int.from_bytes(hashlib.sha512(prefix + message).digest(), "little") % L
+    commitment = encode_point(_multiply(nonce, BASE))
+    k = int.from_bytes(hashlib.sha512(commitment + public + message).digest(), "little") % L
+    return commitment + ((nonce + k * scalar) % L).to_bytes(32, "little")
+
+
+def private_key(seed: bytes) -> str:
+    """The ``whsk_`` secret a v1a sender signs with."""
+    return PRIVATE_KEY_PREFIX + base64.b64encode(seed).decode("ascii")
+
+
+def public_key(private: str) -> str:
+    """The ``whpk_`` key the gateway verifies a ``whsk_`` sender's v1a signatures with (its secret's value)."""
+    return PUBLIC_KEY_PREFIX + base64.b64encode(ed25519_public_key(_seed(private))).decode("ascii")
 
 
 def message_id(body: bytes) -> str:
