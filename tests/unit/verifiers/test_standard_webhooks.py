@@ -186,3 +186,25 @@ def test_a_body_that_is_not_json_is_unparseable(body):
     with pytest.raises(Rejected) as rejected:
         sw.identify(request(body, signed_headers(b"{}")))
     assert rejected.value.reason is Reason.UNPARSEABLE_PAYLOAD
+
+
+# --------------------------------------------------------------------------------------------------- strict base64
+def test_a_signature_with_a_character_outside_base64_is_unusable():
+    # A lenient decoder would skip the "!" and read the right signature: entries are standard base64, nothing else
+    signature = signed_headers()["webhook-signature"]
+    headers = {**signed_headers(), "webhook-signature": signature[:10] + "!" + signature[10:]}
+    assert rejection(request(headers=headers)).reason is Reason.MALFORMED_SIGNATURE
+
+
+def test_a_signature_without_its_padding_is_unusable():
+    # What the libraries write, and read (base64.b64decode raises on missing padding)
+    headers = {**signed_headers(), "webhook-signature": signed_headers()["webhook-signature"].rstrip("=")}
+    assert rejection(request(headers=headers)).reason is Reason.MALFORMED_SIGNATURE
+
+
+def test_a_secret_with_a_character_outside_base64_is_no_key():
+    # A typo in the configured secret is reported, not silently read as another key
+    typo = SECRET[:12] + "!" + SECRET[12:]
+    rejected = rejection(request(), [SecretCandidate("current", typo)])
+    assert rejected.reason is Reason.SIGNATURE_MISMATCH
+    assert rejected.detail == "the current secret is no whsec_ or whpk_ key"

@@ -103,6 +103,13 @@ def openssl_accepts(public: bytes, message: bytes, signature: bytes) -> bool:
     return True
 
 
+def same_point(first: sw.Point, second: sw.Point) -> bool:
+    """Projective equality: x1/z1 = x2/z2 and y1/z1 = y2/z2."""
+    x1, y1, z1, _ = first
+    x2, y2, z2, _ = second
+    return (x1 * z2 - x2 * z1) % sw.P == 0 and (y1 * z2 - y2 * z1) % sw.P == 0
+
+
 def flip(data: bytes, bit: int) -> bytes:
     return data[: bit // 8] + bytes([data[bit // 8] ^ (1 << bit % 8)]) + data[bit // 8 + 1 :]
 
@@ -190,7 +197,7 @@ def test_encodings_that_name_no_point_are_refused(encoding):
 )
 def test_edge_encodings_that_name_a_point_decode_to_it(encoding, point):
     decoded = sw.decode_point(encoding)
-    assert decoded is not None and sw.same_point(decoded, point) and decoded[3] == point[0] * point[1] % sw.P
+    assert decoded is not None and same_point(decoded, point) and decoded[3] == point[0] * point[1] % sw.P
     assert sw.encode_point(decoded) == encoding
 
 
@@ -213,13 +220,19 @@ def test_an_r_or_a_that_names_no_point_is_refused(secret, public, message, signa
 def test_doubling_is_adding_a_point_to_itself():
     point = sw.BASE
     for _ in range(20):
-        assert sw.same_point(sw.edwards_double(point), sw.edwards_add(point, point))
+        assert same_point(sw.edwards_double(point), sw.edwards_add(point, point))
         point = sw.edwards_add(point, sw.BASE)
 
 
+def test_a_window_table_holds_the_sixteen_multiples():
+    table = sw.multiples(sw.BASE)
+    assert len(table) == 16 and table == sw.BASE_MULTIPLES
+    assert all(same_point(table[n], samples._multiply(n, sw.BASE)) for n in range(16))
+
+
 def test_the_base_point_has_order_l():
-    assert sw.same_point(samples._multiply(sw.L, sw.BASE), sw.NEUTRAL)
-    assert not sw.same_point(samples._multiply(sw.L - 1, sw.BASE), sw.NEUTRAL)
+    assert same_point(samples._multiply(sw.L, sw.BASE), sw.NEUTRAL)
+    assert not same_point(samples._multiply(sw.L - 1, sw.BASE), sw.NEUTRAL)
 
 
 # --------------------------------------------------------------------------------------------------- against OpenSSL

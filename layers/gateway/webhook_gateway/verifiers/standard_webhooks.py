@@ -50,7 +50,6 @@ HEADER_SETS = (
 )
 SECRET_PREFIX = "whsec_"
 PUBLIC_KEY_PREFIX = "whpk_"
-PRIVATE_KEY_PREFIX = "whsk_"
 # Signature version -> length of its decoded signature.
 SIGNATURE_BYTES = {"v1": 32, "v1a": 64}
 # A rotating sender signs with each of its active keys (two, three): more entries than this is no sender's header.
@@ -88,10 +87,9 @@ def sign(message_id: str, timestamp: str, body: bytes, key: bytes) -> str:
 def secret_key(secret: str) -> tuple[str, bytes] | None:
     """The signature version a configured secret verifies and its key bytes, or None when it is no usable key:
     ``whsec_<base64>`` (or bare base64) -> ``("v1", HMAC key)``, ``whpk_<base64>`` -> ``("v1a", public key)``.
-    A ``whsk_`` value is the sender's private signing key: it has no place here and verifies nothing."""
+    A ``whsk_`` value (the sender's private signing key, which has no place here) is no base64: it verifies
+    nothing."""
     value = secret.strip()
-    if value.startswith(PRIVATE_KEY_PREFIX):
-        return None
     if value.startswith(PUBLIC_KEY_PREFIX):
         public = _unpadded_base64(value.removeprefix(PUBLIC_KEY_PREFIX))
         return ("v1a", public) if public is not None and len(public) == 32 else None
@@ -134,7 +132,7 @@ def _matches(version: str, key: bytes, content: bytes, signatures: list[tuple[st
 def verify(request: WebhookRequest, secrets: Iterable[SecretCandidate], policy: VerificationPolicy) -> SecretCandidate:
     message_id, timestamp, header = _signature_headers(request)
     if not message_id or not timestamp or not header:
-        raise Rejected(Reason.MISSING_SIGNATURE, "no webhook-id, webhook-timestamp and webhook-signature headers")
+        raise Rejected(Reason.MISSING_SIGNATURE, "no id, timestamp and signature headers (webhook-* or svix-*)")
     if not SIGNED_TIMESTAMP.fullmatch(timestamp):
         raise Rejected(Reason.MALFORMED_SIGNATURE, "the webhook timestamp is not 1-12 digits")
     signatures = _signatures(header)
@@ -238,12 +236,6 @@ def encode_point(point: Point) -> bytes:
     return (y | (x & 1) << 255).to_bytes(32, "little")
 
 
-def same_point(first: Point, second: Point) -> bool:
-    x1, y1, z1, _ = first
-    x2, y2, z2, _ = second
-    return (x1 * z2 - x2 * z1) % P == 0 and (y1 * z2 - y2 * z1) % P == 0
-
-
 _BASE_X = 15112221349535400772501151409588531511454012693041857206046113283949847762202
 _BASE_Y = 46316835694926478169428394003475163141307993866256225615783033603165251855960  # 4/5
 BASE: Point = (_BASE_X, _BASE_Y, 1, _BASE_X * _BASE_Y % P)
@@ -290,7 +282,7 @@ def ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     digest = hashlib.sha512(signature[:32] + public_key + message).digest()
     k = int.from_bytes(digest, "little") % L
     total = NEUTRAL
-    for shift in range(256 - WINDOW_BITS, -1, -WINDOW_BITS):  # S and k are below L < 2^253
+    for shift in range(252, -1, -WINDOW_BITS):  # S and k are below L < 2^253: windows at bits 252, 248, ..., 0
         for _ in range(WINDOW_BITS):
             total = edwards_double(total)
         digit, key_digit = scalar >> shift & 15, k >> shift & 15
