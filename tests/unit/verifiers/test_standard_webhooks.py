@@ -5,6 +5,7 @@ test_standard_webhooks_svix.py."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from datetime import UTC, datetime
 
@@ -12,7 +13,14 @@ import pytest
 from standardwebhooks import Webhook
 
 from webhook_gateway.verifiers import standard_webhooks as sw
-from webhook_gateway.verifiers.base import Reason, Rejected, SecretCandidate, VerificationPolicy, WebhookRequest
+from webhook_gateway.verifiers.base import (
+    Reason,
+    Rejected,
+    SecretCandidate,
+    VerificationPolicy,
+    WebhookRequest,
+    provider_instance,
+)
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OLD_SECRET = "whsec_" + base64.b64encode(b"the previous endpoint secret").decode()
@@ -83,13 +91,14 @@ def test_a_secret_without_the_whsec_prefix_is_read_as_base64_as_the_library_read
     assert sw.verify(request(), [SecretCandidate("current", bare)], POLICY).version == "current"
 
 
-def test_an_unpadded_secret_is_read_as_the_library_reads_it():
-    raw = b"twenty-five bytes of key!"  # base64 ends with padding
+@pytest.mark.parametrize("raw", [b"twenty-five bytes of key!", b"twenty-six bytes of a key!"], ids=["==", "="])
+def test_an_unpadded_secret_is_read_as_the_library_reads_it(raw):
     padded = base64.b64encode(raw).decode()
     assert padded.endswith("=")
     headers = signed_headers(secret="whsec_" + padded)
     unpadded = [SecretCandidate("current", "whsec_" + padded.rstrip("="))]
     assert sw.verify(request(headers=headers), unpadded, POLICY).version == "current"
+    Webhook("whsec_" + padded.rstrip("=")).sign(MSG_ID, datetime.fromtimestamp(NOW, UTC), BODY.decode())  # reads it
 
 
 def test_a_tampered_body_is_a_signature_mismatch():
@@ -181,6 +190,11 @@ def test_a_json_body_without_a_string_type_has_an_empty_event_type(body):
     assert sw.identify(request(body, signed_headers(body))).event_type == ""
 
 
+def test_without_headers_identify_names_no_delivery():
+    # (identify only runs after verify; the receiver refuses an empty id anyway)
+    assert sw.identify(WebhookRequest(body=BODY, headers={})).delivery_id == ""
+
+
 @pytest.mark.parametrize("body", [b"", b"not json", b"\xff\xfe", b"[" * 100_000])
 def test_a_body_that_is_not_json_is_unparseable(body):
     with pytest.raises(Rejected) as rejected:
@@ -208,3 +222,33 @@ def test_a_secret_with_a_character_outside_base64_is_no_key():
     rejected = rejection(request(), [SecretCandidate("current", typo)])
     assert rejected.reason is Reason.SIGNATURE_MISMATCH
     assert rejected.detail == "the current secret is no whsec_ or whpk_ key"
+
+
+# --------------------------------------------------------------------------------------------------- instances
+def test_the_module_deployed_under_its_own_name_is_its_provider():
+    assert provider_instance(sw.PROVIDER, "standard_webhooks", {}) is sw.PROVIDER
+
+
+def test_an_instance_is_the_module_under_the_instances_name():
+    openai = provider_instance(sw.PROVIDER, "openai", {})
+    assert openai.name == "openai"
+    assert dataclasses.replace(openai, name="standard_webhooks") == sw.PROVIDER
+    assert openai.verify(request(), CURRENT, POLICY).version == "current"
+
+
+def test_standard_webhooks_takes_no_options():
+    with pytest.raises(ValueError, match="takes no options"):
+        provider_instance(sw.PROVIDER, "openai", {"header": "x-signature"})
+
+
+def test_a_configurable_kind_is_configured_with_the_instances_options_then_renamed():
+    # (no Standard Webhooks option exists; this is how one would reach the module: Provider.configure)
+    seen = []
+
+    def configure(options):
+        seen.append(options)
+        return dataclasses.replace(sw.PROVIDER, title=f"Standard Webhooks ({options['sender']})")
+
+    kind = dataclasses.replace(sw.PROVIDER, configure=configure)
+    clerk = provider_instance(kind, "clerk", {"sender": "Clerk"})
+    assert (clerk.name, clerk.title, seen) == ("clerk", "Standard Webhooks (Clerk)", [{"sender": "Clerk"}])
