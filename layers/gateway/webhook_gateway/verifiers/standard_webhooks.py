@@ -53,7 +53,7 @@ PUBLIC_KEY_PREFIX = "whpk_"
 # Signature version -> length of its decoded signature.
 SIGNATURE_BYTES = {"v1": 32, "v1a": 64}
 # A rotating sender signs with each of its active keys (two, three): more entries than this is no sender's header.
-# It bounds the work one request can ask for: an Ed25519 check costs about 2 ms of CPU (docs/providers/
+# It bounds the work one request can ask for: an Ed25519 check costs about 1.5 ms (docs/providers/
 # standard_webhooks.md), so a forgery to a v1a instance costs at most 8 entries x 2 keys of them.
 MAX_SIGNATURES = 8
 
@@ -230,7 +230,7 @@ def decode_point(encoded: bytes) -> Point | None:
 def encode_point(point: Point) -> bytes:
     """RFC 8032 5.1.2: y, little-endian, with the parity of x in the top bit."""
     x, y, z, _ = point
-    inverse = pow(z, P - 2, P)
+    inverse = pow(z, -1, P)
     x, y = x * inverse % P, y * inverse % P
     return (y | (x & 1) << 255).to_bytes(32, "little")
 
