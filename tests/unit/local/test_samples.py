@@ -3,6 +3,7 @@ variants that ``hookctl send`` uses are accepted (or rejected) by the gateway's 
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -16,6 +17,7 @@ from webhook_gateway.http import request_from_event
 from webhook_gateway.secrets import CURRENT
 from webhook_gateway.verifiers import load_provider
 from webhook_gateway.verifiers.base import Rejected, SecretCandidate, VerificationPolicy
+from webhook_gateway.verifiers.samples import standard_webhooks as standard_webhooks_samples
 from webhook_gateway.verifiers.samples import stripe as stripe_samples
 from webhook_gateway.verifiers.samples import twilio as twilio_samples
 
@@ -50,6 +52,56 @@ def test_twilio_form_signature_is_twilio_pythons(params, token):
         multi.setdefault(name, []).append(value)
     expected = RequestValidator(token).compute_signature(url, multi)
     assert twilio_samples.signature(url, body, "application/x-www-form-urlencoded", token) == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(body=st.text(max_size=300), key=st.binary(min_size=1, max_size=64), timestamp=st.integers(0, 4_000_000_000))
+def test_standard_webhooks_signature_is_the_standardwebhooks_and_svix_libraries(body, key, timestamp):
+    from datetime import UTC, datetime
+
+    from standardwebhooks import Webhook
+    from svix.webhooks import Webhook as SvixWebhook
+
+    secret = "whsec_" + base64.b64encode(key).decode()
+    raw = body.encode("utf-8")
+    headers = standard_webhooks_samples.signature_headers(raw, secret, timestamp)
+    when = datetime.fromtimestamp(timestamp, UTC)
+    expected = Webhook(secret).sign(headers["webhook-id"], when, body)
+    assert headers["webhook-signature"] == expected == SvixWebhook(secret).sign(headers["webhook-id"], when, body)
+    assert headers["webhook-timestamp"] == str(timestamp)
+
+
+def test_the_standardwebhooks_and_svix_libraries_verify_our_standard_webhooks_samples():
+    from standardwebhooks import Webhook
+    from svix.webhooks import Webhook as SvixWebhook
+
+    # Given every sample kind, signed now (the libraries check their window against the clock)
+    secret = samples.SAMPLE_SECRETS["standard_webhooks"]
+    for kind in samples.KINDS["standard_webhooks"]:
+        request = samples.sign_request("standard_webhooks", kind)
+        # Then both libraries accept it (svix with the webhook-* names, and with its own)
+        Webhook(secret).verify(request.body, dict(request.headers))
+        SvixWebhook(secret).verify(request.body, dict(request.headers))
+        svix_names = {name.replace("webhook-", "svix-"): value for name, value in request.headers.items()}
+        SvixWebhook(secret).verify(request.body, svix_names)
+        # And refuse it tampered
+        with pytest.raises(Exception, match="No matching signature"):
+            Webhook(secret).verify(samples.tamper(request).body, dict(request.headers))
+
+
+def test_standard_webhooks_v1a_samples_are_signed_with_a_whsk_key_and_verify_with_its_whpk_key():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    # Given a sender's Ed25519 private key as a whsk_ secret
+    seed = bytes(range(32))
+    private = standard_webhooks_samples.private_key(seed)
+    # When hookctl signs a sample with it
+    request = samples.sign_request("standard_webhooks", "contact.created", secret=private)
+    # Then the entry is v1a, OpenSSL agrees on it, and the gateway verifies it with the whpk_ key
+    content = f"{request.headers['webhook-id']}.{request.headers['webhook-timestamp']}.".encode() + request.body
+    expected = Ed25519PrivateKey.from_private_bytes(seed).sign(content)
+    assert request.headers["webhook-signature"] == "v1a," + base64.b64encode(expected).decode()
+    assert verify(request, standard_webhooks_samples.public_key(private)) == request.delivery_id
 
 
 def test_twilio_json_signature_covers_the_url_with_the_body_hash():
