@@ -35,6 +35,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from webhook_gateway.verifiers import standard_webhooks
 from webhook_gateway.verifiers.base import (
     DeliveryIdentity,
     Provider,
@@ -55,7 +56,8 @@ SIGNING_TOKEN_PREFIX = "whsec_"
 _LINE_BREAK = re.compile(r"\r?\n")
 
 # Failures, least telling first: when no candidate verifies, the most telling one is the answer. Any reason not
-# listed (a timestamp outside the window) means an authentic delivery, which tells the most.
+# listed tells more: a timestamp outside the window (an authentic delivery, replayed or mis-clocked), or a signing
+# token that is not whsec_<base64> (secret_unavailable: a configuration error, answered 503).
 _TELLING = (Reason.MISSING_SIGNATURE, Reason.MALFORMED_SIGNATURE, Reason.SIGNATURE_MISMATCH)
 
 
@@ -74,16 +76,17 @@ def _signing_request(request: WebhookRequest) -> WebhookRequest | None:
 def _check_token(token: str, candidate: SecretCandidate) -> None:
     if not token:
         raise Rejected(Reason.MISSING_SIGNATURE, f"a secret token is configured and there is no {TOKEN_HEADER}")
-    expected = _LINE_BREAK.sub("", candidate.value)  # what GitLab sends for this token
-    if not expected or not constant_time_equal(expected, token):
+    # What GitLab sends for this token. A value of line breaks only becomes "", which never equals the (non-empty)
+    # header: like any empty secret, it matches nothing.
+    expected = _LINE_BREAK.sub("", candidate.value)
+    if not constant_time_equal(expected, token):
         raise Rejected(Reason.SIGNATURE_MISMATCH, f"{TOKEN_HEADER} is not the secret token")
 
 
 def _check_signature(signed: WebhookRequest | None, candidate: SecretCandidate, policy: VerificationPolicy) -> None:
     if signed is None:
         raise Rejected(Reason.MISSING_SIGNATURE, "a signing token is configured and there is no webhook-signature")
-    # Mode 2 (Standard Webhooks v1) arrives with verifiers/standard_webhooks.py; until then no signing token verifies.
-    raise Rejected(Reason.SIGNATURE_MISMATCH, "signing tokens are not verified yet")
+    standard_webhooks.verify(signed, [candidate], policy)
 
 
 def verify(request: WebhookRequest, secrets: Iterable[SecretCandidate], policy: VerificationPolicy) -> SecretCandidate:
@@ -167,8 +170,10 @@ PROVIDER = Provider(
     secret_format=SecretFormat(
         description="the hook's secret token (sent back in X-Gitlab-Token, compared as is), or its signing token "
         "whsec_<base64> (Standard Webhooks v1: the HMAC-SHA256 key is the decoded base64)",
-        sample="sample-gitlab-secret-token",
-        wrong_sample="not-the-gitlab-secret-token",
+        # The samples are signed (mode 2), so that every sample's body is authenticated like every other
+        # provider's; a token-mode sample is `hookctl send gitlab push --secret <any value not starting whsec_>`.
+        sample="whsec_lkKwIQZdVwtpR1PoidZyt7xxqUDM1jygVkKBtD95JeY=",
+        wrong_sample="whsec_6/JycM+JHmdeofho3Hkye4EbN3BbB5JD8Q4kiR2Oixs=",
     ),
     samples="webhook_gateway.verifiers.samples.gitlab",
     # Never x-gitlab-token (the secret itself) nor webhook-signature.

@@ -3,9 +3,8 @@
 The secret decides how a sample is authenticated, as it does for the gateway: a secret token is sent as is in
 ``X-Gitlab-Token`` (line breaks removed, as GitLab does); a signing token ``whsec_<base64>`` signs the delivery the
 Standard Webhooks way (``webhook-id``, ``webhook-timestamp``, ``webhook-signature: v1,<base64>``), with no
-``X-Gitlab-Token``. GitLab sends ``webhook-id`` equal to ``Idempotency-Key``; the signer sees only the body, so a
-signed sample's id (both headers) is derived from the body, and another delivery (``with_delivery_id``) also has
-another body.
+``X-Gitlab-Token``. GitLab sends ``webhook-id`` equal to ``Idempotency-Key``; the signer sees only the body, so each
+sample remembers its key by its body (and another delivery, ``with_delivery_id``, also has another body).
 
 Headers and payloads follow GitLab's documentation (webhook events, "delivery headers") and its ``WebHookService``:
 compact JSON with raw UTF-8, ``User-Agent: GitLab/<version>``, ``X-Gitlab-Instance`` the instance's base URL, a
@@ -14,10 +13,7 @@ fresh ``X-Gitlab-Webhook-UUID`` per request.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import hmac
 import json
 import re
 import uuid
@@ -32,6 +28,7 @@ from webhook_gateway.verifiers.samples import (
     iso,
     sample_hex,
     sample_uuid,
+    standard_webhooks,
 )
 
 JSON_CONTENT_TYPE = "application/json"
@@ -39,6 +36,8 @@ USER_AGENT = "GitLab/18.6.1"
 INSTANCE = "https://gitlab.com"
 SOURCE_IP = "34.74.90.66"  # inside 34.74.90.64/28, GitLab.com's published webhook range
 SIGNING_TOKEN_PREFIX = "whsec_"
+# A secret token for token-mode samples (the sample secret itself is a signing token).
+SAMPLE_SECRET_TOKEN = "sample-gitlab-secret-token"
 _LINE_BREAK = re.compile(r"\r?\n")
 
 _PROJECT_ID = 61231478
@@ -49,24 +48,22 @@ _WEB_URL = f"{INSTANCE}/{_PROJECT_PATH}"
 # Signing ------------------------------------------------------------------------------------------------------------
 
 
-def signing_key(secret: str) -> bytes:
-    """The HMAC key of a signing token: the base64 after ``whsec_`` (ValueError when it is not base64)."""
-    try:
-        return base64.b64decode(secret[len(SIGNING_TOKEN_PREFIX) :], validate=True)
-    except binascii.Error as error:
-        raise ValueError("a GitLab signing token is whsec_<base64>") from error
+# Body digest -> the Idempotency-Key of the sample built with that body. GitLab signs its Idempotency-Key as
+# webhook-id, but the signer is given the body only: each sample (and each with_delivery_id copy) records its key
+# here, so that the signed id is the sample's own.
+_IDEMPOTENCY_KEYS: dict[str, str] = {}
 
 
-def webhook_signature(body: bytes, secret: str, webhook_id: str, timestamp: int) -> str:
-    """``v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``: what standardwebhooks' ``Webhook.sign`` computes."""
-    signed = f"{webhook_id}.{int(timestamp)}.".encode() + body
-    digest = hmac.new(signing_key(secret), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode("ascii")
+def _remember(sample: SampleDelivery) -> SampleDelivery:
+    _IDEMPOTENCY_KEYS[hashlib.sha256(sample.body).hexdigest()] = sample.headers["idempotency-key"]
+    return sample
 
 
 def signed_webhook_id(body: bytes) -> str:
-    """The ``webhook-id`` (= ``Idempotency-Key``) of a signed sample: a UUID, as GitLab's, derived from the body."""
-    return sample_uuid(f"gitlab:idempotency-key:{hashlib.sha256(body).hexdigest()}")
+    """The ``webhook-id`` (= ``Idempotency-Key``) a signed sample carries: the key of the sample built with this body,
+    else (another body) a UUID derived from the body."""
+    digest = hashlib.sha256(body).hexdigest()
+    return _IDEMPOTENCY_KEYS.get(digest) or sample_uuid(f"gitlab:idempotency-key:{digest}")
 
 
 def signature_headers(body: bytes, secret: str, sent_at: float) -> dict[str, str]:
@@ -78,7 +75,7 @@ def signature_headers(body: bytes, secret: str, sent_at: float) -> dict[str, str
         "idempotency-key": webhook_id,
         "webhook-id": webhook_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": webhook_signature(body, secret, webhook_id, timestamp),
+        "webhook-signature": standard_webhooks.signature(webhook_id, timestamp, body, secret),
     }
 
 
@@ -357,19 +354,21 @@ _EVENTS = {"push": "Push Hook", "merge_request": "Merge Request Hook", "pipeline
 def _delivery(kind: str, document: dict[str, Any]) -> SampleDelivery:
     # GitLab sends compact JSON with raw UTF-8 (Ruby's JSON generator), which the signature covers byte for byte.
     body = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return SampleDelivery(
-        body=body,
-        headers={
-            "content-type": JSON_CONTENT_TYPE,
-            "user-agent": USER_AGENT,
-            "idempotency-key": sample_uuid(f"gitlab:idempotency-key:{kind}"),
-            "x-gitlab-event": _EVENTS[kind],
-            "x-gitlab-webhook-uuid": sample_uuid(f"gitlab:webhook-uuid:{kind}"),
-            "x-gitlab-instance": INSTANCE,
-            "x-gitlab-event-uuid": sample_uuid(f"gitlab:event-uuid:{kind}"),
-        },
-        content_type=JSON_CONTENT_TYPE,
-        source_ip=SOURCE_IP,
+    return _remember(
+        SampleDelivery(
+            body=body,
+            headers={
+                "content-type": JSON_CONTENT_TYPE,
+                "user-agent": USER_AGENT,
+                "idempotency-key": sample_uuid(f"gitlab:idempotency-key:{kind}"),
+                "x-gitlab-event": _EVENTS[kind],
+                "x-gitlab-webhook-uuid": sample_uuid(f"gitlab:webhook-uuid:{kind}"),
+                "x-gitlab-instance": INSTANCE,
+                "x-gitlab-event-uuid": sample_uuid(f"gitlab:event-uuid:{kind}"),
+            },
+            content_type=JSON_CONTENT_TYPE,
+            source_ip=SOURCE_IP,
+        )
     )
 
 
@@ -406,7 +405,7 @@ def with_delivery_id(sample: SampleDelivery, delivery_id: str) -> SampleDelivery
         "x-gitlab-event-uuid": sample_uuid(f"gitlab:event-uuid:{delivery_id}"),
         "x-gitlab-webhook-uuid": sample_uuid(f"gitlab:webhook-uuid:{delivery_id}"),
     }
-    return SampleDelivery(body, headers, sample.content_type, sample.source_ip)
+    return _remember(SampleDelivery(body, headers, sample.content_type, sample.source_ip))
 
 
 SAMPLES = Samples(
@@ -415,4 +414,6 @@ SAMPLES = Samples(
     kinds={"push": _push, "merge_request": _merge_request, "pipeline": _pipeline},
     with_delivery_id=with_delivery_id,
     new_delivery_id=new_delivery_id,
+    # The sample secret is a signing token, which signs the time (webhook-timestamp); a secret token signs nothing.
+    signs_time=True,
 )
