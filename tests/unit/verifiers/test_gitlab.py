@@ -445,3 +445,21 @@ def test_the_mode_is_the_secret_values_prefix():
     assert gitlab.is_signing_token(SIGNING) and gitlab.is_signing_token("whsec_")
     assert not any(gitlab.is_signing_token(value) for value in (TOKEN, "WHSEC_x", " whsec_x", "whsec", "whpk_x"))
     assert gitlab.is_signing_token(gitlab.PROVIDER.secret_format.sample)
+
+
+def test_the_standard_webhooks_check_sees_only_the_body_and_the_webhook_headers(monkeypatch):
+    # So that the webhook-id identify() names a signed delivery by is the one verified, whatever else the request
+    # carries (svix-* names, a token, GitLab's own headers)
+    seen: list[WebhookRequest] = []
+
+    def recording_verify(request, secrets, policy):
+        seen.append(request)
+        return next(iter(secrets))
+
+    monkeypatch.setattr(gitlab.standard_webhooks, "verify", recording_verify)
+    svix = {"svix-id": "msg_other", "svix-timestamp": str(NOW), "svix-signature": "v1,x"}
+    request = token_request("wrong", **library_signature(), **svix)
+    assert gitlab.verify(request, candidates(SIGNING), POLICY).version == "current"
+    [checked] = seen
+    assert dict(checked.headers) == library_signature()
+    assert checked.body == BODY

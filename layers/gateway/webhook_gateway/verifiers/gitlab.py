@@ -51,7 +51,10 @@ from webhook_gateway.verifiers.base import (
 
 TOKEN_HEADER = "x-gitlab-token"
 EVENT_HEADER = "x-gitlab-event"
-SIGNING_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+WEBHOOK_ID_HEADER = "webhook-id"
+SIGNING_HEADERS = (WEBHOOK_ID_HEADER, "webhook-timestamp", "webhook-signature")
+IDEMPOTENCY_HEADER = "idempotency-key"
+EVENT_UUID_HEADER = "x-gitlab-event-uuid"
 SIGNING_TOKEN_PREFIX = "whsec_"
 _LINE_BREAK = re.compile(r"\r?\n")
 
@@ -134,13 +137,13 @@ def identify(request: WebhookRequest) -> DeliveryIdentity:
     if not event:
         raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"no {EVENT_HEADER} header")
     _require_event_matches_body(event, _json_payload(request))
-    webhook_id = (request.header("webhook-id") or "").strip()
+    webhook_id = (request.header(WEBHOOK_ID_HEADER) or "").strip()
     if request.header(TOKEN_HEADER) is None and webhook_id:
         return DeliveryIdentity(delivery_id=webhook_id, event_type=event, delivery_id_signed=True)
-    idempotency_key = (request.header("idempotency-key") or "").strip()
+    idempotency_key = (request.header(IDEMPOTENCY_HEADER) or "").strip()
     if idempotency_key:
         return DeliveryIdentity(delivery_id=idempotency_key, event_type=event, delivery_id_signed=False)
-    event_uuid = (request.header("x-gitlab-event-uuid") or "").strip()
+    event_uuid = (request.header(EVENT_UUID_HEADER) or "").strip()
     if not event_uuid:
         raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "no Idempotency-Key and no X-Gitlab-Event-UUID header")
     body_hash = hashlib.sha256(request.body).hexdigest()
