@@ -164,3 +164,47 @@ def test_the_providers_samples_are_addressed_to_the_sample_api():
     from webhook_gateway.verifiers.samples import SAMPLE_BASE_URL
 
     assert samples.DEFAULT_BASE_URL == SAMPLE_BASE_URL
+
+
+@settings(max_examples=60, deadline=None)
+@given(body=st.text(max_size=300), key=st.binary(min_size=32, max_size=32), timestamp=st.integers(0, 4_000_000_000))
+def test_gitlab_signing_token_signature_is_the_standardwebhooks_librarys(body, key, timestamp):
+    from datetime import UTC, datetime
+
+    from standardwebhooks.webhooks import Webhook
+
+    from webhook_gateway.verifiers.samples import gitlab as gitlab_samples
+
+    secret = "whsec_" + base64.b64encode(key).decode()
+    headers = gitlab_samples.signature_headers(body.encode("utf-8"), secret, timestamp)
+    expected = Webhook(secret).sign(headers["webhook-id"], datetime.fromtimestamp(timestamp, UTC), body)
+    assert headers["webhook-signature"] == expected
+    assert headers["webhook-id"] == headers["idempotency-key"]  # GitLab's webhook-id is its Idempotency-Key
+    assert (headers["webhook-timestamp"], "x-gitlab-token" in headers) == (str(timestamp), False)
+
+
+@pytest.mark.parametrize(
+    ("secret", "sent"), [("tok", "tok"), ("tok\n", "tok"), ("t\r\nok\n", "tok"), ("tok\r", "tok\r")]
+)
+def test_gitlab_secret_token_is_sent_as_is_without_line_breaks(secret, sent):
+    # GitLab sends Gitlab::Utils.remove_line_breaks(token) in X-Gitlab-Token, and signs nothing
+    signed = samples.sign_request("gitlab", "push", secret=secret)
+    assert signed.headers["x-gitlab-token"] == sent
+    assert not {"webhook-id", "webhook-signature", "webhook-timestamp"} & signed.headers.keys()
+    assert verify(signed, secret) == signed.headers["idempotency-key"]
+
+
+@pytest.mark.parametrize("kind", ["push", "merge_request", "pipeline"])
+def test_gitlab_samples_in_either_mode_carry_the_samples_idempotency_key(kind):
+    from webhook_gateway.verifiers.samples import gitlab as gitlab_samples
+
+    signed = samples.sign_request("gitlab", kind)
+    by_token = samples.sign_request("gitlab", kind, secret=gitlab_samples.SAMPLE_SECRET_TOKEN)
+    assert signed.headers["webhook-id"] == signed.headers["idempotency-key"] == by_token.headers["idempotency-key"]
+    assert verify(signed) == signed.delivery_id == verify(by_token, gitlab_samples.SAMPLE_SECRET_TOKEN)
+    fresh = samples.new_delivery_id("gitlab")
+    assert samples.sign_request("gitlab", kind, delivery_id=fresh).headers["webhook-id"] == fresh
+    # A body given to hookctl is another delivery: its signed id is derived from it
+    other = samples.sign_request("gitlab", kind, body=signed.body + b"\n")
+    assert other.headers["webhook-id"] not in (signed.headers["webhook-id"], fresh)
+    assert verify(other) == other.delivery_id
