@@ -78,6 +78,8 @@ _SIGNATURE_HEADERS = (
     "x-slack-signature",
     "x-shopify-hmac-sha256",
     "shopify-hmac-sha256",
+    "webhook-signature",
+    "svix-signature",
 )
 
 
@@ -91,7 +93,11 @@ def sample_event_signatures(events_dir: Path = Path(EVENTS_DIR)) -> dict[str, st
             value = headers.get(header)
             if not value:
                 continue
-            for part in value.split(","):
+            if header in ("webhook-signature", "svix-signature"):  # Standard Webhooks: "<version>,<base64>" entries
+                parts = [entry.partition(",")[2] for entry in value.split()]
+            else:
+                parts = value.split(",")
+            for part in parts:
                 digest = part.split("=", 1)[1] if part.startswith(("sha1=", "sha256=", "v1=", "v0=")) else part
                 if header != "stripe-signature" or part.startswith("v"):
                     found[digest.strip()] = f"the {header} of events/{path.name}"

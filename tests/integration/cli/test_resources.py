@@ -116,5 +116,7 @@ def test_each_provider_webhook_url_is_a_resource_derived_from_its_name():
     assert SPECS_BY_KEY["github_url"] == ResourceSpec(
         "github_url", "GithubWebhookUrl", "--github-url", "HOOKCTL_GITHUB_URL", "GitHub webhook URL"
     )
-    urls = ["github_url", "slack_url", "stripe_url", "twilio_url", "api_url"]
-    assert [spec.key for spec in RESOURCE_SPECS][-5:] == urls
+    urls = [f"{provider.name}_url" for provider in registered_providers()] + ["api_url"]
+    assert [spec.key for spec in RESOURCE_SPECS][-len(urls) :] == urls
+    assert SPECS_BY_KEY["standard_webhooks_url"].output == "StandardWebhooksWebhookUrl"
+    assert SPECS_BY_KEY["standard_webhooks_url"].flag == "--standard-webhooks-url"

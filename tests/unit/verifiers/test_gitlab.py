@@ -255,8 +255,12 @@ def test_svix_header_names_are_not_gitlabs():
     assert rejection(request, candidates(SIGNING)).reason is Reason.MISSING_SIGNATURE
 
 
-def test_a_signing_token_that_is_not_base64_is_a_configuration_error():
-    assert rejection(signed_request(), candidates("whsec_not base64!")).reason is Reason.SECRET_UNAVAILABLE
+def test_a_signing_token_that_is_not_base64_verifies_nothing_and_says_so():
+    # A configuration error, but answered as a mismatch: a forgery is a 401 whatever the secret holds (a 503 would
+    # make the provider retry it); the detail, logged, names which secret is no key, never its value.
+    failure = rejection(signed_request(), candidates("whsec_not base64!"))
+    assert failure.reason is Reason.SIGNATURE_MISMATCH
+    assert "current secret is no whsec_" in failure.detail and "not base64" not in failure.detail
 
 
 def test_the_previous_signing_token_still_verifies():
@@ -321,8 +325,8 @@ def test_a_hook_sending_both_credentials_verifies_and_its_identity_stays_unsigne
          candidates(SIGNING, OLD_TOKEN), Reason.MALFORMED_SIGNATURE),
         (token_request(None, **{"webhook-id": "m", "webhook-timestamp": "1", "webhook-signature": "v1,!"}),
          candidates(OLD_TOKEN, SIGNING), Reason.MALFORMED_SIGNATURE),
-        # a broken signing token (a configuration error) beats everything
-        (token_request("wrong", **library_signature()), candidates(TOKEN + "x", "whsec_!"), Reason.SECRET_UNAVAILABLE),
+        # a broken signing token (a configuration error) is a mismatch like the wrong token
+        (token_request("wrong", **library_signature()), candidates(TOKEN + "x", "whsec_!"), Reason.SIGNATURE_MISMATCH),
     ],
 )  # fmt: skip
 def test_when_no_candidate_verifies_the_most_telling_failure_is_the_answer(request_, secrets, reason):

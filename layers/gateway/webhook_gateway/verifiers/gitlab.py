@@ -59,8 +59,9 @@ SIGNING_TOKEN_PREFIX = "whsec_"
 _LINE_BREAK = re.compile(r"\r?\n")
 
 # Failures, least telling first: when no candidate verifies, the most telling one is the answer. Any reason not
-# listed tells more: a timestamp outside the window (an authentic delivery, replayed or mis-clocked), or a signing
-# token that is not whsec_<base64> (secret_unavailable: a configuration error, answered 503).
+# listed tells more: a timestamp outside the window (an authentic delivery, replayed or mis-clocked). A signing token
+# that is not whsec_<base64> verifies nothing (signature_mismatch, its log detail says which secret is no key): a
+# forgery stays a 401 whatever the configuration, as for Standard Webhooks.
 _TELLING = (Reason.MISSING_SIGNATURE, Reason.MALFORMED_SIGNATURE, Reason.SIGNATURE_MISMATCH)
 
 
