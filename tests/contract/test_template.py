@@ -6,6 +6,7 @@ run in the test venv only: sam and checkov live in .tools-venv and run from `mak
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import tomllib
@@ -227,7 +228,13 @@ def test_http_api_throttles_and_logs_access_as_json(resources: dict[str, Any]) -
 def resolved(parameters: dict[str, str] | None = None) -> Template:
     """template.yaml resolved for ``parameters`` as the local pipeline resolves it (loops expanded, Select/Split,
     FindInMap and Sub evaluated): what a deployed stack's properties would be."""
-    return Template(TEMPLATE_PATH, stack_name="webhook-gateway", region="eu-west-1", parameter_overrides=parameters)
+    return _resolved(tuple(sorted((parameters or {}).items())))
+
+
+@functools.cache
+def _resolved(parameters: tuple[tuple[str, str], ...]) -> Template:
+    # Read-only use (resolve only, no physical ids recorded): one parse per parameter set.
+    return Template(TEMPLATE_PATH, stack_name="webhook-gateway", region="eu-west-1", parameter_overrides=dict(parameters))
 
 
 def webhook_event(template: Template, provider: str) -> dict[str, Any]:
