@@ -234,7 +234,8 @@ def resolved(parameters: dict[str, str] | None = None) -> Template:
 @functools.cache
 def _resolved(parameters: tuple[tuple[str, str], ...]) -> Template:
     # Read-only use (resolve only, no physical ids recorded): one parse per parameter set.
-    return Template(TEMPLATE_PATH, stack_name="webhook-gateway", region="eu-west-1", parameter_overrides=dict(parameters))
+    overrides = dict(parameters)
+    return Template(TEMPLATE_PATH, stack_name="webhook-gateway", region="eu-west-1", parameter_overrides=overrides)
 
 
 def webhook_event(template: Template, provider: str) -> dict[str, Any]:
