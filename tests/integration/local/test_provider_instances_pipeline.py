@@ -35,6 +35,11 @@ ACME_ROW = (
     "    Acme: {Id: acme, Kind: generic_hmac, Title: Acme, Path: /webhooks/acme,\n"
     f"           Options: '{json.dumps(ACME_OPTIONS)}', Secret: \"the key Acme signs with\"}}\n"
 )
+# A second sender on an existing kind: OpenAI is Standard Webhooks.
+OPENAI_ROW = (
+    "    Openai: {Id: openai, Kind: standard_webhooks, Title: OpenAI, Path: /webhooks/openai, Options: \"{}\",\n"
+    "             Secret: \"the endpoint's whsec_ signing secret\"}\n"
+)
 
 
 def with_instances(directory: Path, rows: str, names: list[str]) -> Path:
@@ -59,7 +64,7 @@ def with_instances(directory: Path, rows: str, names: list[str]) -> Path:
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline]:
     work = tmp_path_factory.mktemp("instances")
     config = LocalConfig(
-        template=with_instances(work, ACME_ROW, ["Acme"]),
+        template=with_instances(work, ACME_ROW + OPENAI_ROW, ["Acme", "Openai"]),
         stack_name=STACK,
         port=0,
         endpoint_port=0,
@@ -130,3 +135,27 @@ def test_the_default_instance_of_the_kind_keeps_its_own_route_and_defaults(pipel
     # The generic_hmac row of template.yaml is untouched by Acme's: its sample delivery still verifies there
     code, out, err = hookctl(pipeline, "send", "generic_hmac", "--url", pipeline.api_url, "--json")
     assert code == 0, err
+
+
+def test_a_standard_webhooks_instance_takes_the_kinds_samples_under_its_own_name(pipeline: LocalPipeline) -> None:
+    # Given an OpenAI instance of standard_webhooks, seeded (no HOOKCTL_OPENAI_SECRET) with its kind's sample secret
+    # When hookctl sends the kind's sample to the instance
+    code, out, err = hookctl(
+        pipeline, "send", "standard_webhooks", "response.completed", "--as", "openai", "--url", pipeline.api_url,
+        "--delivery-id", "evt_openai_0001", "--json",
+    )
+    # Then it was accepted on /webhooks/openai and recorded under the instance's name
+    assert code == 0, err
+    assert pipeline.wait_until_drained(60)
+    code, out, err = hookctl(pipeline, "deliveries", "show", "openai", "evt_openai_0001", "--json")
+    assert code == 0, err
+    assert json.loads(out)["status"] == "processed"
+    # And the standard_webhooks instance knows nothing of it: separate ledgers by name
+    code, _, _ = hookctl(pipeline, "deliveries", "show", "standard_webhooks", "evt_openai_0001", "--json")
+    assert code != 0
+
+
+def test_as_takes_one_provider_and_a_lower_case_name(pipeline: LocalPipeline) -> None:
+    for argv in (["all", "--as", "openai"], ["standard_webhooks", "--as", "OpenAI"]):
+        code, _, err = hookctl(pipeline, "send", *argv, "--url", pipeline.api_url)
+        assert code == 2 and "--as" in err, err
