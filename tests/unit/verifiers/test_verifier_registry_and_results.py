@@ -121,3 +121,19 @@ def test_github_sign_writes_the_header_value_github_sends():
 def test_utf8_never_raises_and_keeps_valid_text_as_utf8():
     assert utf8("café") == "café".encode()
     assert utf8("\ud800") == b"\xed\xa0\x80"
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("github", "Github"),
+        ("standard_webhooks", "StandardWebhooks"),
+        ("generic_hmac", "GenericHmac"),
+        ("a_b_c", "ABC"),
+    ],
+)
+def test_a_provider_name_becomes_the_templates_logical_name(name, expected):
+    # template.yaml spells an instance in its logical ids and outputs this way: GenericHmacReceiverFunction
+    from webhook_gateway.verifiers import logical_name
+
+    assert logical_name(name) == expected
