@@ -96,26 +96,15 @@ def local_aws(bridge: str, port: int) -> tuple[dict[str, dict[str, str]], object
 
 
 def create_ledger(dynamodb: object) -> None:
-    """The deliveries table with the template's key schema and by-status index (the ledger's contract)."""
-    keys = ("provider", "delivery_id", "status", "last_attempt_at")
+    """The deliveries table as template.yaml declares it (keys, attributes, indexes, billing): the ledger's contract
+    is read from the template, not copied here."""
+    from hookctl.local.language_extensions import expand
+    from hookctl.local.template import load_yaml
+
+    table = expand(load_yaml(ROOT / "template.yaml"))["Resources"]["DeliveriesTable"]["Properties"]
     dynamodb.create_table(  # type: ignore[attr-defined]
         TableName=LEDGER_TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in keys],
-        KeySchema=[
-            {"AttributeName": "provider", "KeyType": "HASH"},
-            {"AttributeName": "delivery_id", "KeyType": "RANGE"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "by-status",
-                "KeySchema": [
-                    {"AttributeName": "status", "KeyType": "HASH"},
-                    {"AttributeName": "last_attempt_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
+        **{key: table[key] for key in ("BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes")},
     )
 
 
