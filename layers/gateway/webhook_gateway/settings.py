@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError, ValidationInfo, field_validator
 
+from webhook_gateway.verifiers import logical_name
+
 SQS_MAX_MESSAGE_BYTES = 1_048_576
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -69,9 +71,8 @@ class ReceiverSettings(BaseModel):
             parse_cidr_list(value)
         except ValueError as error:
             provider = str(info.data.get("provider") or "<provider>")
-            item = "".join(part.capitalize() for part in provider.split("_"))
             raise ValueError(
-                f"ALLOWED_SOURCE_CIDRS (template parameter AllowedSourceCidrs, item {item}=): {error}"
+                f"ALLOWED_SOURCE_CIDRS (template parameter AllowedSourceCidrs, item {logical_name(provider)}=): {error}"
             ) from None
         return value
 
