@@ -19,7 +19,8 @@ import yaml
 
 from hookctl.local.language_extensions import expand
 from hookctl.local.template import Template
-from webhook_gateway.verifiers import logical_name, registered_providers
+from webhook_gateway.verifiers import load_provider, logical_name, registered_providers
+from webhook_gateway.verifiers.base import Provider
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -272,6 +273,7 @@ def test_the_receivers_loop_lists_every_registered_provider_once() -> None:
     for item, row in rows.items():
         assert item == logical_name(row["Id"]), item
         assert row["Path"] == f"/webhooks/{row['Id']}"
+        assert row["Method"] == route_method(kinds[row["Kind"]]), item
         assert row["Title"] and row["Secret"]
         assert isinstance(json.loads(row["Options"]), dict)
 
@@ -332,7 +334,7 @@ def test_each_route_reaches_its_own_receiver(resources: dict[str, Any], provider
     event = webhook_event(resolved(), provider)
     event.pop("RouteSettings")
     assert event == {
-        "Method": "POST",
+        "Method": route_method(load_provider(provider)),
         "Path": f"/webhooks/{provider}",
         "PayloadFormatVersion": "2.0",
     }
@@ -343,8 +345,8 @@ def test_each_route_reaches_its_own_receiver(resources: dict[str, Any], provider
 
 
 def test_routes_are_exactly_one_per_provider(resources: dict[str, Any]) -> None:
-    """Given every function, when their HttpApi events are listed, then the API has exactly one POST route per
-    provider and nothing else."""
+    """Given every function, when their HttpApi events are listed, then the API has exactly one route per provider
+    (POST, or ANY for a provider whose endpoint confirmation is a GET) and nothing else."""
     routes = sorted(
         (event["Properties"]["Method"], event["Properties"]["Path"])
         for resource in resources.values()
@@ -352,7 +354,12 @@ def test_routes_are_exactly_one_per_provider(resources: dict[str, Any]) -> None:
         for event in resource["Properties"].get("Events", {}).values()
         if event["Type"] == "HttpApi"
     )
-    assert routes == [("POST", f"/webhooks/{p}") for p in sorted(PROVIDERS)]
+    assert routes == [(route_method(load_provider(p)), f"/webhooks/{p}") for p in sorted(PROVIDERS)]
+
+
+def route_method(provider: Provider) -> str:
+    """The route a provider needs: POST, or ANY when it also sends a GET (the receiver answers 405 to the rest)."""
+    return "POST" if provider.methods == ("POST",) else "ANY"
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

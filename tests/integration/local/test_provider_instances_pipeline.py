@@ -32,13 +32,13 @@ ACME_OPTIONS = {
 }
 # The two lines a user adds to template.yaml for a sender the gateway does not list (docs/providers/generic_hmac.md).
 ACME_ROW = (
-    "    Acme: {Id: acme, Kind: generic_hmac, Title: Acme, Path: /webhooks/acme,\n"
+    "    Acme: {Id: acme, Kind: generic_hmac, Title: Acme, Path: /webhooks/acme, Method: POST,\n"
     f"           Options: '{json.dumps(ACME_OPTIONS)}', Secret: \"the key Acme signs with\"}}\n"
 )
 # A second sender on an existing kind: OpenAI is Standard Webhooks.
 OPENAI_ROW = (
-    "    Openai: {Id: openai, Kind: standard_webhooks, Title: OpenAI, Path: /webhooks/openai, Options: \"{}\",\n"
-    "             Secret: \"the endpoint's whsec_ signing secret\"}\n"
+    "    Openai: {Id: openai, Kind: standard_webhooks, Title: OpenAI, Path: /webhooks/openai, Method: POST,\n"
+    "             Options: \"{}\", Secret: \"the endpoint's whsec_ signing secret\"}\n"
 )
 
 
