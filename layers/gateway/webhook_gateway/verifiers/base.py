@@ -225,6 +225,16 @@ def provider_instance(kind: Provider, name: str, options: Mapping[str, Any]) -> 
     return configured if configured.name == name else dataclasses.replace(configured, name=name)
 
 
+def public_url(request: WebhookRequest, policy: VerificationPolicy) -> str:
+    """The URL the provider called, for providers that sign it (Twilio, Square, HubSpot): the request's own URL, or,
+    behind a proxy or custom domain that changes the host, the configured public base URL (``PUBLIC_BASE_URL``)
+    followed by the request's raw path and query string."""
+    if not policy.public_base_url:
+        return request.url
+    query = f"?{request.raw_query_string}" if request.raw_query_string else ""
+    return policy.public_base_url.rstrip("/") + request.raw_path + query
+
+
 def utf8(text: str) -> bytes:
     """UTF-8 bytes of any str, never raising: a lone surrogate (JSON's ``"\\ud800"``) is encoded as is.
 

@@ -33,6 +33,7 @@ from webhook_gateway.verifiers.base import (
     WebhookRequest,
     constant_time_equal,
     first_matching_secret,
+    public_url,
     utf8,
 )
 
@@ -75,13 +76,6 @@ def url_variants(url: str) -> list[str]:
     default_port = _DEFAULT_PORTS.get(parts.scheme)
     with_port = urlunsplit(parts._replace(netloc=f"{parts.netloc}:{default_port}")) if default_port and host else url
     return [url, with_port]
-
-
-def signed_url(request: WebhookRequest, public_base_url: str | None) -> str:
-    if not public_base_url:
-        return request.url
-    query = f"?{request.raw_query_string}" if request.raw_query_string else ""
-    return public_base_url.rstrip("/") + request.raw_path + query
 
 
 def _algorithm(settings_header: str | None) -> str:
@@ -137,7 +131,7 @@ def verify(
     if len(decoded) != _ALGORITHMS[algorithm]().digest_size:
         raise Rejected(Reason.MALFORMED_SIGNATURE, f"signature length does not fit {algorithm}")
 
-    url = signed_url(request, policy.public_base_url)
+    url = public_url(request, policy)
     body_hashes = parse_qs(request.raw_query_string).get("bodySHA256")
     if body_hashes:
         params: dict[str, list[str]] = {}
