@@ -1,0 +1,166 @@
+"""Every provider through the local pipeline (what `make dev` runs) with a request signed by the provider's own
+reference: its SDK where it has one that signs, else the documented algorithm written here, never the gateway's own
+signer. The sample body and URL come from the provider's samples; the signature headers are replaced by the
+reference's. Each delivery must be answered 2xx, processed once, and recorded under the id the provider names.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import http.client
+import io
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import boto3
+import pytest
+import stripe
+from slack_sdk.signature import SignatureVerifier
+from standardwebhooks.webhooks import Webhook as StandardWebhook
+from twilio.request_validator import RequestValidator
+
+from hookctl import samples
+from hookctl.local.runner import LocalConfig, LocalPipeline
+from hookctl.main import main
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[3]
+STACK = "hookctl-reference"
+
+# (the sample request, its provider's sample secret) -> the signature headers the reference computes for it.
+ReferenceSigner = Callable[[samples.SignedRequest, str], dict[str, str]]
+
+
+def _hmac(secret: str, message: bytes, digest: str = "sha256") -> bytes:
+    return hmac.new(secret.encode("utf-8"), message, digest).digest()
+
+
+def github(request: samples.SignedRequest, secret: str) -> dict[str, str]:
+    """GitHub's documented scheme (no SDK signs): ``sha256=`` + hex HMAC-SHA256 of the raw body."""
+    return {"x-hub-signature-256": "sha256=" + _hmac(secret, request.body).hex()}
+
+
+def generic_hmac(request: samples.SignedRequest, secret: str) -> dict[str, str]:
+    """The default Generic HMAC options: hex HMAC-SHA256 of the raw body in ``x-signature``."""
+    return {"x-signature": _hmac(secret, request.body).hex()}
+
+
+def stripe_signer(request: samples.SignedRequest, secret: str) -> dict[str, str]:
+    header = stripe.WebhookSignature.generate_signature_header(
+        request.body.decode("utf-8"), secret, timestamp=int(request.sent_at)
+    )
+    return {"stripe-signature": header}
+
+
+def slack(request: samples.SignedRequest, secret: str) -> dict[str, str]:
+    timestamp = str(int(request.sent_at))
+    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=request.body)
+    assert signature is not None
+    return {"x-slack-request-timestamp": timestamp, "x-slack-signature": signature}
+
+
+def twilio(request: samples.SignedRequest, secret: str) -> dict[str, str]:
+    """twilio-python's signature of the URL and the form parameters (the default sample is a form)."""
+    params = dict(parse_qsl(request.body.decode("utf-8"), keep_blank_values=True))
+    return {"x-twilio-signature": RequestValidator(secret).compute_signature(request.url, params)}
+
+
+def shopify(request: samples.SignedRequest, secret: str) -> dict[str, str]:
+    """Shopify's documented scheme: base64 HMAC-SHA256 of the raw body with the client secret."""
+    return {"x-shopify-hmac-sha256": base64.b64encode(_hmac(secret, request.body)).decode()}
+
+
+def standard_webhooks(request: samples.SignedRequest, secret: str) -> dict[str, str]:
+    message_id = request.headers["webhook-id"]
+    signed_at = datetime.fromtimestamp(int(request.sent_at), UTC)
+    signature = StandardWebhook(secret).sign(message_id, signed_at, request.body.decode("utf-8"))
+    return {"webhook-timestamp": str(int(request.sent_at)), "webhook-signature": signature}
+
+
+def gitlab(request: samples.SignedRequest, secret: str) -> dict[str, str]:
+    """GitLab's signing token is Standard Webhooks (webhook-* headers); a secret token is sent as is."""
+    if secret.startswith("whsec_"):
+        return standard_webhooks(request, secret)
+    return {"x-gitlab-token": secret}
+
+
+REFERENCE_SIGNERS: dict[str, ReferenceSigner] = {
+    "generic_hmac": generic_hmac,
+    "github": github,
+    "gitlab": gitlab,
+    "shopify": shopify,
+    "slack": slack,
+    "standard_webhooks": standard_webhooks,
+    "stripe": stripe_signer,
+    "twilio": twilio,
+}
+
+
+def test_every_provider_has_a_reference_signer() -> None:
+    """Given the registry, then each provider is checked below by a signer that is not the gateway's own."""
+    assert sorted(REFERENCE_SIGNERS) == sorted(samples.PROVIDERS)
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline]:
+    work = tmp_path_factory.mktemp("reference")
+    config = LocalConfig(
+        template=ROOT / "template.yaml",
+        stack_name=STACK,
+        port=0,
+        endpoint_port=0,
+        log_dir=work / "logs",
+        environ={},
+    )
+    with LocalPipeline(config) as running:
+        yield running
+
+
+def post(pipeline: LocalPipeline, request: samples.SignedRequest, headers: dict[str, str]) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", pipeline.api.port, timeout=60)
+    try:
+        target = request.path + (f"?{request.query}" if request.query else "")
+        connection.request(request.method, target, body=request.body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def processed(pipeline: LocalPipeline, monkeypatch: pytest.MonkeyPatch) -> set[tuple[str, str]]:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", pipeline.endpoint.url)
+    out, err = io.StringIO(), io.StringIO()
+    session = boto3.Session(region_name="us-east-1", aws_access_key_id="local", aws_secret_access_key="local")
+    argv = ["deliveries", "list", "--status", "processed", "--json"]
+    code = main(argv, session=session, environ={"HOOKCTL_STACK": STACK}, stdout=out, stderr=err)
+    assert code == 0, err.getvalue()
+    return {(item["provider"], item["delivery_id"]) for item in json.loads(out.getvalue())}
+
+
+@pytest.mark.parametrize("provider", samples.PROVIDERS)
+def test_a_request_signed_by_the_providers_reference_is_processed_once(
+    pipeline: LocalPipeline, monkeypatch: pytest.MonkeyPatch, provider: str
+) -> None:
+    # Given the provider's default sample, its signature replaced by the reference's over the same body and URL
+    request = samples.sign_request(provider, samples.delivery_kinds_of(provider)[0], base_url=pipeline.api_url)
+    secret = samples.sample_secret(provider)
+    reference = REFERENCE_SIGNERS[provider](request, secret)
+    assert set(reference) & set(request.headers), "the reference replaces the sample's own signature headers"
+    headers = {**request.headers, **reference}
+    # When it is sent to the local HTTP API
+    status, body = post(pipeline, request, headers)
+    # Then the receiver accepts it, and the consumer processes it under the provider's own delivery id
+    assert 200 <= status < 300, (status, body)
+    assert pipeline.wait_until_drained(60)
+    assert (provider, request.delivery_id) in processed(pipeline, monkeypatch)
+    # And a single flipped byte of the reference's signature is refused
+    name = sorted(set(reference) & set(request.headers))[-1]
+    flipped = reference[name][:-2] + ("A" if reference[name][-2] != "A" else "B") + reference[name][-1]
+    status, _ = post(pipeline, request, {**headers, name: flipped})
+    assert status == 401
+
