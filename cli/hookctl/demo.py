@@ -128,7 +128,7 @@ def build_report(pipeline: Any, results: list[Any], tracker: Any, drained: bool)
             if result.job.forged:
                 forged_accepted += 1
             else:
-                accepted.add((result.job.provider, result.gateway_id))
+                accepted.update((result.job.provider, gateway_id) for gateway_id in result.gateway_ids)
         elif result.status is not None and 400 <= result.status < 500:
             row["rejected"] += 1
             reasons[result.reason or str(result.status)] += 1
