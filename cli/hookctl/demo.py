@@ -124,7 +124,8 @@ def build_report(pipeline: Any, results: list[Any], tracker: Any, drained: bool)
         row = rows[result.job.provider]
         row["sent"] += result.attempts
         if result.accepted:
-            row["accepted"] += 1
+            # deliveries, not requests: a batch request (HubSpot's array) carries one per event
+            row["accepted"] += max(1, len(result.gateway_ids))
             if result.job.forged:
                 forged_accepted += 1
             else:
@@ -155,7 +156,7 @@ def build_report(pipeline: Any, results: list[Any], tracker: Any, drained: bool)
 
 ROWS = (
     ("sent", "sent (requests)"),
-    ("accepted", "accepted (2xx)"),
+    ("accepted", "accepted (2xx)"),  # deliveries: a batch request counts its events
     ("rejected", "rejected (4xx)"),
     ("processed", "processed (ledger)"),
     ("duplicates", "duplicates dropped"),
