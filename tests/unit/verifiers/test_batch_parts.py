@@ -67,6 +67,8 @@ def test_a_single_event_array_is_one_part():
         (b"\x0b[{}]", "body is not a JSON array"),  # vertical tab: not JSON whitespace
         (b"[]", "body is an empty JSON array"),
         (b"[ \n\t\r]", "body is an empty JSON array"),
+        (b"[]\n", "body is an empty JSON array"),
+        (b" [ ] ", "body is an empty JSON array"),
         (b"[1]", "element 0 is not a JSON object"),
         (b'[{}, "x"]', "element 1 is not a JSON object"),
         (b"[{}, [{}]]", "element 1 is not a JSON object"),

@@ -308,7 +308,7 @@ def json_array_parts(body: bytes) -> tuple[bytes, ...]:
     not an object, or is an empty array (no event: nothing to queue, and a 2xx means queued).
     """
     try:
-        text = body.decode("utf-8")
+        text = body.decode()  # UTF-8, strict (the default codec on every Python, whatever the locale)
     except UnicodeDecodeError:
         raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "body is not UTF-8") from None
     position = _skip_whitespace(text, 0)
@@ -327,7 +327,7 @@ def json_array_parts(body: bytes) -> tuple[bytes, ...]:
             ) from None
         if not isinstance(element, dict):
             raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"element {len(parts)} is not a JSON object")
-        parts.append(text[position:end].encode("utf-8"))
+        parts.append(text[position:end].encode())  # back to UTF-8: valid UTF-8 round-trips byte for byte
         position = _skip_whitespace(text, end)
         separator = text[position : position + 1]
         if separator == "]":

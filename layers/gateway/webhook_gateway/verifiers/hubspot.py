@@ -68,7 +68,7 @@ def signed_uri(url: str) -> str:
 def sign(method: str, uri: str, body: bytes, timestamp: str, secret: str) -> str:
     """The base64 HMAC-SHA256 HubSpot sends in ``X-HubSpot-Signature-v3`` (``uri`` as signed: :func:`signed_uri`)."""
     message = utf8(method + uri) + body + utf8(timestamp)
-    return base64.b64encode(hmac.new(utf8(secret), message, hashlib.sha256).digest()).decode("ascii")
+    return base64.b64encode(hmac.new(utf8(secret), message, hashlib.sha256).digest()).decode()
 
 
 def verify(request: WebhookRequest, secrets: Iterable[SecretCandidate], policy: VerificationPolicy) -> SecretCandidate:
