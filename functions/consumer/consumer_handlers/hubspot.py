@@ -1,7 +1,8 @@
 """HubSpot handlers (example: they log which record changed, never property values at INFO).
 
 Each event of HubSpot's batch request is its own delivery: ``event.body`` is that one event (a JSON object),
-``event_type`` its ``subscriptionType`` and ``event.delivery_id`` ``<portalId>:<subscriptionId>:<eventId>:<occurredAt>``.
+``event_type`` its ``subscriptionType`` and ``event.delivery_id``
+``<portalId>:<subscriptionId>:<eventId>:<occurredAt>``.
 HubSpot was already answered (a 202) when these run; a retried batch reaches them once per event.
 """
 
