@@ -208,3 +208,26 @@ def test_the_single_event_hot_path_is_still_one_send_message_per_delivery():
         assert "batch" not in json.loads(sqs.single[0]["MessageBody"]), name
         checked += 1
     assert checked >= 8
+
+
+def test_a_split_that_finds_no_event_is_400_and_queues_nothing():
+    """Given a batch provider whose split finds no event in a verified request (a custom split), then the receiver
+    answers 400 unparseable_payload and sends nothing: a 2xx would say something was queued."""
+    import dataclasses
+
+    from webhook_gateway.verifiers import hubspot
+
+    provider = dataclasses.replace(hubspot.PROVIDER, split=lambda request: ())
+    event = build_event("hubspot", "batch")
+    sqs = BatchSqs()
+    settings = ReceiverSettings(provider="hubspot", queue_url="q", secret_id="s", overflow_bucket="b")
+    receiver = Receiver(
+        provider,
+        settings,
+        StaticSecret(SAMPLE_SECRETS["hubspot"]),
+        sender(sqs),
+        clock=lambda: event["requestContext"]["timeEpoch"] / 1000,
+    )
+    response = receiver.handle(event)
+    assert (response["statusCode"], json.loads(response["body"])) == (400, {"error": "unparseable_payload"})
+    assert (sqs.single, sqs.calls) == ([], [])
