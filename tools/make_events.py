@@ -79,6 +79,9 @@ class ExpectedOutcome:
     kind: str
     status: int
     reason: str | None = None  # the rejection reason code; None for accepted deliveries
+    # Envelopes the receiver queues for the file when it accepts it: one, or one per event of a batch request
+    # (Provider.split: HubSpot's array); a handshake is answered and queues none.
+    deliveries: int = 1
 
     @property
     def valid(self) -> bool:
@@ -103,8 +106,23 @@ class _FileSpec:
     signed_seconds_before_delivery: int = 0
 
 
-def _spec(provider: str, kind: str, status: int, reason: str | None = None, **extra: Any) -> _FileSpec:
-    return _FileSpec(ExpectedOutcome(provider, kind, status, reason), **extra)
+def _spec(
+    provider: str, kind: str, status: int, reason: str | None = None, deliveries: int = 1, **extra: Any
+) -> _FileSpec:
+    return _FileSpec(ExpectedOutcome(provider, kind, status, reason, deliveries), **extra)
+
+
+def deliveries_of(provider: str, kind: str) -> int:
+    """How many envelopes one accepted request of the kind becomes: 1, or its parts for a batch provider."""
+    from webhook_gateway.verifiers.base import WebhookRequest
+
+    spec = load_provider(provider)
+    samples = provider_samples(provider)
+    if kind in samples.handshakes:
+        return 0
+    if spec.split is None:
+        return 1
+    return len(spec.split(WebhookRequest(body=samples.kinds[kind]().body, headers={})))
 
 
 def _provider_file_specs(provider: str) -> dict[str, _FileSpec]:
@@ -117,7 +135,8 @@ def _provider_file_specs(provider: str) -> dict[str, _FileSpec]:
     for kind in samples.kinds:
         stem = samples.event_file_names.get(kind) or f"{provider}_{kind.replace('.', '_')}"
         # A handshake is answered 200 with its challenge, whatever a delivery's acknowledgement is.
-        specs[f"{stem}.json"] = _spec(provider, kind, 200 if kind in samples.handshakes else accepted)
+        status = 200 if kind in samples.handshakes else accepted
+        specs[f"{stem}.json"] = _spec(provider, kind, status, deliveries=deliveries_of(provider, kind))
     default_kind = next(iter(samples.kinds))
     specs[f"{provider}_bad_signature.json"] = _spec(
         provider, default_kind, 401, REASON_SIGNATURE_MISMATCH, wrong_secret=True

@@ -174,10 +174,12 @@ def main(argv: list[str] | None = None) -> int:
                 ok = check_consumer_event(args.sam, template, events_dir / name, env_file, dynamodb)
                 failures += not ok
                 print(f"{name:40} {spec.function:24} {'no fails':>8} {'-':>5} {'ok' if ok else 'FAIL'}")
-        # Every accepted delivery is queued; a handshake (Slack's url_verification) is answered and never queued.
+        # Every accepted delivery is queued; a handshake (Slack's url_verification) is answered and never queued; a
+        # batch request (HubSpot's array) is one envelope per event (ExpectedOutcome.deliveries).
         accepted = sum(
-            outcome.valid and outcome.kind not in provider_samples(outcome.provider).handshakes
+            outcome.deliveries
             for outcome in EVENT_FILES.values()
+            if outcome.valid and outcome.kind not in provider_samples(outcome.provider).handshakes
         )
         queued = int(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
                      ["Attributes"]["ApproximateNumberOfMessages"])

@@ -124,11 +124,12 @@ def build_report(pipeline: Any, results: list[Any], tracker: Any, drained: bool)
         row = rows[result.job.provider]
         row["sent"] += result.attempts
         if result.accepted:
-            row["accepted"] += 1
+            # deliveries, not requests: a batch request (HubSpot's array) carries one per event
+            row["accepted"] += max(1, len(result.gateway_ids))
             if result.job.forged:
                 forged_accepted += 1
             else:
-                accepted.add((result.job.provider, result.gateway_id))
+                accepted.update((result.job.provider, gateway_id) for gateway_id in result.gateway_ids)
         elif result.status is not None and 400 <= result.status < 500:
             row["rejected"] += 1
             reasons[result.reason or str(result.status)] += 1
@@ -155,7 +156,7 @@ def build_report(pipeline: Any, results: list[Any], tracker: Any, drained: bool)
 
 ROWS = (
     ("sent", "sent (requests)"),
-    ("accepted", "accepted (2xx)"),
+    ("accepted", "accepted (2xx)"),  # deliveries: a batch request counts its events
     ("rejected", "rejected (4xx)"),
     ("processed", "processed (ledger)"),
     ("duplicates", "duplicates dropped"),

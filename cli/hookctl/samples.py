@@ -72,8 +72,11 @@ class SignedRequest:
     sent_at: float
     method: str = "POST"
     # The id the gateway records the delivery under (its ledger key), as the provider's identify() names it: GitHub
-    # ``<hook id>:<X-GitHub-Delivery>``, Stripe the event id, Twilio the signed resource SID (with its status).
+    # ``<hook id>:<X-GitHub-Delivery>``, Stripe the event id, Twilio the signed resource SID (with its status). For a
+    # batch provider (HubSpot: one request, several events) the first event's; ``delivery_ids`` names them all.
     delivery_id: str = ""
+    # Every delivery the gateway records for this request, in order: one id, or one per event of a batch request.
+    delivery_ids: tuple[str, ...] = ()
 
     @property
     def scheme(self) -> str:
@@ -190,8 +193,12 @@ def _sample(provider: str, kind: str) -> SampleDelivery:
     return builders[kind]()
 
 
-def _gateway_delivery_id(provider: str, url: str, headers: dict[str, str], body: bytes) -> str:
-    """The id the receiver records for this request, from the provider's own ``identify`` ("" if it refuses it)."""
+def _gateway_delivery_ids(provider: str, url: str, headers: dict[str, str], body: bytes) -> tuple[str, ...]:
+    """The ids the receiver records for this request, from the provider's own ``identify`` (empty if it refuses it):
+    one, or one per part for a batch provider (``Provider.split``, each part identified on its own, as the receiver
+    does)."""
+    import dataclasses
+
     from webhook_gateway.verifiers.base import Rejected, WebhookRequest
 
     parts = urlsplit(url)
@@ -203,10 +210,13 @@ def _gateway_delivery_id(provider: str, url: str, headers: dict[str, str], body:
         raw_path=parts.path or "/",
         raw_query_string=parts.query,
     )
+    spec = load_provider(provider)
     try:
-        return load_provider(provider).identify(request).delivery_id
+        if spec.split is None:
+            return (spec.identify(request).delivery_id,)
+        return tuple(spec.identify(dataclasses.replace(request, body=part)).delivery_id for part in spec.split(request))
     except Rejected:
-        return ""
+        return ()
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -257,6 +267,7 @@ def sign_request(
     sent_at = default_time if timestamp is None else timestamp
     signature = samples.sign(raw, target, sample.content_type, key, sent_at)
     headers = {**sample.headers, **signature.headers}
+    ids = _gateway_delivery_ids(provider, signature.url, headers, raw)
 
     return SignedRequest(
         provider=provider,
@@ -266,7 +277,8 @@ def sign_request(
         body=raw,
         source_ip=sample.source_ip,
         sent_at=float(sent_at),
-        delivery_id=_gateway_delivery_id(provider, signature.url, headers, raw),
+        delivery_id=ids[0] if ids else "",
+        delivery_ids=ids,
     )
 
 

@@ -63,7 +63,8 @@ class Result:
     statuses: list[int] = field(default_factory=list)  # every answer, resends included
     error: str | None = None  # no answer at all (connection refused, timeout)
     latency_ms: float = 0.0
-    gateway_id: str = ""  # the id the gateway records (the ledger key)
+    gateway_id: str = ""  # the id the gateway records (the ledger key); a batch request's first event's
+    gateway_ids: tuple[str, ...] = ()  # every id the gateway records for the request (one per event of a batch)
 
     @property
     def accepted(self) -> bool:
@@ -186,6 +187,7 @@ class Sender:
                 self.gate.wait()
             request = self.request(job)
             result.gateway_id = request.delivery_id
+            result.gateway_ids = request.delivery_ids
             result.attempts += 1
             try:
                 status, body = self._post(request, self.urls[job.provider])
@@ -256,10 +258,13 @@ def summarize(results: Iterable[Result], duration: float) -> dict[str, Any]:
     latencies = sorted(result.latency_ms for result in results)
     genuine = [r for r in results if not r.job.forged]
     forged = [r for r in results if r.job.forged]
-    delivered = {(r.job.provider, r.gateway_id) for r in genuine if r.accepted}
+    delivered = {(r.job.provider, gateway_id) for r in genuine if r.accepted for gateway_id in r.gateway_ids}
     return {
         "requests": sum(r.attempts for r in results),
-        "deliveries": len({(r.job.provider, r.job.delivery_id) for r in genuine}),
+        # Deliveries, not requests: a batch request (HubSpot) carries one per event.
+        "deliveries": len(
+            {(r.job.provider, d) for r in genuine for d in (r.gateway_ids or (f"job:{r.job.delivery_id}",))}
+        ),
         "copies": len(genuine),
         "forged": len(forged),
         "accepted_copies": sum(r.accepted for r in genuine),
@@ -497,6 +502,7 @@ def run_send(args: argparse.Namespace, ctx: CommandContext) -> int:
                 "provider": r.job.provider,
                 "kind": r.job.kind,
                 "delivery_id": r.gateway_id,
+                "delivery_ids": list(r.gateway_ids),
                 "copy": r.job.copy,
                 "forged": r.job.forged,
                 "status": r.status,
@@ -528,7 +534,9 @@ def _result_line(result: Result) -> str:
     extra = result.reason or result.error or ""
     resent = f" after {result.attempts} attempts" if result.attempts > 1 else ""
     job = result.job
-    return f"{status}  {job.provider:<6} {job.kind:<24} {result.gateway_id}{copy}{forged}  {extra}{resent}".rstrip()
+    more = f" (+{len(result.gateway_ids) - 1} more in the batch)" if len(result.gateway_ids) > 1 else ""
+    ids = f"{result.gateway_id}{more}"
+    return f"{status}  {job.provider:<6} {job.kind:<24} {ids}{copy}{forged}  {extra}{resent}".rstrip()
 
 
 def _summary_line(summary: Mapping[str, Any]) -> str:

@@ -52,6 +52,9 @@ QUEUE_NAME = "scenario-webhook-queue"
 BUCKET = "scenario-overflow-bucket"
 
 
+IAM_ACTION_OF = {"sqs:SendMessageBatch": "sqs:SendMessage"}
+
+
 @dataclass(frozen=True)
 class Emitted:
     """One metric value in one EMF document."""
@@ -112,6 +115,9 @@ class _ApiRecorder:
         def make_api_call(client: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
             if recorder.component is not None:
                 action = f"{client.meta.service_model.signing_name}:{operation_name}"
+                # IAM authorizes some batch APIs with the single action's permission (SQS's SendMessageBatch needs
+                # sqs:SendMessage; there is no sqs:SendMessageBatch action).
+                action = IAM_ACTION_OF.get(action, action)
                 with recorder._lock:
                     recorder.observed.api_calls[recorder.component].add(action)
             return original(client, operation_name, api_params)

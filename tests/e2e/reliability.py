@@ -44,6 +44,7 @@ from hookctl.dlq import peek_messages
 from hookctl.local.console import Tracker
 from hookctl.local.runner import LocalConfig, LocalPipeline
 from hookctl.send import Job, Progress, Sender, summarize
+from tools.make_events import deliveries_of
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = Path(__file__).resolve().parent / "handlers"
@@ -122,7 +123,8 @@ def plan_traffic(config: RunConfig) -> tuple[list[Job], dict[str, Any]]:
     rng.shuffle(jobs)  # a provider's retries arrive later, mixed with other traffic
     traffic = {
         "deliveries": n,
-        "genuine": n - len(forged),
+        # genuine deliveries: a batch request (HubSpot's array) carries one per event
+        "genuine": sum(deliveries_of(*kinds[index % len(kinds)]) for index in range(n) if index not in forged),
         "forged": len(forged),
         "delivered_twice": sum(1 for c in copies.values() if c == 2),
         "delivered_three_times": sum(1 for c in copies.values() if c == 3),
@@ -344,14 +346,16 @@ def _classify_reruns(
 def _outcome(
     config: RunConfig, results: list[Any], evidence: dict[str, Any], tracker: Tracker, workdir: Path
 ) -> _Outcome:
-    accepted = {(r.job.provider, r.gateway_id) for r in results if r.accepted and not r.job.forged}
+    # Every delivery of each request: one, or one per event of a batch request (HubSpot's array).
+    accepted = {(r.job.provider, d) for r in results if r.accepted and not r.job.forged for d in r.gateway_ids}
     ledger = {(item["provider"], item["delivery_id"]): item for item in evidence["ledger"]}
     runs, raises = _handler_runs(workdir)
     reruns, unexplained = _classify_reruns(runs, evidence, tracker)
     return _Outcome(
         accepted=accepted,
-        never_acknowledged={(r.job.provider, r.gateway_id) for r in results if not r.job.forged} - accepted,
-        forged={(r.job.provider, r.gateway_id) for r in results if r.job.forged},
+        never_acknowledged={(r.job.provider, d) for r in results if not r.job.forged for d in r.gateway_ids}
+        - accepted,
+        forged={(r.job.provider, d) for r in results if r.job.forged for d in r.gateway_ids},
         forged_answers=Counter(r.status for r in results if r.job.forged),
         enqueued=Counter((s["provider"], s["delivery_id"]) for s in evidence["endpoint"]["sent"]),
         ledger=ledger,

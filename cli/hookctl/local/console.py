@@ -96,6 +96,8 @@ class Tracker:
         self._lock = threading.RLock()
         self._logs: dict[str, IO[str]] = {}
         self._by_invocation: dict[str, dict[str, Any]] = {}  # receiver log facts, by Lambda request id
+        # Every "delivery accepted" line of one invocation: one, or one per event of a batch request (HubSpot).
+        self._accepted_by_invocation: dict[str, list[dict[str, Any]]] = {}
         self._by_message: dict[str, _Pending] = {}  # consumer log facts, by SQS message id
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -155,7 +157,9 @@ class Tracker:
         message = record.get("message")
         with self._lock:
             if message in RECEIVER_MESSAGES and record.get("function_request_id"):
-                self._by_invocation[record["function_request_id"]] = record
+                self._by_invocation.setdefault(record["function_request_id"], record)
+                if message == ACCEPTED:
+                    self._accepted_by_invocation.setdefault(record["function_request_id"], []).append(record)
             elif message in CONSUMER_MESSAGES:
                 self._consumer_log(record)
 
@@ -209,6 +213,7 @@ class Tracker:
             self.counts["http_requests"] += 1
             self.statuses[exchange.status] += 1
             facts = self._by_invocation.pop(invocation_id, {}) if invocation_id else {}
+            events = self._accepted_by_invocation.pop(invocation_id, []) if invocation_id else []
         provider = str(facts.get("provider") or provider)
         delivery_id = str(facts.get("delivery_id") or facts.get("correlation_id") or "")
         event_type = str(facts.get("event_type", ""))
@@ -228,9 +233,20 @@ class Tracker:
             )
         elif facts.get("message") == ACCEPTED:
             self._count("accepted", provider)
-            size = facts.get("body_size")
-            where = f"{facts.get('body_location', '')}, {size} B" if size is not None else ""
-            self.line(provider, delivery_id, event_type, "received", f"{status}  {where}".rstrip())
+            for event in events or [facts]:  # a batch request: one line (and one accepted delivery) per event
+                with self._lock:
+                    self.counts["accepted_deliveries"] += 1
+                size = event.get("body_size")
+                where = f"{event.get('body_location', '')}, {size} B" if size is not None else ""
+                if "batch_index" in event:
+                    where += f", event {int(event['batch_index']) + 1} of {event.get('batch_count')}"
+                self.line(
+                    provider,
+                    str(event.get("delivery_id") or event.get("correlation_id") or ""),
+                    str(event.get("event_type", "")),
+                    "received",
+                    f"{status}  {where}".rstrip(),
+                )
         elif facts.get("message") == REJECTED:
             reason = str(facts.get("reason", "rejected"))
             self._count("rejected", provider)
@@ -321,6 +337,8 @@ class Tracker:
                 "http_requests": self.counts["http_requests"],
                 "http_statuses": {str(k): v for k, v in sorted(self.statuses.items())},
                 "accepted": self.counts["accepted"],
+                # Deliveries in the accepted requests: more than "accepted" when a request was a batch (HubSpot).
+                "accepted_deliveries": self.counts["accepted_deliveries"],
                 "rejected": dict(self.rejected),
                 "not_queued": self.counts["not_queued"],
                 "gateway_errors": self.counts["gateway_errors"],
@@ -369,10 +387,12 @@ def partition(summary: Mapping[str, Any], left_in_queues: int | None) -> dict[st
         "dead_lettered": summary["dead_lettered"],
         "still_queued": left_in_queues or 0,
     }
-    remainder = summary["accepted"] - sum(accepted.values())
+    # A batch request (HubSpot's array) is one accepted request carrying several deliveries.
+    deliveries = summary.get("accepted_deliveries", summary["accepted"])
+    remainder = deliveries - sum(accepted.values())
     accepted["unaccounted"] = max(0, remainder)
     accepted["from_elsewhere"] = max(0, -remainder)
-    return {"requests": requests, "accepted": accepted}
+    return {"requests": requests, "accepted": accepted, "deliveries": {"accepted": deliveries}}
 
 
 def shutdown_report(summary: Mapping[str, Any], left_in_queues: int | None) -> str:
@@ -403,7 +423,11 @@ def shutdown_report(summary: Mapping[str, Any], left_in_queues: int | None) -> s
         for key, label in labels.items()
         if accepted[key] or key in ("processed", "skipped", "duplicates", "dead_lettered")
     )
-    line = f"  of the {requests['accepted']} accepted: {counts}"
+    deliveries = parts["deliveries"]["accepted"]
+    if deliveries == requests["accepted"]:
+        line = f"  of the {requests['accepted']} accepted: {counts}"
+    else:  # batch requests (HubSpot's arrays): several deliveries each
+        line = f"  of the {deliveries} deliveries in the {requests['accepted']} accepted: {counts}"
     if accepted["from_elsewhere"]:
         line += (
             f"; these include {accepted['from_elsewhere']} that this gateway did not accept "

@@ -5,6 +5,12 @@ One SQS message body is one JSON-serialised :class:`Envelope`. The raw provider 
 would not fit in one SQS message, in the overflow bucket (``body_ref``: the claim check). ``body_sha256`` always covers
 the raw bytes, so the consumer can prove that what it processes is byte-for-byte what the provider signed.
 
+A provider that batches (one HTTP request carrying several events: HubSpot) gets one envelope per event: its
+``body`` is that event's exact bytes within the signed request body (``body_sha256`` covers those bytes), its
+``delivery_id`` the event's own, and ``batch`` (:class:`BatchPosition`) says where it sat: its index, the number of
+events in the request and the SHA-256 of the whole signed body. ``batch`` is absent for every other delivery; a
+consumer that does not know the field ignores it.
+
 SQS carries only #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF in message bodies and string
 attribute values, and refuses (or silently replaces) anything else. So the delivery id and event type, which become
 attributes and ledger keys, are limited here (in UTF-8 bytes, the unit SQS and DynamoDB count), and
@@ -98,6 +104,18 @@ class BodyRef(BaseModel):
     size: int
 
 
+class BatchPosition(BaseModel):
+    """Where a batch provider's event sat in the request that carried it (informational: never part of the key)."""
+
+    # Built on first use, like BodyRef: only batch providers make one.
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    index: int = Field(ge=0)
+    count: int = Field(ge=1)
+    # SHA-256 (hex) of the whole signed request body, the same for every event of one request.
+    request_sha256: str
+
+
 class Envelope(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -119,6 +137,8 @@ class Envelope(BaseModel):
     body_encoding: Literal["utf-8", "base64"] = "utf-8"
     body: str | None = None
     body_ref: BodyRef | None = None
+    # Set only for an event of a batch request (Provider.split); absent from every other envelope.
+    batch: BatchPosition | None = None
 
     @field_validator("delivery_id")
     @classmethod
@@ -174,7 +194,8 @@ class Envelope(BaseModel):
         JSON escapes control characters but leaves U+FFFE and U+FFFF raw, and SQS refuses them (a header value may
         hold them); their JSON escapes read back as the same characters, so nothing changes for the consumer.
         """
-        message = self.model_dump_json()
+        # An envelope that is not part of a batch is written exactly as before the field existed (no "batch":null).
+        message = self.model_dump_json(exclude={"batch"} if self.batch is None else None)
         if not message.isascii():
             message = message.replace("\ufffe", "\\ufffe").replace("\uffff", "\\uffff")
         return message

@@ -6,13 +6,23 @@ endpoint confirmation is answered as the provider wants it and never queued), th
 whether the delivery id and event type the verifier named can be carried (SQS attributes, ledger keys). Only a
 delivery that passed all of them is enqueued, and only an enqueued one (or a verified handshake) gets a 2xx. Every
 rejection is logged and counted with its reason code; nothing secret and no body is logged.
+
+A batch provider (``Provider.split``: HubSpot's JSON array of events) gets the same checks, then its verified body is
+split into the exact bytes of each event; each part is identified (``identify`` on the request with that part as
+its body) and checked, and becomes its own envelope (with ``batch``: its index, the count and the hash of the whole
+body). They are queued together (``EnvelopeSender.send_batch``), and the 2xx comes only when every part is queued;
+otherwise a 503, and the provider's retry of the whole request is deduplicated per event by the consumer. Each
+queued event is counted in ``DeliveriesEnqueued`` and logged on its own ``delivery accepted`` line (its delivery id
+as the correlation id, with ``batch_index`` and ``batch_count``); ``DeliveriesReceived`` counts requests.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import ipaddress
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -20,7 +30,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import ValidationError
 
-from webhook_gateway.envelope import Envelope, delivery_id_problem, event_type_problem, sqs_carryable
+from webhook_gateway.envelope import BatchPosition, Envelope, delivery_id_problem, event_type_problem, sqs_carryable
 from webhook_gateway.http import json_response, request_from_event, text_response
 from webhook_gateway.observability import logger, metrics
 from webhook_gateway.queue import EnqueueError, EnvelopeSender
@@ -65,6 +75,9 @@ class SecretSource(Protocol):
 class Sender(Protocol):
     def send(self, envelope: Envelope, raw_body: bytes) -> Envelope: ...
 
+    # Only batch providers (Provider.split) call it: every (envelope, raw part) queued, or EnqueueError.
+    def send_batch(self, items: Sequence[tuple[Envelope, bytes]]) -> list[Envelope]: ...
+
 
 @dataclass
 class Receiver:
@@ -88,7 +101,9 @@ class Receiver:
             self._check_source(request)
             matched = self.provider.verify(request, self.secret.candidates(), self._policy())
             answer = self.provider.handshake(request, matched)
-            if answer is None:
+            if answer is None and self.provider.split is not None:
+                parts = self._identified_parts(request)
+            elif answer is None:
                 identity = self.provider.identify(request)
                 check_identity(identity)
         except Rejected as rejection:
@@ -98,6 +113,8 @@ class Receiver:
             return self._reject(Rejected(Reason.MALFORMED_SIGNATURE, "unexpected verifier error"), event)
         if answer is not None:
             return self._answer_handshake(request, answer, matched)
+        if self.provider.split is not None:
+            return self._accept_batch(request, parts, matched, event)
 
         logger.set_correlation_id(identity.delivery_id)
         try:
@@ -132,6 +149,75 @@ class Receiver:
             },
         )
         ack = self.provider.acknowledge(identity)
+        return text_response(ack.status, ack.body, ack.content_type)
+
+    def _identified_parts(self, request: WebhookRequest) -> list[tuple[WebhookRequest, DeliveryIdentity]]:
+        """A batch request's parts (Provider.split), each as a request of its own with its checked identity."""
+        assert self.provider.split is not None
+        parts = []
+        for body in self.provider.split(request):
+            part = dataclasses.replace(request, body=body)
+            identity = self.provider.identify(part)
+            check_identity(identity)
+            parts.append((part, identity))
+        if not parts:  # a split that found no event: nothing to queue, and a 2xx would say it was
+            raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "the batch holds no event")
+        return parts
+
+    def _accept_batch(
+        self,
+        request: WebhookRequest,
+        parts: list[tuple[WebhookRequest, DeliveryIdentity]],
+        matched: SecretCandidate,
+        event: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """Queue one envelope per part, all of them or answer 503; then one log line per queued event."""
+        request_sha256 = hashlib.sha256(request.body).hexdigest()
+        count = len(parts)
+        try:
+            items = [
+                (
+                    self._envelope(part, identity, matched).model_copy(
+                        update={"batch": BatchPosition(index=index, count=count, request_sha256=request_sha256)}
+                    ),
+                    part.body,
+                )
+                for index, (part, identity) in enumerate(parts)
+            ]
+        except ValidationError as error:
+            return self._reject(envelope_rejection(error), event)
+        try:
+            queued = self.sender.send_batch(items)
+        except EnqueueError as error:
+            logger.error(
+                "batch not fully queued; answering 503 so the provider retries it",
+                extra={"reason": ENQUEUE_FAILED, "error": str(error), "batch_count": count},
+            )
+            metrics.add_metric(name="EnqueueFailures", unit=MetricUnit.Count, value=1)
+            return json_response(503, {"error": ENQUEUE_FAILED})
+
+        metrics.add_metric(name="DeliveriesEnqueued", unit=MetricUnit.Count, value=count)
+        overflowed = sum(envelope.body_ref is not None for envelope in queued)
+        if overflowed:
+            metrics.add_metric(name="BodiesOverflowedToS3", unit=MetricUnit.Count, value=overflowed)
+        metric_name = "VerifiedWithPreviousSecret" if matched.version == PREVIOUS else "VerifiedWithCurrentSecret"
+        metrics.add_metric(name=metric_name, unit=MetricUnit.Count, value=count)
+        for index, ((part, identity), envelope) in enumerate(zip(parts, queued, strict=True)):
+            logger.set_correlation_id(identity.delivery_id)
+            logger.info(
+                "delivery accepted",
+                extra={
+                    "outcome": "accepted",
+                    "delivery_id": identity.delivery_id,
+                    "event_type": identity.event_type,
+                    "secret_version": matched.version,
+                    "body_location": envelope.body_location,
+                    "body_size": len(part.body),
+                    "batch_index": index,
+                    "batch_count": count,
+                },
+            )
+        ack = self.provider.acknowledge(parts[0][1])
         return text_response(ack.status, ack.body, ack.content_type)
 
     def _policy(self) -> VerificationPolicy:

@@ -20,6 +20,7 @@ import pytest
 from hookctl import samples
 from hookctl.local.runner import LocalConfig, LocalPipeline
 from hookctl.main import main
+from tools.make_events import deliveries_of
 
 pytestmark = pytest.mark.slow
 
@@ -194,10 +195,12 @@ def test_demo_runs_the_product_and_reports_nothing_lost(tmp_path):
     total = report["total"]
     # Every delivery kind of every provider, then per provider its default delivery again (a retry: a duplicate)
     # and a forged one.
-    deliveries = sum(len(kinds) for kinds in samples.DELIVERY_KINDS.values())
+    # A batch request (HubSpot's array) is one delivery per event, counted from the samples as the receiver splits them.
+    deliveries = sum(deliveries_of(p, kind) for p, kinds in samples.DELIVERY_KINDS.items() for kind in kinds)
+    retried = sum(deliveries_of(p, samples.DEFAULT_KINDS[p]) for p in samples.DELIVERY_KINDS)
     providers = len(samples.DELIVERY_KINDS)
-    assert (total["accepted"], total["processed"]) == (deliveries + providers, deliveries)
-    assert total["duplicates"] == total["rejected"] == providers
+    assert (total["accepted"], total["processed"]) == (deliveries + retried, deliveries)
+    assert total["duplicates"] == retried and total["rejected"] == providers
     assert time.monotonic() - started < 60
 
 

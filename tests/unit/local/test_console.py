@@ -248,3 +248,39 @@ def test_a_body_replayed_under_a_new_id_is_shown_and_counted_as_a_duplicate(tmp_
     # Then it is a duplicate, naming the delivery whose body it repeats
     (line,) = out.getvalue().splitlines()
     assert line.split()[2] == "duplicate" and "same signed body as 1:abc" in line
+
+
+def test_a_batch_request_is_one_accepted_request_with_a_received_line_per_event():
+    """Given a HubSpot array of three events (one request, three "delivery accepted" lines from one invocation), when
+    its answer comes, then the console prints one received line per event and counts one accepted request carrying
+    three deliveries; the shutdown counts add up once the three are processed."""
+    out = io.StringIO()
+    tracker = console.Tracker(out=out)
+    for index in range(3):
+        line = {
+            "level": "INFO",
+            "message": console.ACCEPTED,
+            "provider": "hubspot",
+            "delivery_id": f"62515:1:{100 + index}:1700000000000",
+            "event_type": "contact.creation",
+            "body_location": "inline",
+            "body_size": 200,
+            "batch_index": index,
+            "batch_count": 3,
+            "function_request_id": "req-9",
+        }
+        tracker.function_output(worker("HubspotReceiverFunction"), json.dumps(line))
+    exchange = SimpleNamespace(
+        status=202, function="HubspotReceiverFunction", error=None, method="POST", path="/webhooks/hubspot"
+    )
+    tracker.exchange(exchange, provider="hubspot", invocation_id="req-9")
+    lines = out.getvalue().splitlines()
+    assert [line.split()[2] for line in lines] == ["received"] * 3
+    assert all(f"62515:1:{100 + i}:1700000000000" in lines[i] and f"event {i + 1} of 3" in lines[i] for i in range(3))
+    summary = tracker.summary()
+    assert (summary["accepted"], summary["accepted_deliveries"]) == (1, 3)
+    parts = console.partition({**summary, "processed": 3}, 0)
+    assert parts["requests"]["accepted"] == 1 and parts["deliveries"]["accepted"] == 3
+    assert parts["accepted"]["unaccounted"] == parts["accepted"]["from_elsewhere"] == 0
+    report = console.shutdown_report({**summary, "processed": 3}, 0)
+    assert "of the 3 deliveries in the 1 accepted: 3 processed" in report

@@ -18,6 +18,10 @@ class InMemorySender:
         self.sent.append(envelope)
         return envelope
 
+    def send_batch(self, items) -> list[Envelope]:
+        self.sent.extend(envelope for envelope, _ in items)
+        return [envelope for envelope, _ in items]
+
 
 @dataclass
 class StaticSecret:

@@ -53,6 +53,9 @@ HEADER_NAMES = (
     "x-twilio-signature",
     "x-twilio-webhooks-signature-settings",
     "i-twilio-idempotency-token",
+    "x-hubspot-signature-v3",
+    "x-hubspot-request-timestamp",
+    "x-hubspot-signature",
 )
 
 # Any code point, lone surrogates included: a Lambda event is JSON, and JSON can carry "\ud800".

@@ -18,6 +18,15 @@ A provider that confirms its endpoint synchronously (Slack's ``url_verification`
   ``identify``. ``None``: not a handshake, the delivery goes on as usual. An :class:`Acknowledgement`: the answer, sent
   to the provider as is; nothing is queued. It may raise :class:`Rejected` (a handshake missing its challenge).
 
+A provider whose one request carries several events (HubSpot's JSON array) declares ``split``:
+
+* ``split(request) -> Sequence[bytes]``: called after ``verify`` (and a ``handshake`` that answered None), it returns
+  the verified body's exact byte slices, one per event (:func:`json_array_parts` for a JSON array of objects). The
+  receiver then runs ``identify`` once per part, on the request with that part as its body (so ``identify`` stays
+  single-event), queues one envelope per part and answers 2xx only when every part is queued. It raises
+  ``Rejected(Reason.UNPARSEABLE_PAYLOAD)`` for a body that is not the provider's batch format. ``None`` (the
+  default): the whole request is one delivery, as it always was.
+
 ``methods`` lists the HTTP methods the provider sends (default ``("POST",)``); the receiver answers any other with
 405 ``method_not_allowed`` before reading a secret. A provider whose handshake is a GET (Meta) declares
 ``("GET", "POST")`` and its own ``verify`` handles the GET, which carries no signature: it compares the token in the
@@ -47,7 +56,7 @@ import enum
 import hmac
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -212,6 +221,9 @@ class Provider:
     # Per-deployment options (the instance's JSON object, PROVIDER_OPTIONS) -> the provider they configure; raises
     # ValueError naming what is wrong. None: the provider takes no options.
     configure: Callable[[Mapping[str, Any]], Provider] | None = None
+    # A batch provider (one request, several events): the verified request -> its exact byte slices, one per event
+    # (see the module docstring and json_array_parts). None: one delivery per request.
+    split: Callable[[WebhookRequest], Sequence[bytes]] | None = None
 
 
 def provider_instance(kind: Provider, name: str, options: Mapping[str, Any]) -> Provider:
@@ -256,7 +268,7 @@ def constant_time_equal(expected: str | bytes, received: str | bytes) -> bool:
 SIGNED_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
-def require_fresh(timestamp: int, policy: VerificationPolicy) -> None:
+def require_fresh(timestamp: float, policy: VerificationPolicy) -> None:
     """The replay window of providers that sign a timestamp; call it after the signature matched, so that these
     reasons only ever describe authentic but replayed or mis-clocked deliveries."""
     age = policy.now - timestamp
@@ -280,3 +292,55 @@ def first_matching_secret(
         if candidate.value and matches(candidate):
             return candidate
     raise Rejected(Reason.SIGNATURE_MISMATCH)
+
+
+_JSON_WHITESPACE = " \t\n\r"
+_JSON_DECODER = json.JSONDecoder()
+
+
+def json_array_parts(body: bytes) -> tuple[bytes, ...]:
+    """The exact bytes of each element of a JSON array of objects, in order: ``b'[{"a":1}, {"b":2}]'`` ->
+    ``(b'{"a":1}', b'{"b":2}')``.
+
+    Each part is the element's own text, byte for byte (whitespace inside an element, escapes and non-ASCII kept as
+    sent), so a hash of the part covers exactly what the provider sent for that event. Raises
+    ``Rejected(Reason.UNPARSEABLE_PAYLOAD)`` for a body that is not UTF-8, not a JSON array, holds an element that is
+    not an object, or is an empty array (no event: nothing to queue, and a 2xx means queued).
+    """
+    try:
+        text = body.decode()  # UTF-8, strict (the default codec on every Python, whatever the locale)
+    except UnicodeDecodeError:
+        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "body is not UTF-8") from None
+    position = _skip_whitespace(text, 0)
+    if text[position : position + 1] != "[":
+        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "body is not a JSON array")
+    position = _skip_whitespace(text, position + 1)
+    if text[position : position + 1] == "]":
+        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "body is an empty JSON array")
+    parts: list[bytes] = []
+    while True:
+        try:
+            element, end = _JSON_DECODER.raw_decode(text, position)
+        except (ValueError, RecursionError) as error:  # RecursionError: absurdly deep nesting
+            raise Rejected(
+                Reason.UNPARSEABLE_PAYLOAD, f"element {len(parts)} is not JSON ({type(error).__name__})"
+            ) from None
+        if not isinstance(element, dict):
+            raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"element {len(parts)} is not a JSON object")
+        parts.append(text[position:end].encode())  # back to UTF-8: valid UTF-8 round-trips byte for byte
+        position = _skip_whitespace(text, end)
+        separator = text[position : position + 1]
+        if separator == "]":
+            break
+        if separator != ",":
+            raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"expected , or ] after element {len(parts) - 1}")
+        position = _skip_whitespace(text, position + 1)
+    if _skip_whitespace(text, position + 1) != len(text):
+        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "data after the JSON array")
+    return tuple(parts)
+
+
+def _skip_whitespace(text: str, position: int) -> int:
+    while position < len(text) and text[position] in _JSON_WHITESPACE:
+        position += 1
+    return position
