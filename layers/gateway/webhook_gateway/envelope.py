@@ -121,6 +121,9 @@ class Envelope(BaseModel):
 
     version: Literal[1] = ENVELOPE_VERSION
     provider: str
+    # The verifier module (PROVIDER_KIND) of an instance named otherwise (an OpenAI instance of standard_webhooks),
+    # so the consumer parses its body as that kind declares; absent when the instance is named after its kind.
+    provider_kind: str | None = None
     delivery_id: str
     # Whether the provider's signature covers delivery_id (see DeliveryIdentity). When it does not, the consumer also
     # deduplicates by body_sha256, so a signed body re-sent under a new id is not processed twice. An envelope
@@ -194,8 +197,9 @@ class Envelope(BaseModel):
         JSON escapes control characters but leaves U+FFFE and U+FFFF raw, and SQS refuses them (a header value may
         hold them); their JSON escapes read back as the same characters, so nothing changes for the consumer.
         """
-        # An envelope that is not part of a batch is written exactly as before the field existed (no "batch":null).
-        message = self.model_dump_json(exclude={"batch"} if self.batch is None else None)
+        # Optional fields left unset are left out, so an envelope that needs none is written as it always was.
+        unset = {name for name in ("batch", "provider_kind") if getattr(self, name) is None}
+        message = self.model_dump_json(exclude=unset or None)
         if not message.isascii():
             message = message.replace("\ufffe", "\\ufffe").replace("\uffff", "\\uffff")
         return message

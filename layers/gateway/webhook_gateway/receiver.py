@@ -274,6 +274,7 @@ class Receiver:
         }
         return Envelope(
             provider=self.provider.name,
+            provider_kind=self.settings.kind if self.settings.kind != self.provider.name else None,
             delivery_id=identity.delivery_id,
             delivery_id_signed=identity.delivery_id_signed,
             event_type=identity.event_type,

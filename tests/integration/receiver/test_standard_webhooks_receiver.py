@@ -87,6 +87,8 @@ def test_two_instances_each_verify_their_own_deliveries_and_name_their_envelopes
         "user.created",
     )
     assert all(envelope["delivery_id_signed"] for envelope in queued.values())
+    # And each envelope names the kind, so the consumer parses the body as standard_webhooks declares
+    assert {envelope["provider_kind"] for envelope in queued.values()} == {"standard_webhooks"}
     # And what is forwarded is the content type, the user agent and the signed timestamp, never the signature
     assert set(queued["clerk"]["headers"]) == {"content-type", "user-agent", "svix-timestamp"}
     assert set(queued["openai"]["headers"]) == {"content-type", "user-agent", "webhook-timestamp"}

@@ -67,6 +67,24 @@ def test_an_untyped_body_is_parsed_as_its_provider_declares(provider):
     assert parse_body(b"a=1&b=2", provider="custom", headers={}) is None
 
 
+def test_an_instance_body_is_parsed_as_its_kind_declares():
+    # Given an untyped form body from an instance named otherwise than its kind (a second Twilio account)
+    raw = b"MessageSid=SM1&MessageStatus=delivered"
+    instance = make_envelope(provider="twilio_eu", delivery_id="SM1:delivered", raw=raw).model_copy(
+        update={"provider_kind": "twilio"}
+    )
+
+    # When the handler's event is built from the envelope the receiver queued
+    event = build_event(instance, raw)
+
+    # Then the body is a form, as the kind (twilio) declares, and the event keeps the instance's name
+    assert event.body == {"MessageSid": "SM1", "MessageStatus": "delivered"}
+    assert event.provider == "twilio_eu"
+    # And an envelope of a kind's own instance carries no kind at all, so it is written as before the field existed
+    assert "provider_kind" not in json.loads(make_envelope(raw=raw).sqs_message_body())
+    assert json.loads(instance.sqs_message_body())["provider_kind"] == "twilio"
+
+
 def test_a_github_form_delivery_is_unwrapped_to_its_json_payload():
     # Given GitHub's optional form-encoded delivery format
     payload = {"zen": "Keep it logically awesome.", "hook_id": 1}

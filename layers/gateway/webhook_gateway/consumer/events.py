@@ -71,7 +71,7 @@ def build_event(envelope: Envelope, raw: bytes, *, message_id: str = "", attempt
         body_sha256=envelope.body_sha256,
         body_size=envelope.body_size,
         body_location=envelope.body_location,
-        body=parse_body(raw, provider=envelope.provider, headers=envelope.headers),
+        body=parse_body(raw, provider=envelope.provider_kind or envelope.provider, headers=envelope.headers),
         raw=raw,
         message_id=message_id,
         attempt=attempt,
@@ -80,7 +80,8 @@ def build_event(envelope: Envelope, raw: bytes, *, message_id: str = "", attempt
 
 def parse_body(raw: bytes, *, provider: str, headers: dict[str, str]) -> dict[str, Any] | list[Any] | None:
     """Parse by content type when the receiver forwarded it, else as the provider declares (``Provider.body_format``):
-    JSON object/array by shape, or form for a provider that sends forms (Twilio).
+    JSON object/array by shape, or form for a provider that sends forms (Twilio). ``provider`` is the kind (the
+    envelope's ``provider_kind``, else its ``provider``).
 
     A form carrying JSON in the provider's ``form_json_field`` (GitHub's ``payload=<json>``) is unwrapped to it.
     """
