@@ -208,3 +208,18 @@ def test_gitlab_samples_in_either_mode_carry_the_samples_idempotency_key(kind):
     other = samples.sign_request("gitlab", kind, body=signed.body + b"\n")
     assert other.headers["webhook-id"] not in (signed.headers["webhook-id"], fresh)
     assert verify(other) == other.delivery_id
+
+
+@settings(max_examples=60, deadline=None)
+@given(body=st.text(max_size=300), secret=SECRETS, timestamp=st.integers(0, 4_000_000_000))
+def test_paddle_signature_is_paddle_python_sdks(body, secret, timestamp):
+    # Given paddle-python-sdk's HMAC over <ts>:<body> and its PaddleSignature verifier
+    from paddle_billing.Notifications import PaddleSignature, Secret
+
+    from webhook_gateway.verifiers.samples import paddle as paddle_samples
+
+    header = paddle_samples.signature_header(body.encode("utf-8"), secret, timestamp)
+    digest = PaddleSignature.calculate_hmac(secret, f"{timestamp}:{body}".encode()).hexdigest()
+    # Then our header is the SDK's digest, and the SDK verifies it
+    assert header == f"ts={timestamp};h1={digest}"
+    assert PaddleSignature().verify(header, body, Secret(secret))

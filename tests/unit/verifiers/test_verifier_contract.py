@@ -53,6 +53,7 @@ HEADER_NAMES = (
     "x-twilio-signature",
     "x-twilio-webhooks-signature-settings",
     "i-twilio-idempotency-token",
+    "paddle-signature",
 )
 
 # Any code point, lone surrogates included: a Lambda event is JSON, and JSON can carry "\ud800".
