@@ -121,6 +121,8 @@ def test_a_header_whose_only_valid_digest_is_under_another_key_is_malformed():
         (f"ts={NOW};h1={'a' * 65}", Reason.MALFORMED_SIGNATURE),  # too long
         (f"ts={NOW};h1=", Reason.MALFORMED_SIGNATURE),
         (f"ts={NOW};h1={DIGEST};h1=zz", Reason.MALFORMED_SIGNATURE),  # one good-looking, one not
+        (f"ts={NOW};h1={DIGEST};h1={DIGEST}=", Reason.MALFORMED_SIGNATURE),  # a value holding "=" (SDK: ValueError)
+        (f"ts={NOW}=1;h1={DIGEST}", Reason.MALFORMED_SIGNATURE),
         (f"ts={NOW},h1={DIGEST}", Reason.MALFORMED_SIGNATURE),  # Stripe's separator
         (f"ts={NOW};h1={DIGEST}", Reason.SIGNATURE_MISMATCH),
     ],
