@@ -81,6 +81,7 @@ _SIGNATURE_HEADERS = (
     "webhook-signature",
     "svix-signature",
     "paddle-signature",
+    "linear-signature",
 )
 
 

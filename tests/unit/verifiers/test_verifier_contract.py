@@ -54,6 +54,7 @@ HEADER_NAMES = (
     "x-twilio-webhooks-signature-settings",
     "i-twilio-idempotency-token",
     "paddle-signature",
+    "linear-signature",
 )
 
 # Any code point, lone surrogates included: a Lambda event is JSON, and JSON can carry "\ud800".
