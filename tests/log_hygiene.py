@@ -81,6 +81,8 @@ _SIGNATURE_HEADERS = (
     "webhook-signature",
     "svix-signature",
     "x-hubspot-signature-v3",
+    "paddle-signature",
+    "linear-signature",
 )
 
 
@@ -96,10 +98,12 @@ def sample_event_signatures(events_dir: Path = Path(EVENTS_DIR)) -> dict[str, st
                 continue
             if header in ("webhook-signature", "svix-signature"):  # Standard Webhooks: "<version>,<base64>" entries
                 parts = [entry.partition(",")[2] for entry in value.split()]
+            elif header == "paddle-signature":  # "ts=<time>;h1=<hex>[;h1=<hex>]": the h1 digests
+                parts = [entry for entry in value.split(";") if entry.startswith("h1=")]
             else:
                 parts = value.split(",")
             for part in parts:
-                digest = part.split("=", 1)[1] if part.startswith(("sha1=", "sha256=", "v1=", "v0=")) else part
+                digest = part.split("=", 1)[1] if part.startswith(("sha1=", "sha256=", "v1=", "v0=", "h1=")) else part
                 if header != "stripe-signature" or part.startswith("v"):
                     found[digest.strip()] = f"the {header} of events/{path.name}"
     return found

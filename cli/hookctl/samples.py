@@ -266,6 +266,8 @@ def sign_request(
     default_time = time.time() if samples.signs_time else SAMPLE_DELIVERY_TIME
     sent_at = default_time if timestamp is None else timestamp
     signature = samples.sign(raw, target, sample.content_type, key, sent_at)
+    if signature.body is not None:  # the provider stamped its signing time into the body (Linear)
+        raw = signature.body
     headers = {**sample.headers, **signature.headers}
     ids = _gateway_delivery_ids(provider, signature.url, headers, raw)
 

@@ -12,6 +12,8 @@ from consumer_handlers import (  # noqa: F401
     github,
     gitlab,
     hubspot,
+    linear,
+    paddle,
     shopify,
     slack,
     standard_webhooks,

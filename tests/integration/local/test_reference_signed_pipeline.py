@@ -20,6 +20,7 @@ import boto3
 import pytest
 import stripe
 from hubspot.utils.signature import Signature as HubspotSignature
+from paddle_billing.Notifications import PaddleSignature
 from slack_sdk.signature import SignatureVerifier
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 from twilio.request_validator import RequestValidator
@@ -98,11 +99,26 @@ def hubspot(request: samples.SignedRequest, secret: str) -> dict[str, str]:
     return {"x-hubspot-request-timestamp": timestamp, "x-hubspot-signature-v3": signature}
 
 
+def paddle(request: samples.SignedRequest, secret: str) -> dict[str, str]:
+    """paddle-python-sdk's HMAC of ``<ts>:<body>`` (the SDK builds no header: ``ts=...;h1=...`` as Paddle sends)."""
+    timestamp = int(request.sent_at)
+    digest = PaddleSignature.calculate_hmac(secret, f"{timestamp}:".encode() + request.body).hexdigest()
+    return {"paddle-signature": f"ts={timestamp};h1={digest}"}
+
+
+def linear(request: samples.SignedRequest, secret: str) -> dict[str, str]:
+    """Linear's documented scheme (@linear/sdk is JavaScript): hex HMAC-SHA256 of the raw body, whose signed
+    ``webhookTimestamp`` the sample stamped when it was made."""
+    return {"linear-signature": _hmac(secret, request.body).hex()}
+
+
 REFERENCE_SIGNERS: dict[str, ReferenceSigner] = {
     "generic_hmac": generic_hmac,
     "github": github,
     "gitlab": gitlab,
     "hubspot": hubspot,
+    "linear": linear,
+    "paddle": paddle,
     "shopify": shopify,
     "slack": slack,
     "standard_webhooks": standard_webhooks,

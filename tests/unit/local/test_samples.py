@@ -232,3 +232,47 @@ def test_gitlab_samples_in_either_mode_carry_the_samples_idempotency_key(kind):
     other = samples.sign_request("gitlab", kind, body=signed.body + b"\n")
     assert other.headers["webhook-id"] not in (signed.headers["webhook-id"], fresh)
     assert verify(other) == other.delivery_id
+
+
+@settings(max_examples=60, deadline=None)
+@given(body=st.text(max_size=300), secret=SECRETS, timestamp=st.integers(0, 4_000_000_000))
+def test_paddle_signature_is_paddle_python_sdks(body, secret, timestamp):
+    # Given paddle-python-sdk's HMAC over <ts>:<body> and its PaddleSignature verifier
+    from paddle_billing.Notifications import PaddleSignature, Secret
+
+    from webhook_gateway.verifiers.samples import paddle as paddle_samples
+
+    header = paddle_samples.signature_header(body.encode("utf-8"), secret, timestamp)
+    digest = PaddleSignature.calculate_hmac(secret, f"{timestamp}:{body}".encode()).hexdigest()
+    # Then our header is the SDK's digest, and the SDK verifies it
+    assert header == f"ts={timestamp};h1={digest}"
+    assert PaddleSignature().verify(header, body, Secret(secret))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data_id=st.text(max_size=40),
+    secret=SECRETS,
+    sent_at=st.integers(0, 4_000_000_000),
+)
+def test_linear_signer_stamps_the_time_and_signs_the_stamped_body(data_id, secret, sent_at):
+    # Given a Linear payload and a sending time
+    import hashlib
+    import hmac
+
+    from webhook_gateway.verifiers.samples import linear as linear_samples
+
+    body = json.dumps({"type": "Issue", "action": "create", "data": {"id": data_id}, "webhookTimestamp": 1}).encode()
+    signed = linear_samples.sign(body, "https://x", "application/json", secret, sent_at)
+    # Then the body carries the time in ms, the header Linear's hex HMAC-SHA256 of exactly those bytes
+    assert signed.body is not None
+    assert json.loads(signed.body) == {**json.loads(body), "webhookTimestamp": sent_at * 1000}
+    expected = hmac.new(secret.encode("utf-8"), signed.body, hashlib.sha256).hexdigest()
+    assert signed.headers == {"linear-signature": expected, "linear-timestamp": str(sent_at * 1000)}
+
+
+def test_a_linear_body_that_is_not_an_object_is_signed_as_given():
+    from webhook_gateway.verifiers.samples import linear as linear_samples
+
+    for body in (b"[1]", b"not json", b'"x"'):
+        assert linear_samples.sign(body, "https://x", "application/json", "k", 5).body == body

@@ -56,6 +56,8 @@ HEADER_NAMES = (
     "x-hubspot-signature-v3",
     "x-hubspot-request-timestamp",
     "x-hubspot-signature",
+    "paddle-signature",
+    "linear-signature",
 )
 
 # Any code point, lone surrogates included: a Lambda event is JSON, and JSON can carry "\ud800".

@@ -4,7 +4,8 @@
 sends one. Its ``SAMPLES`` (a :class:`Samples`, named by the provider's ``Provider.samples``) holds:
 
 * ``sign(body, url, content_type, secret, time) -> Signature``: the URL the request goes to (Twilio adds
-  ``bodySHA256`` for JSON bodies) and the signature headers, computed with the standard library as the provider
+  ``bodySHA256`` for JSON bodies), the signature headers and, for a provider whose signed time is in the body
+  (Linear), the body stamped with that time, computed with the standard library as the provider
   documents it (the tests check each signer against the provider's SDK);
 * ``kinds``: sample kind -> builder of the unsigned :class:`SampleDelivery` (body, headers, content type, source
   IP); the first kind is the provider's default;
@@ -45,10 +46,13 @@ class SampleDelivery:
 
 @dataclass(frozen=True)
 class Signature:
-    """What signing adds to a delivery: the URL to send it to, and the signature headers (lower-case)."""
+    """What signing adds to a delivery: the URL to send it to, and the signature headers (lower-case). ``body``: the
+    bytes to send instead of the given ones, for a provider that stamps its signing time into the signed body
+    (Linear's ``webhookTimestamp``); None (the default): the body as given."""
 
     url: str
     headers: Mapping[str, str]
+    body: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
