@@ -80,6 +80,7 @@ _SIGNATURE_HEADERS = (
     "shopify-hmac-sha256",
     "webhook-signature",
     "svix-signature",
+    "x-signature-ed25519",
 )
 
 

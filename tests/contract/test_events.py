@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, parse_qsl
 
 import pytest
 import stripe
+from discord_interactions import verify_key
 from slack_sdk.signature import Clock, SignatureVerifier
 from standardwebhooks import Webhook as StandardWebhook
 from twilio.request_validator import RequestValidator
@@ -185,6 +186,17 @@ def gitlab_signature_ok(event: dict[str, Any], secret: str, *, check_age: bool) 
     return standard_webhooks_signature_ok(event, secret, check_age=check_age)
 
 
+def discord_signature_ok(event: dict[str, Any], public_key: str, *, check_age: bool) -> bool:
+    """discord_interactions.verify_key (PyNaCl/libsodium Ed25519 over ``timestamp + body``). ``check_age``: also
+    require the timestamp within 300 s of the time API Gateway received it (Discord documents no window; the gateway
+    applies its own)."""
+    headers = event["headers"]
+    timestamp = headers["x-signature-timestamp"]
+    ok = verify_key(raw_body(event), headers["x-signature-ed25519"], timestamp, public_key)
+    received_at = event["requestContext"]["timeEpoch"] // 1000
+    return ok and (not check_age or abs(received_at - int(timestamp)) <= STRIPE_TOLERANCE)
+
+
 def signature_ok(name: str, event: dict[str, Any]) -> bool:
     provider = EVENT_FILES[name].provider
     secret = SAMPLE_SECRETS[provider]
@@ -204,6 +216,8 @@ def signature_ok(name: str, event: dict[str, Any]) -> bool:
         return gitlab_signature_ok(event, secret, check_age=not EVENT_FILES[name].valid)
     if provider == "twilio":
         return twilio_signature_ok(event, secret)
+    if provider == "discord":
+        return discord_signature_ok(event, secret, check_age=not EVENT_FILES[name].valid)
     # A provider's files are checked by an implementation of its scheme written here, never by the gateway's own.
     raise AssertionError(f"no independent signature check for {provider}: add one above")
 
@@ -228,7 +242,7 @@ def test_catalogue_states_the_status_and_reason_each_receiver_must_answer() -> N
         # url_verification's challenge) and have no reason
         if outcome.valid:
             assert outcome.reason is None, name
-            assert outcome.status == (200 if outcome.provider in {"slack", "twilio"} else 202), name
+            assert outcome.status == (200 if outcome.provider in {"slack", "twilio", "discord"} else 202), name
         # And invalid ones are 401 with one of the gateway's public reason codes
         else:
             assert outcome.status == 401, name
@@ -488,6 +502,7 @@ def test_check_mode_reports_only_files_that_differ(tmp_path: Path, capsys: pytes
 def test_build_event_gives_the_sample_event_for_a_provider_and_kind() -> None:
     # Given the sample secrets
     assert SAMPLE_SECRETS == {
+        "discord": "a4a2271be9859bd7fbee29a1386b26b5a6c9dbfeb8e67bf5f6539bf241314c7f",
         "generic_hmac": "sample-generic-hmac-secret",
         "github": "sample-github-webhook-secret",
         "gitlab": "whsec_lkKwIQZdVwtpR1PoidZyt7xxqUDM1jygVkKBtD95JeY=",

@@ -208,3 +208,32 @@ def test_gitlab_samples_in_either_mode_carry_the_samples_idempotency_key(kind):
     other = samples.sign_request("gitlab", kind, body=signed.body + b"\n")
     assert other.headers["webhook-id"] not in (signed.headers["webhook-id"], fresh)
     assert verify(other) == other.delivery_id
+
+
+@settings(max_examples=40, deadline=None)
+@given(body=st.binary(max_size=300), seed=st.binary(min_size=32, max_size=32), timestamp=st.integers(0, 4_000_000_000))
+def test_discord_signature_is_pynacls_and_discord_interactions_verifies_it(body, seed, timestamp):
+    from discord_interactions import verify_key
+    from nacl.signing import SigningKey
+
+    from webhook_gateway.verifiers.samples import discord as discord_samples
+
+    # Given a private seed in hex (the sample signer's form of a private key) and the public key PyNaCl derives
+    key = SigningKey(seed)
+    public = key.verify_key.encode().hex()
+    # When the sample signer signs timestamp + body
+    headers = discord_samples.sign(body, "u", "application/json", seed.hex(), timestamp).headers
+    # Then it is PyNaCl's signature, which discord_interactions.verify_key accepts with the public key
+    assert headers["x-signature-ed25519"] == key.sign(str(timestamp).encode() + body).signature.hex()
+    assert headers["x-signature-timestamp"] == str(timestamp)
+    assert verify_key(body, headers["x-signature-ed25519"], headers["x-signature-timestamp"], public)
+
+
+def test_discord_samples_verify_with_discord_interactions_and_the_sample_public_key():
+    from discord_interactions import verify_key
+
+    for kind in samples.KINDS["discord"]:
+        request = samples.sign_request("discord", kind)
+        signature, timestamp = request.headers["x-signature-ed25519"], request.headers["x-signature-timestamp"]
+        assert verify_key(request.body, signature, timestamp, samples.SAMPLE_SECRETS["discord"]), kind
+        assert not verify_key(request.body, signature, timestamp, samples.WRONG_SECRETS["discord"]), kind

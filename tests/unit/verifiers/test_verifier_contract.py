@@ -53,6 +53,8 @@ HEADER_NAMES = (
     "x-twilio-signature",
     "x-twilio-webhooks-signature-settings",
     "i-twilio-idempotency-token",
+    "x-signature-ed25519",
+    "x-signature-timestamp",
 )
 
 # Any code point, lone surrogates included: a Lambda event is JSON, and JSON can carry "\ud800".
