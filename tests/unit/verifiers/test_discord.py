@@ -129,6 +129,11 @@ def test_an_empty_secret_never_verifies():
     assert rejection(request(), [SecretCandidate("current", "")]).reason is Reason.SIGNATURE_MISMATCH
 
 
+def test_an_empty_current_secret_is_skipped_and_the_previous_one_still_tried():
+    rotated = [SecretCandidate("current", ""), SecretCandidate("previous", PUBLIC)]
+    assert discord.verify(request(), rotated, POLICY).version == "previous"
+
+
 # Discord checks endpoints with deliberately invalid signatures and removes the URL if one is accepted.
 def _with_signature(value: str) -> dict[str, str]:
     return {**nacl_headers(), "x-signature-ed25519": value}

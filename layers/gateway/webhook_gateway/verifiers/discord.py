@@ -134,12 +134,17 @@ def _interaction_type(document: dict[str, Any]) -> int | None:
     return kind if type(kind) is int else None  # never a bool: JSON's true is no interaction type
 
 
+def _answer(document: dict[str, Any]) -> Acknowledgement:
+    """An interaction response: 200, compact JSON (as Discord's examples)."""
+    return Acknowledgement(200, "application/json", json.dumps(document, separators=(",", ":")))
+
+
 def handshake(request: WebhookRequest, matched_secret: SecretCandidate) -> Acknowledgement | None:
     """A signed PING: answer PONG. Anything else is a delivery (or a body identify() refuses)."""
     document = _document(request)
     if document is None or _interaction_type(document) != PING:
         return None
-    return Acknowledgement(200, "application/json", json.dumps({"type": PONG}, separators=(",", ":")))
+    return _answer({"type": PONG})
 
 
 def identify(request: WebhookRequest) -> DeliveryIdentity:
@@ -169,7 +174,7 @@ def acknowledge(identity: DeliveryIdentity) -> Acknowledgement:
         answer = {"type": DEFERRED_UPDATE_MESSAGE}
     elif identity.event_type == "autocomplete":
         answer = {"type": APPLICATION_COMMAND_AUTOCOMPLETE_RESULT, "data": {"choices": []}}
-    return Acknowledgement(200, "application/json", json.dumps(answer, separators=(",", ":")))
+    return _answer(answer)
 
 
 PROVIDER = Provider(
