@@ -17,4 +17,5 @@ from consumer_handlers import (  # noqa: F401
     standard_webhooks,
     stripe,
     twilio,
+    zoom,
 )

@@ -237,3 +237,18 @@ def test_discord_samples_verify_with_discord_interactions_and_the_sample_public_
         signature, timestamp = request.headers["x-signature-ed25519"], request.headers["x-signature-timestamp"]
         assert verify_key(request.body, signature, timestamp, samples.SAMPLE_SECRETS["discord"]), kind
         assert not verify_key(request.body, signature, timestamp, samples.WRONG_SECRETS["discord"]), kind
+
+
+@settings(max_examples=60, deadline=None)
+@given(body=st.binary(max_size=300), secret=SECRETS, timestamp=st.integers(0, 4_000_000_000))
+def test_zoom_signature_is_zooms_documented_hmac(body, secret, timestamp):
+    import hashlib
+    import hmac
+
+    from webhook_gateway.verifiers.samples import zoom as zoom_samples
+
+    # Given Zoom's scheme computed independently: "v0=" + hex HMAC-SHA256(secret, "v0:<timestamp>:<body>")
+    expected = "v0=" + hmac.new(secret.encode(), b"v0:%d:" % timestamp + body, hashlib.sha256).hexdigest()
+    # Then the sample signer computes it
+    headers = zoom_samples.signature_headers(body, secret, timestamp)
+    assert headers == {"x-zm-signature": expected, "x-zm-request-timestamp": str(timestamp)}

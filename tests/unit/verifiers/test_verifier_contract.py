@@ -55,6 +55,8 @@ HEADER_NAMES = (
     "i-twilio-idempotency-token",
     "x-signature-ed25519",
     "x-signature-timestamp",
+    "x-zm-signature",
+    "x-zm-request-timestamp",
 )
 
 # Any code point, lone surrogates included: a Lambda event is JSON, and JSON can carry "\ud800".
