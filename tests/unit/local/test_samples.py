@@ -252,3 +252,16 @@ def test_zoom_signature_is_zooms_documented_hmac(body, secret, timestamp):
     # Then the sample signer computes it
     headers = zoom_samples.signature_headers(body, secret, timestamp)
     assert headers == {"x-zm-signature": expected, "x-zm-request-timestamp": str(timestamp)}
+
+
+def test_a_discord_sample_given_an_id_that_is_no_snowflake_gets_a_snowflake_derived_from_it():
+    # Given an id of another shape (a UUID, as the end-to-end run gives every provider)
+    other = "0b8f8a36-0c47-4a53-9a57-8d8f4b5e0c11"
+    # When a Discord sample is signed as that delivery
+    request = samples.sign_request("discord", "application_command", delivery_id=other)
+    # Then the interaction id is a snowflake derived from it (the same each time), which the gateway accepts
+    assert request.delivery_id.isdigit() and len(request.delivery_id) <= 20
+    assert request.delivery_id == samples.sign_request("discord", "message_component", delivery_id=other).delivery_id
+    assert verify(request) == request.delivery_id
+    snowflake = "1175928399411019837"
+    assert samples.sign_request("discord", "application_command", delivery_id=snowflake).delivery_id == snowflake

@@ -213,10 +213,18 @@ def new_delivery_id() -> str:
     return snowflake(int(time.time() * 1000), secrets.randbits(22))
 
 
+def as_snowflake(delivery_id: str) -> str:
+    """``delivery_id`` if it is a snowflake (1-20 digits), else one derived from it (63 bits of its SHA-256): Discord
+    only ever sends snowflakes, and the gateway refuses any other interaction id."""
+    if re.fullmatch(r"[0-9]{1,20}", delivery_id):
+        return delivery_id
+    return str(int.from_bytes(hashlib.sha256(delivery_id.encode("utf-8")).digest()[:8], "big") >> 1)
+
+
 def with_delivery_id(sample: SampleDelivery, delivery_id: str) -> SampleDelivery:
-    """The id is the signed body's ``id``."""
+    """The id is the signed body's ``id``: ``delivery_id`` itself when it is a snowflake (``as_snowflake``)."""
     document = json.loads(sample.body)
-    document["id"] = delivery_id
+    document["id"] = as_snowflake(delivery_id)
     body = json.dumps(document, separators=(",", ":")).encode("utf-8")
     return SampleDelivery(body, dict(sample.headers), sample.content_type, sample.source_ip)
 
