@@ -42,6 +42,8 @@ OTHER_TEST_SECRETS: Mapping[str, str] = {
     "old-secret": "a rotated-out test secret",
     "new-secret": "a rotated-in test secret",
     "new-token": "a rotated-in Twilio test token",
+    "rotated-zoom-secret-token": "the rotated Zoom Secret Token (tests/integration/receiver/test_zoom_receiver.py)",
+    "oLdSeCrEtToKeN012345ab": "the previous Zoom Secret Token (tests/unit/verifiers/test_zoom.py)",
     # The throwaway handshake providers' (tests/throwaway_providers.py, SECRETS).
     "sample-slackish-signing-secret": "the slackish throwaway provider's signing secret",
     "sample-zoomish-secret-token": "the zoomish throwaway provider's secret token",
@@ -83,6 +85,8 @@ _SIGNATURE_HEADERS = (
     "x-hubspot-signature-v3",
     "paddle-signature",
     "linear-signature",
+    "x-signature-ed25519",
+    "x-zm-signature",
 )
 
 

@@ -8,6 +8,7 @@ Event types nobody registered are acknowledged and recorded as ``skipped``. See 
 
 # importing registers the handlers
 from consumer_handlers import (  # noqa: F401
+    discord,
     generic_hmac,
     github,
     gitlab,
@@ -19,4 +20,5 @@ from consumer_handlers import (  # noqa: F401
     standard_webhooks,
     stripe,
     twilio,
+    zoom,
 )

@@ -276,3 +276,60 @@ def test_a_linear_body_that_is_not_an_object_is_signed_as_given():
 
     for body in (b"[1]", b"not json", b'"x"'):
         assert linear_samples.sign(body, "https://x", "application/json", "k", 5).body == body
+
+
+@settings(max_examples=40, deadline=None)
+@given(body=st.binary(max_size=300), seed=st.binary(min_size=32, max_size=32), timestamp=st.integers(0, 4_000_000_000))
+def test_discord_signature_is_pynacls_and_discord_interactions_verifies_it(body, seed, timestamp):
+    from discord_interactions import verify_key
+    from nacl.signing import SigningKey
+
+    from webhook_gateway.verifiers.samples import discord as discord_samples
+
+    # Given a private seed in hex (the sample signer's form of a private key) and the public key PyNaCl derives
+    key = SigningKey(seed)
+    public = key.verify_key.encode().hex()
+    # When the sample signer signs timestamp + body
+    headers = discord_samples.sign(body, "u", "application/json", seed.hex(), timestamp).headers
+    # Then it is PyNaCl's signature, which discord_interactions.verify_key accepts with the public key
+    assert headers["x-signature-ed25519"] == key.sign(str(timestamp).encode() + body).signature.hex()
+    assert headers["x-signature-timestamp"] == str(timestamp)
+    assert verify_key(body, headers["x-signature-ed25519"], headers["x-signature-timestamp"], public)
+
+
+def test_discord_samples_verify_with_discord_interactions_and_the_sample_public_key():
+    from discord_interactions import verify_key
+
+    for kind in samples.KINDS["discord"]:
+        request = samples.sign_request("discord", kind)
+        signature, timestamp = request.headers["x-signature-ed25519"], request.headers["x-signature-timestamp"]
+        assert verify_key(request.body, signature, timestamp, samples.SAMPLE_SECRETS["discord"]), kind
+        assert not verify_key(request.body, signature, timestamp, samples.WRONG_SECRETS["discord"]), kind
+
+
+@settings(max_examples=60, deadline=None)
+@given(body=st.binary(max_size=300), secret=SECRETS, timestamp=st.integers(0, 4_000_000_000))
+def test_zoom_signature_is_zooms_documented_hmac(body, secret, timestamp):
+    import hashlib
+    import hmac
+
+    from webhook_gateway.verifiers.samples import zoom as zoom_samples
+
+    # Given Zoom's scheme computed independently: "v0=" + hex HMAC-SHA256(secret, "v0:<timestamp>:<body>")
+    expected = "v0=" + hmac.new(secret.encode(), b"v0:%d:" % timestamp + body, hashlib.sha256).hexdigest()
+    # Then the sample signer computes it
+    headers = zoom_samples.signature_headers(body, secret, timestamp)
+    assert headers == {"x-zm-signature": expected, "x-zm-request-timestamp": str(timestamp)}
+
+
+def test_a_discord_sample_given_an_id_that_is_no_snowflake_gets_a_snowflake_derived_from_it():
+    # Given an id of another shape (a UUID, as the end-to-end run gives every provider)
+    other = "0b8f8a36-0c47-4a53-9a57-8d8f4b5e0c11"
+    # When a Discord sample is signed as that delivery
+    request = samples.sign_request("discord", "application_command", delivery_id=other)
+    # Then the interaction id is a snowflake derived from it (the same each time), which the gateway accepts
+    assert request.delivery_id.isdigit() and len(request.delivery_id) <= 20
+    assert request.delivery_id == samples.sign_request("discord", "message_component", delivery_id=other).delivery_id
+    assert verify(request) == request.delivery_id
+    snowflake = "1175928399411019837"
+    assert samples.sign_request("discord", "application_command", delivery_id=snowflake).delivery_id == snowflake

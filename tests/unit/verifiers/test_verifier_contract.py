@@ -58,6 +58,10 @@ HEADER_NAMES = (
     "x-hubspot-signature",
     "paddle-signature",
     "linear-signature",
+    "x-signature-ed25519",
+    "x-signature-timestamp",
+    "x-zm-signature",
+    "x-zm-request-timestamp",
 )
 
 # Any code point, lone surrogates included: a Lambda event is JSON, and JSON can carry "\ud800".
