@@ -49,6 +49,9 @@ OTHER_TEST_SECRETS: Mapping[str, str] = {
     "sample-metaish-app-secret": "the metaish throwaway provider's app secret",
     "sample-metaish-verify-token": "the metaish throwaway provider's verify token",
     "rotated-metaish-app-secret": "the metaish throwaway provider's rotated app secret",
+    # Square (tests/unit/verifiers/test_square.py: squareup's vector key; the receiver test's rotated key).
+    "Ibxx_5AKakO-3qeNVR61Dw": "squareup's test-vector signature key (tests/unit/verifiers/test_square.py)",
+    "brand-new-square-key": "the rotated Square test key (tests/integration/receiver/test_square_receiver.py)",
 }
 
 # Fragments of the sample payloads (tools/make_events.py) that are payload content, never identifiers the code may
@@ -80,6 +83,8 @@ _SIGNATURE_HEADERS = (
     "shopify-hmac-sha256",
     "webhook-signature",
     "svix-signature",
+    "x-square-hmacsha256-signature",
+    "x-square-signature",
 )
 
 

@@ -13,6 +13,7 @@ from consumer_handlers import (  # noqa: F401
     gitlab,
     shopify,
     slack,
+    square,
     standard_webhooks,
     stripe,
     twilio,

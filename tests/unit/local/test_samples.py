@@ -111,6 +111,37 @@ def test_twilio_json_signature_covers_the_url_with_the_body_hash():
     assert RequestValidator("token").validate(url, body.decode(), signature)
 
 
+@settings(max_examples=60, deadline=None)
+@given(body=st.text(min_size=1, max_size=300), key=SECRETS, path=st.text("abc/-_%20", max_size=20))
+def test_square_signature_is_squareups(body, key, path):
+    from square.utils.webhooks_helper import verify_signature
+
+    from webhook_gateway.verifiers.samples import square as square_samples
+
+    url = f"https://hooks.example.com/webhooks/square{path}"
+    headers = square_samples.signature_headers(body.encode("utf-8"), url, key)
+    assert verify_signature(
+        request_body=body,
+        signature_header=headers["x-square-hmacsha256-signature"],
+        signature_key=key,
+        notification_url=url,
+    )
+
+
+def test_square_samples_sign_the_url_they_are_sent_to():
+    from square.utils.webhooks_helper import verify_signature
+
+    for kind in samples.KINDS["square"]:
+        request = samples.sign_request("square", kind, base_url="http://127.0.0.1:3000")
+        assert request.url == "http://127.0.0.1:3000/webhooks/square"
+        assert verify_signature(
+            request_body=request.body.decode(),
+            signature_header=request.headers["x-square-hmacsha256-signature"],
+            signature_key=samples.SAMPLE_SECRETS["square"],
+            notification_url=request.url,
+        )
+
+
 def verify(request: samples.SignedRequest, secret: str | None = None) -> str:
     """The delivery id the gateway's verifier assigns (raises Rejected like the receiver)."""
     provider = load_provider(request.provider)

@@ -53,6 +53,8 @@ HEADER_NAMES = (
     "x-twilio-signature",
     "x-twilio-webhooks-signature-settings",
     "i-twilio-idempotency-token",
+    "x-square-hmacsha256-signature",
+    "x-square-signature",
 )
 
 # Any code point, lone surrogates included: a Lambda event is JSON, and JSON can carry "\ud800".
