@@ -222,3 +222,13 @@ def test_the_provider_declares_what_the_gateway_needs():
     assert "x-square-signature" not in provider.forwarded_headers
     assert {"square-retry-number", "square-initial-delivery-timestamp"} <= set(provider.forwarded_headers)
     assert provider.secret_format.sample and provider.secret_format.wrong_sample != provider.secret_format.sample
+
+
+@pytest.mark.parametrize("junk", ["!", "\n", "*", "-_"])
+def test_a_genuine_signature_with_characters_outside_base64_is_malformed_not_accepted(junk):
+    # Given the vector's genuine signature with characters outside the base64 alphabet inserted (a lenient decoder
+    # would drop them and accept it): it is not what Square sends, so it is refused before any HMAC
+    signature = VECTOR_SIGNATURE[:10] + junk + VECTOR_SIGNATURE[10:]
+    assert reason_of(lambda: square.verify(request(signature=signature), CURRENT, POLICY)) is (
+        Reason.MALFORMED_SIGNATURE
+    )
