@@ -190,14 +190,16 @@ def _sample(provider: str, kind: str) -> SampleDelivery:
     return builders[kind]()
 
 
-def _gateway_delivery_id(provider: str, url: str, headers: dict[str, str], body: bytes) -> str:
-    """The id the receiver records for this request, from the provider's own ``identify`` ("" if it refuses it)."""
+def _gateway_delivery_id(provider: str, url: str, headers: dict[str, str], body: bytes, method: str = "POST") -> str:
+    """The id the receiver records for this request, from the provider's own ``identify`` ("" if it refuses it, as
+    for a handshake that is answered, never identified: Meta's GET verification)."""
     from webhook_gateway.verifiers.base import Rejected, WebhookRequest
 
     parts = urlsplit(url)
     request = WebhookRequest(
         body=body,
         headers=headers,
+        method=method,
         scheme=parts.scheme,
         host=parts.netloc,
         raw_path=parts.path or "/",
@@ -213,6 +215,12 @@ def _gateway_delivery_id(provider: str, url: str, headers: dict[str, str], body:
 # Signing (each provider's signer: webhook_gateway/verifiers/samples/<name>.py, checked against the SDKs by
 # tests/unit/local/test_samples.py)
 # --------------------------------------------------------------------------------------------------------------------
+
+
+def route_method(provider: str) -> str:
+    """The method of the provider's route in template.yaml: ``POST``, or ``ANY`` for a provider that also sends
+    something else (Meta's GET verification; ``tests/contract/test_template.py`` checks the rows against this rule)."""
+    return "POST" if load_provider(provider).methods == ("POST",) else "ANY"
 
 
 def webhook_url(provider: str, base_url: str) -> str:
@@ -253,6 +261,8 @@ def sign_request(
     raw = sample.body if body is None else bytes(body)
     key = spec.secret_format.sample if secret is None else secret
     target = webhook_url(provider, base_url) if url is None else url
+    if sample.query:  # a request the provider sends with a query of its own (Meta's GET verification)
+        target += ("&" if urlsplit(target).query else "?") + sample.query
     default_time = time.time() if samples.signs_time else SAMPLE_DELIVERY_TIME
     sent_at = default_time if timestamp is None else timestamp
     signature = samples.sign(raw, target, sample.content_type, key, sent_at)
@@ -266,7 +276,8 @@ def sign_request(
         body=raw,
         source_ip=sample.source_ip,
         sent_at=float(sent_at),
-        delivery_id=_gateway_delivery_id(provider, signature.url, headers, raw),
+        method=sample.method,
+        delivery_id=_gateway_delivery_id(provider, signature.url, headers, raw, sample.method),
     )
 
 
@@ -410,7 +421,7 @@ def event_from_request(
         source_ip=request.source_ip,
         request_id=_api_gateway_request_id(seed),
         time_epoch_ms=time_epoch_ms,
-        route_key=f"POST /webhooks/{request.provider}",
+        route_key=f"{route_method(request.provider)} /webhooks/{request.provider}",
         domain_name=parts.hostname or "",
         base64_body=base64_body,
     )
@@ -442,6 +453,6 @@ def build_event(
     seed: str | None = None,
 ) -> dict[str, Any]:
     """A signed HTTP API v2 event for ``provider``/``kind`` (see :func:`sign_request` for the arguments)."""
-    return sign_and_build(
-        provider, kind, secret=secret, timestamp=timestamp, base_url=base_url, body=body, seed=seed
-    )[1]
+    return sign_and_build(provider, kind, secret=secret, timestamp=timestamp, base_url=base_url, body=body, seed=seed)[
+        1
+    ]
