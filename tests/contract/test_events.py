@@ -65,7 +65,7 @@ def load(name: str) -> dict[str, Any]:
 def raw_body(event: dict[str, Any]) -> bytes:
     if event["isBase64Encoded"]:
         return base64.b64decode(event["body"], validate=True)
-    return event["body"].encode("utf-8")
+    return event.get("body", "").encode("utf-8")  # HTTP API leaves "body" out of a request without one (a GET)
 
 
 def public_url(event: dict[str, Any]) -> str:
@@ -78,7 +78,12 @@ def form_params(body: bytes) -> dict[str, list[str]]:
 
 
 def is_form(event: dict[str, Any]) -> bool:
-    return event["headers"]["content-type"].split(";")[0].strip() == "application/x-www-form-urlencoded"
+    return event["headers"].get("content-type", "").split(";")[0].strip() == "application/x-www-form-urlencoded"
+
+
+def is_get(event: dict[str, Any]) -> bool:
+    """Meta's endpoint verification: a GET with a query and no body (the only non-POST sample)."""
+    return event["requestContext"]["http"]["method"] == "GET"
 
 
 def github_signature_ok(event: dict[str, Any], secret: str) -> bool:
@@ -200,6 +205,19 @@ def square_signature_ok(event: dict[str, Any], key: str) -> bool:
     return sdk_ok
 
 
+def meta_signature_ok(event: dict[str, Any], secret: str) -> bool:
+    """Meta's documented checks, written here: a POST's ``x-hub-signature-256`` is ``sha256=`` + hex HMAC-SHA256 of
+    the raw body keyed with the App Secret; a GET verification's ``hub.verify_token`` is the configured token."""
+    document = json.loads(secret)
+    if is_get(event):
+        query = parse_qs(event["rawQueryString"])
+        assert query["hub.mode"] == ["subscribe"] and query["hub.challenge"][0].isdigit()
+        return query["hub.verify_token"] == [document["verify_token"]]
+    key = document["app_secret"].encode("utf-8")
+    expected = "sha256=" + hmac.new(key, raw_body(event), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, event["headers"]["x-hub-signature-256"])
+
+
 def signature_ok(name: str, event: dict[str, Any]) -> bool:
     provider = EVENT_FILES[name].provider
     secret = SAMPLE_SECRETS[provider]
@@ -221,6 +239,8 @@ def signature_ok(name: str, event: dict[str, Any]) -> bool:
         return twilio_signature_ok(event, secret)
     if provider == "square":
         return square_signature_ok(event, secret)
+    if provider == "meta":
+        return meta_signature_ok(event, secret)
     # A provider's files are checked by an implementation of its scheme written here, never by the gateway's own.
     raise AssertionError(f"no independent signature check for {provider}: add one above")
 
@@ -242,10 +262,10 @@ def test_catalogue_states_the_status_and_reason_each_receiver_must_answer() -> N
     # Given every catalogued outcome
     for name, outcome in EVENT_FILES.items():
         # Then valid deliveries are accepted (GitHub/Stripe 202, Twilio 200 with TwiML, Slack an empty 200 or its
-        # url_verification's challenge) and have no reason
+        # url_verification's challenge, Meta an empty 200 or its GET verification's challenge) and have no reason
         if outcome.valid:
             assert outcome.reason is None, name
-            assert outcome.status == (200 if outcome.provider in {"slack", "twilio"} else 202), name
+            assert outcome.status == (200 if outcome.provider in {"slack", "twilio", "meta"} else 202), name
         # And invalid ones are 401 with one of the gateway's public reason codes
         else:
             assert outcome.status == 401, name
@@ -267,12 +287,16 @@ def test_file_is_a_well_formed_http_api_v2_event(name: str) -> None:
     provider = EVENT_FILES[name].provider
 
     # Then it has the v2 top-level keys, and none that HTTP API leaves out for these routes
-    assert {"version", "routeKey", "rawPath", "rawQueryString", "headers", "requestContext", "body"} <= set(event)
+    assert {"version", "routeKey", "rawPath", "rawQueryString", "headers", "requestContext"} <= set(event)
+    assert ("body" in event) is not is_get(event)  # HTTP API sends no "body" for a request without one
     assert "isBase64Encoded" in event and isinstance(event["isBase64Encoded"], bool)
     assert not {"cookies", "pathParameters", "stageVariables", "multiValueHeaders"} & set(event)
     assert event["version"] == "2.0"
     assert event["rawPath"] == f"/webhooks/{provider}"
-    assert event["routeKey"] == f"POST {event['rawPath']}"
+    # The template's route: POST, or ANY for a provider that also sends a GET (Meta), whose verification is that GET
+    method = "GET" if is_get(event) else "POST"
+    assert event["routeKey"] == f"{'ANY' if provider == 'meta' else 'POST'} {event['rawPath']}"
+    assert (method == "GET") is (name == "meta_verification.json")
 
     # And header names are lower-case, with the transport headers API Gateway adds
     headers = event["headers"]
@@ -281,7 +305,8 @@ def test_file_is_a_well_formed_http_api_v2_event(name: str) -> None:
     assert headers["x-forwarded-proto"] == "https"
     assert headers["x-forwarded-port"] == "443"
     assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24}", headers["x-amzn-trace-id"])
-    assert headers["content-type"] and headers["user-agent"]
+    assert headers["user-agent"]
+    assert bool(headers.get("content-type")) is (method == "POST")  # a GET has no body, hence no content type
 
     # And content-length is the size of the raw body, which decodes when it is base64
     body = raw_body(event)
@@ -297,7 +322,7 @@ def test_file_is_a_well_formed_http_api_v2_event(name: str) -> None:
     assert context["stage"] == "$default"
     assert re.fullmatch(r"[A-Za-z0-9+/]{15}=", context["requestId"])
     assert context["http"] == {
-        "method": "POST",
+        "method": method,
         "path": event["rawPath"],
         "protocol": "HTTP/1.1",
         "sourceIp": headers["x-forwarded-for"].split(",")[0].strip(),
@@ -320,9 +345,11 @@ def test_body_encoding_follows_api_gateway(name: str) -> None:
     event = load(name)
     # Then form bodies arrive base64-encoded (HTTP API does not treat them as text) and JSON bodies as text
     assert event["isBase64Encoded"] is is_form(event)
-    # And the body parses in the provider's format
+    # And the body parses in the provider's format (a GET has none)
     body = raw_body(event)
-    if is_form(event):
+    if is_get(event):
+        assert body == b""
+    elif is_form(event):
         params = form_params(body)
         if name.startswith("github"):
             json.loads(params["payload"][0])
@@ -508,6 +535,7 @@ def test_build_event_gives_the_sample_event_for_a_provider_and_kind() -> None:
         "generic_hmac": "sample-generic-hmac-secret",
         "github": "sample-github-webhook-secret",
         "gitlab": "whsec_lkKwIQZdVwtpR1PoidZyt7xxqUDM1jygVkKBtD95JeY=",
+        "meta": '{"app_secret": "sample-meta-app-secret-3f9c1a7e", "verify_token": "sample-meta-verify-token-58d2"}',
         "shopify": "sample-shopify-client-secret",
         "slack": "8f742231b10e8888abcd99e0d4e85a5b",
         "square": "sample-square-signature-key-7Qx2",

@@ -11,6 +11,7 @@ from consumer_handlers import (  # noqa: F401
     generic_hmac,
     github,
     gitlab,
+    meta,
     shopify,
     slack,
     square,
