@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote_plus
+from urllib.parse import parse_qs, quote_plus
 
 import pytest
 
@@ -51,6 +51,19 @@ OTHER_TEST_SECRETS: Mapping[str, str] = {
     "sample-metaish-app-secret": "the metaish throwaway provider's app secret",
     "sample-metaish-verify-token": "the metaish throwaway provider's verify token",
     "rotated-metaish-app-secret": "the metaish throwaway provider's rotated app secret",
+    # Square (tests/unit/verifiers/test_square.py: squareup's vector key; the receiver test's rotated key).
+    "Ibxx_5AKakO-3qeNVR61Dw": "squareup's test-vector signature key (tests/unit/verifiers/test_square.py)",
+    "brand-new-square-key": "the rotated Square test key (tests/integration/receiver/test_square_receiver.py)",
+    # Meta: its sample secret is JSON, so each value is a canary of its own (a log holding one value leaks it), and
+    # the unit and receiver tests' own (tests/unit/verifiers/test_meta.py, test_meta_receiver.py).
+    "sample-meta-app-secret-3f9c1a7e": "the Meta sample App Secret (inside the meta sample secret)",
+    "sample-meta-verify-token-58d2": "the Meta sample verify token (inside the meta sample secret)",
+    "not-the-meta-app-secret-0b4d": "the Meta wrong App Secret (inside the meta wrong secret)",
+    "not-the-meta-verify-token-71": "the Meta wrong verify token (inside the meta wrong secret)",
+    "d4f1c0b2a9e87a6f5e4d3c2b1a098f7e": "the Meta unit-test App Secret (tests/unit/verifiers/test_meta.py)",
+    "meatyhamhock-7c1e": "the Meta unit-test verify token (tests/unit/verifiers/test_meta.py)",
+    "rotated-meta-app-secret": "the rotated Meta App Secret (tests/integration/receiver/test_meta_receiver.py)",
+    "rotated-meta-token": "the rotated Meta verify token (tests/integration/receiver/test_meta_receiver.py)",
 }
 
 # Fragments of the sample payloads (tools/make_events.py) that are payload content, never identifiers the code may
@@ -87,6 +100,8 @@ _SIGNATURE_HEADERS = (
     "linear-signature",
     "x-signature-ed25519",
     "x-zm-signature",
+    "x-square-hmacsha256-signature",
+    "x-square-signature",
 )
 
 
@@ -95,7 +110,11 @@ def sample_event_signatures(events_dir: Path = Path(EVENTS_DIR)) -> dict[str, st
     stripping the ``sha256=``/``v1=`` prefix."""
     found: dict[str, str] = {}
     for path in sorted(events_dir.glob("*.json")):
-        headers = {k.lower(): v for k, v in json.loads(path.read_text(encoding="utf-8")).get("headers", {}).items()}
+        document = json.loads(path.read_text(encoding="utf-8"))
+        # Meta's GET verification is signed by nothing: its credential is the verify token in its query.
+        for token in parse_qs(document.get("rawQueryString") or "").get("hub.verify_token", []):
+            found[token] = f"the hub.verify_token of events/{path.name}"
+        headers = {k.lower(): v for k, v in document.get("headers", {}).items()}
         for header in _SIGNATURE_HEADERS:
             value = headers.get(header)
             if not value:

@@ -193,10 +193,12 @@ def _sample(provider: str, kind: str) -> SampleDelivery:
     return builders[kind]()
 
 
-def _gateway_delivery_ids(provider: str, url: str, headers: dict[str, str], body: bytes) -> tuple[str, ...]:
-    """The ids the receiver records for this request, from the provider's own ``identify`` (empty if it refuses it):
-    one, or one per part for a batch provider (``Provider.split``, each part identified on its own, as the receiver
-    does)."""
+def _gateway_delivery_ids(
+    provider: str, url: str, headers: dict[str, str], body: bytes, method: str = "POST"
+) -> tuple[str, ...]:
+    """The ids the receiver records for this request, from the provider's own ``identify`` (empty if it refuses it,
+    as for a handshake that is answered, never identified: Meta's GET verification): one, or one per part for a batch
+    provider (``Provider.split``, each part identified on its own, as the receiver does)."""
     import dataclasses
 
     from webhook_gateway.verifiers.base import Rejected, WebhookRequest
@@ -205,6 +207,7 @@ def _gateway_delivery_ids(provider: str, url: str, headers: dict[str, str], body
     request = WebhookRequest(
         body=body,
         headers=headers,
+        method=method,
         scheme=parts.scheme,
         host=parts.netloc,
         raw_path=parts.path or "/",
@@ -223,6 +226,12 @@ def _gateway_delivery_ids(provider: str, url: str, headers: dict[str, str], body
 # Signing (each provider's signer: webhook_gateway/verifiers/samples/<name>.py, checked against the SDKs by
 # tests/unit/local/test_samples.py)
 # --------------------------------------------------------------------------------------------------------------------
+
+
+def route_method(provider: str) -> str:
+    """The method of the provider's route in template.yaml: ``POST``, or ``ANY`` for a provider that also sends
+    something else (Meta's GET verification; ``tests/contract/test_template.py`` checks the rows against this rule)."""
+    return "POST" if load_provider(provider).methods == ("POST",) else "ANY"
 
 
 def webhook_url(provider: str, base_url: str) -> str:
@@ -263,13 +272,15 @@ def sign_request(
     raw = sample.body if body is None else bytes(body)
     key = spec.secret_format.sample if secret is None else secret
     target = webhook_url(provider, base_url) if url is None else url
+    if sample.query:  # a request the provider sends with a query of its own (Meta's GET verification)
+        target += ("&" if urlsplit(target).query else "?") + sample.query
     default_time = time.time() if samples.signs_time else SAMPLE_DELIVERY_TIME
     sent_at = default_time if timestamp is None else timestamp
     signature = samples.sign(raw, target, sample.content_type, key, sent_at)
     if signature.body is not None:  # the provider stamped its signing time into the body (Linear)
         raw = signature.body
     headers = {**sample.headers, **signature.headers}
-    ids = _gateway_delivery_ids(provider, signature.url, headers, raw)
+    ids = _gateway_delivery_ids(provider, signature.url, headers, raw, sample.method)
 
     return SignedRequest(
         provider=provider,
@@ -279,6 +290,7 @@ def sign_request(
         body=raw,
         source_ip=sample.source_ip,
         sent_at=float(sent_at),
+        method=sample.method,
         delivery_id=ids[0] if ids else "",
         delivery_ids=ids,
     )
@@ -424,7 +436,7 @@ def event_from_request(
         source_ip=request.source_ip,
         request_id=_api_gateway_request_id(seed),
         time_epoch_ms=time_epoch_ms,
-        route_key=f"POST /webhooks/{request.provider}",
+        route_key=f"{route_method(request.provider)} /webhooks/{request.provider}",
         domain_name=parts.hostname or "",
         base64_body=base64_body,
     )
@@ -456,6 +468,6 @@ def build_event(
     seed: str | None = None,
 ) -> dict[str, Any]:
     """A signed HTTP API v2 event for ``provider``/``kind`` (see :func:`sign_request` for the arguments)."""
-    return sign_and_build(
-        provider, kind, secret=secret, timestamp=timestamp, base_url=base_url, body=body, seed=seed
-    )[1]
+    return sign_and_build(provider, kind, secret=secret, timestamp=timestamp, base_url=base_url, body=body, seed=seed)[
+        1
+    ]

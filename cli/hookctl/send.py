@@ -206,12 +206,14 @@ class Sender:
         return result
 
     def _post(self, request: samples.SignedRequest, via: str) -> tuple[int, bytes]:
-        """POST ``request`` (its path and query as signed) to the server of ``via``."""
+        """Send ``request`` (its method, its path and query as signed) to the server of ``via``."""
         parts, server = urlsplit(request.url), urlsplit(via)
         connection = self._connection(server.scheme, server.netloc)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
-        headers = {**request.headers, "content-length": str(len(request.body))}
-        connection.request("POST", target, body=request.body, headers=headers)
+        headers = dict(request.headers)
+        if request.body or request.method != "GET":  # a GET without a body (Meta's verification) has no length
+            headers["content-length"] = str(len(request.body))
+        connection.request(request.method, target, body=request.body or None, headers=headers)
         response = connection.getresponse()
         body = response.read()
         if response.getheader("connection", "").lower() == "close":

@@ -71,7 +71,7 @@ def load(name: str) -> dict[str, Any]:
 def raw_body(event: dict[str, Any]) -> bytes:
     if event["isBase64Encoded"]:
         return base64.b64decode(event["body"], validate=True)
-    return event["body"].encode("utf-8")
+    return event.get("body", "").encode("utf-8")  # HTTP API leaves "body" out of a request without one (a GET)
 
 
 def public_url(event: dict[str, Any]) -> str:
@@ -84,7 +84,12 @@ def form_params(body: bytes) -> dict[str, list[str]]:
 
 
 def is_form(event: dict[str, Any]) -> bool:
-    return event["headers"]["content-type"].split(";")[0].strip() == "application/x-www-form-urlencoded"
+    return event["headers"].get("content-type", "").split(";")[0].strip() == "application/x-www-form-urlencoded"
+
+
+def is_get(event: dict[str, Any]) -> bool:
+    """Meta's endpoint verification: a GET with a query and no body (the only non-POST sample)."""
+    return event["requestContext"]["http"]["method"] == "GET"
 
 
 def github_signature_ok(event: dict[str, Any], secret: str) -> bool:
@@ -261,6 +266,34 @@ def zoom_signature_ok(event: dict[str, Any], secret: str, *, check_age: bool) ->
     return hmac.compare_digest(by_hand, signature) and fresh
 
 
+def square_signature_ok(event: dict[str, Any], key: str) -> bool:
+    """squareup's ``verify_signature`` over the notification URL (the public URL the event was sent to) and the body,
+    cross-checked by a hand-rolled base64 HMAC-SHA256."""
+    from square.utils.webhooks_helper import verify_signature
+
+    url, body = public_url(event), raw_body(event)
+    signature = event["headers"]["x-square-hmacsha256-signature"]
+    sdk_ok = verify_signature(
+        request_body=body.decode("utf-8"), signature_header=signature, signature_key=key, notification_url=url
+    )
+    by_hand = base64.b64encode(hmac.new(key.encode("utf-8"), url.encode("utf-8") + body, hashlib.sha256).digest())
+    assert sdk_ok == hmac.compare_digest(by_hand.decode(), signature), "squareup and hand-rolled HMAC disagree"
+    return sdk_ok
+
+
+def meta_signature_ok(event: dict[str, Any], secret: str) -> bool:
+    """Meta's documented checks, written here: a POST's ``x-hub-signature-256`` is ``sha256=`` + hex HMAC-SHA256 of
+    the raw body keyed with the App Secret; a GET verification's ``hub.verify_token`` is the configured token."""
+    document = json.loads(secret)
+    if is_get(event):
+        query = parse_qs(event["rawQueryString"])
+        assert query["hub.mode"] == ["subscribe"] and query["hub.challenge"][0].isdigit()
+        return query["hub.verify_token"] == [document["verify_token"]]
+    key = document["app_secret"].encode("utf-8")
+    expected = "sha256=" + hmac.new(key, raw_body(event), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, event["headers"]["x-hub-signature-256"])
+
+
 # provider -> (event, its sample secret, whether the file is a valid one) -> whether the file's signature holds. An
 # invalid file's signed time is checked as well: a stale file is correctly signed, but old.
 INDEPENDENT_CHECKS: dict[str, Callable[[dict[str, Any], str, bool], bool]] = {
@@ -270,8 +303,10 @@ INDEPENDENT_CHECKS: dict[str, Callable[[dict[str, Any], str, bool], bool]] = {
     "gitlab": lambda event, secret, valid: gitlab_signature_ok(event, secret, check_age=not valid),
     "hubspot": lambda event, secret, valid: hubspot_signature_ok(event, secret, check_age=not valid),
     "linear": lambda event, secret, valid: linear_signature_ok(event, secret),
+    "meta": lambda event, secret, valid: meta_signature_ok(event, secret),
     "paddle": lambda event, secret, valid: paddle_signature_ok(event, secret, check_age=not valid),
     "shopify": lambda event, secret, valid: shopify_signature_ok(event, secret),
+    "square": lambda event, secret, valid: square_signature_ok(event, secret),
     "slack": lambda event, secret, valid: slack_signature_ok(event, secret, check_age=not valid),
     "standard_webhooks": lambda event, secret, valid: standard_webhooks_signature_ok(
         event, secret, check_age=not valid
@@ -336,12 +371,16 @@ def test_file_is_a_well_formed_http_api_v2_event(name: str) -> None:
     provider = EVENT_FILES[name].provider
 
     # Then it has the v2 top-level keys, and none that HTTP API leaves out for these routes
-    assert {"version", "routeKey", "rawPath", "rawQueryString", "headers", "requestContext", "body"} <= set(event)
+    assert {"version", "routeKey", "rawPath", "rawQueryString", "headers", "requestContext"} <= set(event)
+    assert ("body" in event) is not is_get(event)  # HTTP API sends no "body" for a request without one
     assert "isBase64Encoded" in event and isinstance(event["isBase64Encoded"], bool)
     assert not {"cookies", "pathParameters", "stageVariables", "multiValueHeaders"} & set(event)
     assert event["version"] == "2.0"
     assert event["rawPath"] == f"/webhooks/{provider}"
-    assert event["routeKey"] == f"POST {event['rawPath']}"
+    # The template's route: POST, or ANY for a provider that also sends a GET (Meta), whose verification is that GET
+    method = "GET" if is_get(event) else "POST"
+    assert event["routeKey"] == f"{'ANY' if provider == 'meta' else 'POST'} {event['rawPath']}"
+    assert (method == "GET") is (name == "meta_verification.json")
 
     # And header names are lower-case, with the transport headers API Gateway adds
     headers = event["headers"]
@@ -350,7 +389,8 @@ def test_file_is_a_well_formed_http_api_v2_event(name: str) -> None:
     assert headers["x-forwarded-proto"] == "https"
     assert headers["x-forwarded-port"] == "443"
     assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24}", headers["x-amzn-trace-id"])
-    assert headers["content-type"] and headers["user-agent"]
+    assert headers["user-agent"]
+    assert bool(headers.get("content-type")) is (method == "POST")  # a GET has no body, hence no content type
 
     # And content-length is the size of the raw body, which decodes when it is base64
     body = raw_body(event)
@@ -366,7 +406,7 @@ def test_file_is_a_well_formed_http_api_v2_event(name: str) -> None:
     assert context["stage"] == "$default"
     assert re.fullmatch(r"[A-Za-z0-9+/]{15}=", context["requestId"])
     assert context["http"] == {
-        "method": "POST",
+        "method": method,
         "path": event["rawPath"],
         "protocol": "HTTP/1.1",
         "sourceIp": headers["x-forwarded-for"].split(",")[0].strip(),
@@ -389,9 +429,11 @@ def test_body_encoding_follows_api_gateway(name: str) -> None:
     event = load(name)
     # Then form bodies arrive base64-encoded (HTTP API does not treat them as text) and JSON bodies as text
     assert event["isBase64Encoded"] is is_form(event)
-    # And the body parses in the provider's format
+    # And the body parses in the provider's format (a GET has none)
     body = raw_body(event)
-    if is_form(event):
+    if is_get(event):
+        assert body == b""
+    elif is_form(event):
         params = form_params(body)
         if name.startswith("github"):
             json.loads(params["payload"][0])
@@ -581,8 +623,10 @@ def test_build_event_gives_the_sample_event_for_a_provider_and_kind() -> None:
         "hubspot": "6f1c2a9e-3b7d-4e58-9a0c-d2e4f6a8b0c1",
         "linear": "lin_wh_SampleGatewaySigningSecret0123456789abcdefABCDEF",
         "paddle": "pdl_ntfset_01jgatewaysample0000000000000_SampleGatewaySecretKey0123456789",
+        "meta": '{"app_secret": "sample-meta-app-secret-3f9c1a7e", "verify_token": "sample-meta-verify-token-58d2"}',
         "shopify": "sample-shopify-client-secret",
         "slack": "8f742231b10e8888abcd99e0d4e85a5b",
+        "square": "sample-square-signature-key-7Qx2",
         "standard_webhooks": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         "stripe": "whsec_sample_stripe_endpoint_secret",
         "twilio": "sample_twilio_auth_token_0123456789",

@@ -354,7 +354,7 @@ def test_routes_are_exactly_one_per_provider(resources: dict[str, Any]) -> None:
         for event in resource["Properties"].get("Events", {}).values()
         if event["Type"] == "HttpApi"
     )
-    assert routes == [(route_method(load_provider(p)), f"/webhooks/{p}") for p in sorted(PROVIDERS)]
+    assert routes == sorted((route_method(load_provider(p)), f"/webhooks/{p}") for p in PROVIDERS)
 
 
 def route_method(provider: Provider) -> str:
@@ -986,8 +986,14 @@ def test_sam_renders_each_deployment_strategy_with_events_on_the_alias(strategy:
     aliases = {k.removesuffix("Aliaslive"): v for k, v in rendered.items() if v["Type"] == "AWS::Lambda::Alias"}
     assert aliases.keys() == ROLLBACK_ALARMS.keys()
     assert all(alias["Properties"]["Name"] == "live" for alias in aliases.values())
-    uris = {path: ops["post"]["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
-            for path, ops in rendered["WebhookHttpApi"]["Properties"]["Body"]["paths"].items()}
+    paths = rendered["WebhookHttpApi"]["Properties"]["Body"]["paths"]
+    # One operation per path: "post", or SAM's "x-amazon-apigateway-any-method" for an ANY route (Meta's GET + POST).
+    assert {path: list(ops) for path, ops in paths.items()} == {
+        f"/webhooks/{p}": ["post" if route_method(load_provider(p)) == "POST" else "x-amazon-apigateway-any-method"]
+        for p in PROVIDERS
+    }
+    uris = {path: next(iter(ops.values()))["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+            for path, ops in paths.items()}
     for provider in PROVIDERS:
         assert f"${{{RECEIVER_IDS[provider]}Aliaslive}}/invocations" in uris[f"/webhooks/{provider}"]
         permission = rendered[f"{RECEIVER_IDS[provider]}WebhookPermission"]["Properties"]

@@ -20,6 +20,7 @@ import boto3
 import pytest
 import stripe
 from hubspot.utils.signature import Signature as HubspotSignature
+from nacl.signing import SigningKey
 from paddle_billing.Notifications import PaddleSignature
 from slack_sdk.signature import SignatureVerifier
 from standardwebhooks.webhooks import Webhook as StandardWebhook
@@ -28,6 +29,7 @@ from twilio.request_validator import RequestValidator
 from hookctl import samples
 from hookctl.local.runner import LocalConfig, LocalPipeline
 from hookctl.main import main
+from webhook_gateway.verifiers.samples.discord import SAMPLE_SEED as DISCORD_SAMPLE_SEED
 
 pytestmark = pytest.mark.slow
 
@@ -112,18 +114,51 @@ def linear(request: samples.SignedRequest, secret: str) -> dict[str, str]:
     return {"linear-signature": _hmac(secret, request.body).hex()}
 
 
+def discord(request: samples.SignedRequest, secret: str) -> dict[str, str]:
+    """PyNaCl's Ed25519 over ``timestamp + body`` with the private key whose public key is the sample secret."""
+    key = SigningKey(DISCORD_SAMPLE_SEED)
+    assert key.verify_key.encode().hex() == secret
+    timestamp = str(int(request.sent_at))
+    signature = key.sign(timestamp.encode() + request.body).signature.hex()
+    return {"x-signature-timestamp": timestamp, "x-signature-ed25519": signature}
+
+
+def zoom(request: samples.SignedRequest, secret: str) -> dict[str, str]:
+    """Zoom's documented scheme (no SDK signs; the formula of its official sample app, zoom/webhook-sample)."""
+    timestamp = str(int(request.sent_at))
+    digest = _hmac(secret, f"v0:{timestamp}:".encode() + request.body).hex()
+    return {"x-zm-request-timestamp": timestamp, "x-zm-signature": f"v0={digest}"}
+
+
+def meta(request: samples.SignedRequest, secret: str) -> dict[str, str]:
+    """Meta's documented scheme: ``sha256=`` + hex HMAC-SHA256 of the raw body with the App Secret (the JSON secret's
+    ``app_secret``)."""
+    app_secret = json.loads(secret)["app_secret"]
+    return {"x-hub-signature-256": "sha256=" + _hmac(app_secret, request.body).hex()}
+
+
+def square(request: samples.SignedRequest, secret: str) -> dict[str, str]:
+    """squareup's algorithm (its SDK only verifies): base64 HMAC-SHA256 of the notification URL + the raw body."""
+    signature = base64.b64encode(_hmac(secret, request.url.encode() + request.body)).decode()
+    return {"x-square-hmacsha256-signature": signature}
+
+
 REFERENCE_SIGNERS: dict[str, ReferenceSigner] = {
+    "discord": discord,
     "generic_hmac": generic_hmac,
     "github": github,
     "gitlab": gitlab,
     "hubspot": hubspot,
     "linear": linear,
+    "meta": meta,
     "paddle": paddle,
     "shopify": shopify,
     "slack": slack,
+    "square": square,
     "standard_webhooks": standard_webhooks,
     "stripe": stripe_signer,
     "twilio": twilio,
+    "zoom": zoom,
 }
 
 
@@ -185,9 +220,11 @@ def test_a_request_signed_by_the_providers_reference_is_processed_once(
     assert 200 <= status < 300, (status, body)
     assert pipeline.wait_until_drained(60)
     assert {(provider, delivery_id) for delivery_id in request.delivery_ids} <= processed(pipeline, monkeypatch)
-    # And a single flipped byte of the reference's signature is refused
+    # And a single changed character of the reference's signature (a digit both hex and base64 hold, whatever the
+    # case) is refused
     name = sorted(set(reference) & set(request.headers))[-1]
-    flipped = reference[name][:-2] + ("A" if reference[name][-2] != "A" else "B") + reference[name][-1]
+    value = reference[name]
+    flipped = value[:-2] + ("1" if value[-2] == "0" else "0") + value[-1]
     status, _ = post(pipeline, request, {**headers, name: flipped})
     assert status == 401
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
+import hmac
 import json
 
 import pytest
@@ -133,13 +135,88 @@ def test_twilio_json_signature_covers_the_url_with_the_body_hash():
     assert RequestValidator("token").validate(url, body.decode(), signature)
 
 
+@settings(max_examples=60, deadline=None)
+@given(body=st.text(min_size=1, max_size=300), key=SECRETS, path=st.text("abc/-_%20", max_size=20))
+def test_square_signature_is_squareups(body, key, path):
+    from square.utils.webhooks_helper import verify_signature
+
+    from webhook_gateway.verifiers.samples import square as square_samples
+
+    url = f"https://hooks.example.com/webhooks/square{path}"
+    headers = square_samples.signature_headers(body.encode("utf-8"), url, key)
+    assert verify_signature(
+        request_body=body,
+        signature_header=headers["x-square-hmacsha256-signature"],
+        signature_key=key,
+        notification_url=url,
+    )
+
+
+def test_square_samples_sign_the_url_they_are_sent_to():
+    from square.utils.webhooks_helper import verify_signature
+
+    for kind in samples.KINDS["square"]:
+        request = samples.sign_request("square", kind, base_url="http://127.0.0.1:3000")
+        assert request.url == "http://127.0.0.1:3000/webhooks/square"
+        assert verify_signature(
+            request_body=request.body.decode(),
+            signature_header=request.headers["x-square-hmacsha256-signature"],
+            signature_key=samples.SAMPLE_SECRETS["square"],
+            notification_url=request.url,
+        )
+
+
+def meta_reference_signature(body: bytes, app_secret: str) -> str:
+    """Meta's documented X-Hub-Signature-256, written here independently of the samples and the verifier."""
+    return "sha256=" + hmac.new(app_secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+@settings(max_examples=60, deadline=None)
+@given(body=BODIES, app_secret=SECRETS, token=st.text("abcXYZ019-_.~ &=+%", min_size=1, max_size=20))
+def test_meta_signer_is_the_documented_algorithm(body, app_secret, token):
+    from urllib.parse import parse_qs, urlsplit
+
+    from webhook_gateway.verifiers.samples import meta as meta_samples
+
+    secret = json.dumps({"app_secret": app_secret, "verify_token": token})
+    posted = meta_samples.sign(body, "https://h.example/webhooks/meta", "application/json", secret, 0)
+    assert posted.headers["x-hub-signature-256"] == meta_reference_signature(body, app_secret)
+    assert posted.url == "https://h.example/webhooks/meta"
+    # The GET verification: the verify token is added to the query (and decodes back to itself), nothing is signed
+    url = "https://h.example/webhooks/meta?hub.mode=subscribe&hub.challenge=42"
+    got = meta_samples.sign(b"", url, "", secret, 0)
+    assert got.headers == {} and got.url.startswith(url + "&")
+    assert parse_qs(urlsplit(got.url).query)["hub.verify_token"] == [token]
+
+
+def test_meta_samples_are_a_get_verification_and_signed_posts():
+    from urllib.parse import parse_qs, urlsplit
+
+    app_secret, token = (json.loads(samples.SAMPLE_SECRETS["meta"])[k] for k in ("app_secret", "verify_token"))
+    for kind in samples.KINDS["meta"]:
+        request = samples.sign_request("meta", kind, base_url="http://127.0.0.1:3000")
+        event = samples.event_from_request(request)
+        assert event["routeKey"] == "ANY /webhooks/meta"
+        if kind == "verification":
+            query = parse_qs(urlsplit(request.url).query)
+            assert (request.method, request.body, request.delivery_id) == ("GET", b"", "")
+            assert query["hub.mode"] == ["subscribe"] and query["hub.verify_token"] == [token]
+            assert event["requestContext"]["http"]["method"] == "GET" and "body" not in event
+        else:
+            assert request.method == "POST"
+            assert request.headers["x-hub-signature-256"] == meta_reference_signature(request.body, app_secret)
+            assert request.body.isascii()  # Meta escapes non-ASCII as \uXXXX, and signs the escaped bytes
+
+
 def verify(request: samples.SignedRequest, secret: str | None = None) -> str:
     """The delivery id the gateway's verifier assigns (raises Rejected like the receiver)."""
     provider = load_provider(request.provider)
     webhook = request_from_event(samples.event_from_request(request))
     key = secret or samples.SAMPLE_SECRETS[request.provider]
     policy = VerificationPolicy(now=request.sent_at, tolerance_seconds=300, future_tolerance_seconds=60)
-    provider.verify(webhook, [SecretCandidate(CURRENT, key)], policy)
+    matched = provider.verify(webhook, [SecretCandidate(CURRENT, key)], policy)
+    if webhook.method == "GET" and provider.handshake(webhook, matched) is not None:
+        return ""  # Meta's GET verification: answered, never named (as the receiver does, and sign_request says)
     if provider.split is not None:  # a batch request (HubSpot): the id of its first event, as the request names it
         webhook = dataclasses.replace(webhook, body=provider.split(webhook)[0])
     return provider.identify(webhook).delivery_id
@@ -157,6 +234,10 @@ def test_another_delivery_id_is_signed_and_recognised(provider, kind):
     fresh = samples.new_delivery_id(provider)
     # When the sample is signed as that delivery
     request = samples.sign_request(provider, kind, delivery_id=fresh, base_url="http://127.0.0.1:3000")
+    if request.method == "GET":  # Meta's verification is answered, never named: another one has another challenge
+        assert verify(request) == request.delivery_id == ""
+        assert request.url != samples.sign_request(provider, kind, base_url="http://127.0.0.1:3000").url
+        return
     # Then the gateway names it as the request says, and it is another delivery than the sample's own: the id is in
     # it, or (a Twilio JSON webhook names no SID) the signed content it is hashed from has changed
     assert verify(request) == request.delivery_id

@@ -62,6 +62,8 @@ HEADER_NAMES = (
     "x-signature-timestamp",
     "x-zm-signature",
     "x-zm-request-timestamp",
+    "x-square-hmacsha256-signature",
+    "x-square-signature",
 )
 
 # Any code point, lone surrogates included: a Lambda event is JSON, and JSON can carry "\ud800".

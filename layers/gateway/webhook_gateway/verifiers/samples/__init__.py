@@ -4,9 +4,10 @@
 sends one. Its ``SAMPLES`` (a :class:`Samples`, named by the provider's ``Provider.samples``) holds:
 
 * ``sign(body, url, content_type, secret, time) -> Signature``: the URL the request goes to (Twilio adds
-  ``bodySHA256`` for JSON bodies), the signature headers and, for a provider whose signed time is in the body
-  (Linear), the body stamped with that time, computed with the standard library as the provider
-  documents it (the tests check each signer against the provider's SDK);
+  ``bodySHA256`` for JSON bodies; for a sample with a ``query``, the URL already carries it, and Meta's signer adds
+  the verify token of a GET verification), the signature headers and, for a provider whose signed time is in the
+  body (Linear), the body stamped with that time, computed with the standard library as the provider documents it
+  (the tests check each signer against the provider's SDK);
 * ``kinds``: sample kind -> builder of the unsigned :class:`SampleDelivery` (body, headers, content type, source
   IP); the first kind is the provider's default;
 * ``with_delivery_id(sample, delivery_id)``: the same sample as another delivery (``hookctl send --count``), and
@@ -36,12 +37,18 @@ SAMPLE_BASE_URL = "https://abc123def4.execute-api.us-east-1.amazonaws.com"
 
 @dataclass(frozen=True)
 class SampleDelivery:
-    """One delivery as the provider sends it before signing: raw body, lower-cased headers (no signature yet)."""
+    """One delivery as the provider sends it before signing: raw body, lower-cased headers (no signature yet).
+
+    ``method`` and ``query`` describe a request that is not a plain POST to the webhook URL: Meta's endpoint
+    verification is a GET whose query (``hub.mode=subscribe&hub.challenge=...``) is added to the URL before signing
+    (the signer may add its credential to it, as Meta's adds ``hub.verify_token``)."""
 
     body: bytes = field(repr=False)
     headers: Mapping[str, str]
     content_type: str
     source_ip: str
+    method: str = "POST"
+    query: str = ""
 
 
 @dataclass(frozen=True)
