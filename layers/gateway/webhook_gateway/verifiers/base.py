@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
 import hmac
 import json
 import re
@@ -160,8 +161,19 @@ class Acknowledgement:
 
 
 def json_acknowledgement(identity: DeliveryIdentity) -> Acknowledgement:
+    """The default answer: 202 with the delivery id as JSON."""
+    return _accepted_json(identity, 202)
+
+
+def json_acknowledgement_200(identity: DeliveryIdentity) -> Acknowledgement:
+    """The same JSON with 200, for providers that count only a 200 as delivered and retry a 202 (Zoom, Paddle,
+    Linear)."""
+    return _accepted_json(identity, 200)
+
+
+def _accepted_json(identity: DeliveryIdentity, status: int) -> Acknowledgement:
     body = json.dumps({"status": "accepted", "delivery_id": identity.delivery_id}, separators=(",", ":"))
-    return Acknowledgement(202, "application/json", body)
+    return Acknowledgement(status, "application/json", body)
 
 
 def no_handshake(request: WebhookRequest, matched_secret: SecretCandidate) -> Acknowledgement | None:
@@ -278,6 +290,42 @@ def require_fresh(timestamp: float, policy: VerificationPolicy) -> None:
         raise Rejected(
             Reason.TIMESTAMP_IN_FUTURE, f"signed {int(-age)} s ahead, allowance {policy.future_tolerance_seconds} s"
         )
+
+
+_V0_SIGNATURE = re.compile(r"v0=([0-9a-fA-F]{64})")
+
+
+def v0_signature(body: bytes, secret: str, timestamp: str) -> str:
+    """Slack's ``v0`` scheme, which Zoom uses too: hex HMAC-SHA256 of ``v0:<timestamp>:<body>`` keyed with the
+    secret as is (the digest the header carries after ``v0=``)."""
+    return hmac.new(utf8(secret), b"v0:" + utf8(timestamp) + b":" + body, hashlib.sha256).hexdigest()
+
+
+def verify_v0(
+    request: WebhookRequest,
+    secrets: Iterable[SecretCandidate],
+    policy: VerificationPolicy,
+    *,
+    signature_header: str,
+    timestamp_header: str,
+) -> SecretCandidate:
+    """Verify ``<signature_header>: v0=<hex>`` over ``v0:<timestamp_header>:<body>`` (:func:`v0_signature`), then the
+    signed Unix-seconds timestamp's window; the reasons every provider on the scheme gives."""
+    header = (request.header(signature_header) or "").strip()
+    timestamp = (request.header(timestamp_header) or "").strip()
+    if not header or not timestamp:
+        raise Rejected(Reason.MISSING_SIGNATURE, f"no {signature_header} or {timestamp_header} header")
+    match = _V0_SIGNATURE.fullmatch(header)
+    if not match:
+        raise Rejected(Reason.MALFORMED_SIGNATURE, "expected v0=<64 hex digits>")
+    if not SIGNED_TIMESTAMP.fullmatch(timestamp):
+        raise Rejected(Reason.MALFORMED_SIGNATURE, "the request timestamp is not 1-12 digits")
+    received = match.group(1).lower()
+    matched = first_matching_secret(
+        secrets, lambda candidate: constant_time_equal(v0_signature(request.body, candidate.value, timestamp), received)
+    )
+    require_fresh(int(timestamp), policy)
+    return matched
 
 
 def first_matching_secret(

@@ -26,7 +26,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from webhook_gateway.verifiers.base import (
-    Acknowledgement,
     DeliveryIdentity,
     Provider,
     Reason,
@@ -37,6 +36,7 @@ from webhook_gateway.verifiers.base import (
     WebhookRequest,
     constant_time_equal,
     first_matching_secret,
+    json_acknowledgement_200,
     require_fresh,
     utf8,
 )
@@ -112,10 +112,6 @@ def identify(request: WebhookRequest) -> DeliveryIdentity:
     return DeliveryIdentity(f"{webhook_id}:{event_type}:{entity_id}:{created_at}", event_type, delivery_id_signed=True)
 
 
-def acknowledge(identity: DeliveryIdentity) -> Acknowledgement:
-    """Linear counts a 200 as delivered (as @linear/sdk's handler answers); anything else is retried."""
-    body = json.dumps({"status": "accepted", "delivery_id": identity.delivery_id}, separators=(",", ":"))
-    return Acknowledgement(200, "application/json", body)
 
 
 PROVIDER = Provider(
@@ -123,7 +119,8 @@ PROVIDER = Provider(
     title="Linear",
     verify=verify,
     identify=identify,
-    acknowledge=acknowledge,
+    # Linear counts a 200 as delivered (as @linear/sdk's handler answers); anything else is retried.
+    acknowledge=json_acknowledgement_200,
     secret_format=SecretFormat(
         description="the webhook's signing secret (lin_wh_...), used as is as the HMAC-SHA256 key",
         sample="lin_wh_SampleGatewaySigningSecret0123456789abcdefABCDEF",

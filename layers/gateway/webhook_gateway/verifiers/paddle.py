@@ -23,7 +23,6 @@ from collections.abc import Iterable
 
 from webhook_gateway.verifiers.base import (
     SIGNED_TIMESTAMP,
-    Acknowledgement,
     DeliveryIdentity,
     Provider,
     Reason,
@@ -34,6 +33,7 @@ from webhook_gateway.verifiers.base import (
     WebhookRequest,
     constant_time_equal,
     first_matching_secret,
+    json_acknowledgement_200,
     require_fresh,
     utf8,
 )
@@ -102,10 +102,6 @@ def identify(request: WebhookRequest) -> DeliveryIdentity:
     return DeliveryIdentity(delivery_id=event_id, event_type=event_type, delivery_id_signed=True)
 
 
-def acknowledge(identity: DeliveryIdentity) -> Acknowledgement:
-    """Paddle asks for a 200 within five seconds (any other answer is retried)."""
-    body = json.dumps({"status": "accepted", "delivery_id": identity.delivery_id}, separators=(",", ":"))
-    return Acknowledgement(200, "application/json", body)
 
 
 PROVIDER = Provider(
@@ -113,7 +109,8 @@ PROVIDER = Provider(
     title="Paddle Billing",
     verify=verify,
     identify=identify,
-    acknowledge=acknowledge,
+    # Paddle asks for a 200 within five seconds (any other answer is retried).
+    acknowledge=json_acknowledgement_200,
     secret_format=SecretFormat(
         description="the notification destination's secret key (pdl_ntfset_...), used as is as the HMAC-SHA256 key",
         sample="pdl_ntfset_01jgatewaysample0000000000000_SampleGatewaySecretKey0123456789",
