@@ -276,6 +276,17 @@ def constant_time_equal(expected: str | bytes, received: str | bytes) -> bool:
     return hmac.compare_digest(expected, received)
 
 
+def json_object(raw: bytes | str, what: str = "body") -> dict[str, Any]:
+    """``raw`` parsed as a JSON object, or ``Rejected(UNPARSEABLE_PAYLOAD)`` naming ``what`` (never the content)."""
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError) as error:  # RecursionError: absurdly deep nesting
+        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"{what} is not JSON ({type(error).__name__})") from None
+    if not isinstance(document, dict):
+        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"{what} is not a JSON object")
+    return document
+
+
 # A signed Unix timestamp: 1 to 12 ASCII digits (10 until 2286; int() of 4,301+ digits raises ValueError).
 SIGNED_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -42,6 +41,7 @@ from webhook_gateway.verifiers.base import (
     constant_time_equal,
     first_matching_secret,
     json_array_parts,
+    json_object,
     public_url,
     require_fresh,
     utf8,
@@ -109,12 +109,7 @@ def _id_part(event: dict[str, Any], key: str) -> str:
 
 def identify(request: WebhookRequest) -> DeliveryIdentity:
     """One event (a part of the array, see ``split``)."""
-    try:
-        event = json.loads(request.body)
-    except (ValueError, RecursionError) as error:  # RecursionError: absurdly deep nesting
-        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"event is not JSON ({type(error).__name__})") from None
-    if not isinstance(event, dict):
-        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "event is not a JSON object")
+    event = json_object(request.body, "event")
     subscription_type = event.get("subscriptionType")
     if not isinstance(subscription_type, str) or not subscription_type:
         raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "event has no string subscriptionType")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
-import json
 import math
 import re
 from collections.abc import Iterable
@@ -37,6 +36,7 @@ from webhook_gateway.verifiers.base import (
     constant_time_equal,
     first_matching_secret,
     json_acknowledgement_200,
+    json_object,
     require_fresh,
     utf8,
 )
@@ -51,16 +51,6 @@ _SIGNATURE_FORMAT = re.compile(r"[0-9a-fA-F]{64}")
 def sign(body: bytes, secret: str) -> str:
     """The hex digest Linear sends in ``Linear-Signature``."""
     return hmac.new(utf8(secret), body, hashlib.sha256).hexdigest()
-
-
-def _document(request: WebhookRequest) -> dict[str, Any]:
-    try:
-        document = json.loads(request.body)
-    except (ValueError, RecursionError) as error:  # RecursionError: absurdly deep nesting
-        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"body is not JSON ({type(error).__name__})") from None
-    if not isinstance(document, dict):
-        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "body is not a JSON object")
-    return document
 
 
 def signed_timestamp(document: dict[str, Any]) -> int:
@@ -90,7 +80,7 @@ def verify(request: WebhookRequest, secrets: Iterable[SecretCandidate], policy: 
     matched = first_matching_secret(
         secrets, lambda candidate: constant_time_equal(sign(request.body, candidate.value), received)
     )
-    require_fresh(signed_timestamp(_document(request)), window(policy))
+    require_fresh(signed_timestamp(json_object(request.body)), window(policy))
     return matched
 
 
@@ -100,7 +90,7 @@ def _string(document: dict[str, Any], key: str) -> str:
 
 
 def identify(request: WebhookRequest) -> DeliveryIdentity:
-    document = _document(request)
+    document = json_object(request.body)
     webhook_id, entity_type = _string(document, "webhookId"), _string(document, "type")
     action, created_at = _string(document, "action"), _string(document, "createdAt")
     if not (webhook_id and entity_type and action and created_at):

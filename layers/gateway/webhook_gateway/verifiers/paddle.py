@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Iterable
 
@@ -34,6 +33,7 @@ from webhook_gateway.verifiers.base import (
     constant_time_equal,
     first_matching_secret,
     json_acknowledgement_200,
+    json_object,
     require_fresh,
     utf8,
 )
@@ -89,12 +89,7 @@ def verify(request: WebhookRequest, secrets: Iterable[SecretCandidate], policy: 
 
 
 def identify(request: WebhookRequest) -> DeliveryIdentity:
-    try:
-        document = json.loads(request.body)
-    except (ValueError, RecursionError) as error:  # RecursionError: absurdly deep nesting
-        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"body is not JSON ({type(error).__name__})") from None
-    if not isinstance(document, dict):
-        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "body is not a JSON object")
+    document = json_object(request.body)
     event_id, event_type = document.get("event_id"), document.get("event_type")
     if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str) or not event_type:
         raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "notification has no string event_id and event_type")

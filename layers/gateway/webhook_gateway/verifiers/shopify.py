@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Iterable
 
@@ -42,6 +41,7 @@ from webhook_gateway.verifiers.base import (
     WebhookRequest,
     constant_time_equal,
     first_matching_secret,
+    json_object,
     utf8,
 )
 
@@ -87,12 +87,7 @@ def identify(request: WebhookRequest) -> DeliveryIdentity:
     ids = [value for value in (_header(request, "event-id"), _header(request, "webhook-id")) if value]
     if not ids:
         raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "neither a Shopify event id nor a webhook id header")
-    try:
-        document = json.loads(request.body)
-    except (ValueError, RecursionError) as error:  # RecursionError: absurdly deep nesting
-        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"body is not JSON ({type(error).__name__})") from None
-    if not isinstance(document, dict):
-        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "body is not a JSON object")
+    json_object(request.body)  # the body must be Shopify's JSON, though the ids are in its headers
     return DeliveryIdentity(delivery_id=":".join(ids), event_type=topic, delivery_id_signed=False)
 
 

@@ -36,6 +36,7 @@ from webhook_gateway.verifiers.base import (
     SecretFormat,
     VerificationPolicy,
     WebhookRequest,
+    json_object,
     v0_signature,
     verify_v0,
 )
@@ -56,15 +57,6 @@ def verify(request: WebhookRequest, secrets: Iterable[SecretCandidate], policy: 
 def _is_form(request: WebhookRequest) -> bool:
     return (request.header("content-type") or "").lower().startswith(FORM_CONTENT_TYPE)
 
-
-def _json_object(raw: bytes | str, what: str) -> dict[str, Any]:
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError) as error:  # RecursionError: absurdly deep nesting
-        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"{what} is not JSON ({type(error).__name__})") from None
-    if not isinstance(document, dict):
-        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"{what} is not a JSON object")
-    return document
 
 
 def _form(request: WebhookRequest) -> dict[str, str]:
@@ -103,7 +95,7 @@ def handshake(request: WebhookRequest, matched_secret: SecretCandidate) -> Ackno
 def identify(request: WebhookRequest) -> DeliveryIdentity:
     if _is_form(request):
         return _identify_form(request)
-    document = _json_object(request.body, "body")
+    document = json_object(request.body, "body")
     callback_type = _string(document, "type")
     if callback_type == "event_callback":
         event = document.get("event")
@@ -120,7 +112,7 @@ def identify(request: WebhookRequest) -> DeliveryIdentity:
 def _identify_form(request: WebhookRequest) -> DeliveryIdentity:
     form = _form(request)
     if set(form) == {"payload"}:
-        payload = _json_object(form["payload"], "payload")
+        payload = json_object(form["payload"], "payload")
         interaction = _string(payload, "type")
         if not interaction:
             raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "interactivity payload has no string type")

@@ -19,7 +19,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 from collections.abc import Iterable
 
 from webhook_gateway.verifiers.base import (
@@ -33,6 +32,7 @@ from webhook_gateway.verifiers.base import (
     WebhookRequest,
     constant_time_equal,
     first_matching_secret,
+    json_object,
     public_url,
     utf8,
 )
@@ -64,12 +64,7 @@ def verify(request: WebhookRequest, secrets: Iterable[SecretCandidate], policy: 
 
 
 def identify(request: WebhookRequest) -> DeliveryIdentity:
-    try:
-        document = json.loads(request.body)
-    except (ValueError, RecursionError) as error:  # RecursionError: absurdly deep nesting
-        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"body is not JSON ({type(error).__name__})") from None
-    if not isinstance(document, dict):
-        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "body is not a JSON object")
+    document = json_object(request.body)
     event_id, event_type = document.get("event_id"), document.get("type")
     if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str) or not event_type:
         raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "body has no string event_id and type")

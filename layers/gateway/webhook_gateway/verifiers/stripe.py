@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Iterable
 
 from webhook_gateway.verifiers.base import (
@@ -24,6 +23,7 @@ from webhook_gateway.verifiers.base import (
     WebhookRequest,
     constant_time_equal,
     first_matching_secret,
+    json_object,
     require_fresh,
     utf8,
 )
@@ -77,12 +77,7 @@ def verify(
 
 
 def identify(request: WebhookRequest) -> DeliveryIdentity:
-    try:
-        document = json.loads(request.body)
-    except (ValueError, RecursionError) as error:  # RecursionError: absurdly deep nesting
-        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"body is not JSON ({type(error).__name__})") from None
-    if not isinstance(document, dict):
-        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "body is not a JSON object")
+    document = json_object(request.body)
     event_id, event_type = document.get("id"), document.get("type")
     if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str) or not event_type:
         raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "event has no string id and type")
