@@ -95,7 +95,7 @@ def handshake(request: WebhookRequest, matched_secret: SecretCandidate) -> Ackno
 def identify(request: WebhookRequest) -> DeliveryIdentity:
     if _is_form(request):
         return _identify_form(request)
-    document = json_object(request.body, "body")
+    document = json_object(request.body)
     callback_type = _string(document, "type")
     if callback_type == "event_callback":
         event = document.get("event")
