@@ -287,6 +287,16 @@ def json_object(raw: bytes | str, what: str = "body") -> dict[str, Any]:
     return document
 
 
+def signed_body_identity(request: WebhookRequest, id_key: str, type_key: str) -> DeliveryIdentity:
+    """The identity of a provider whose JSON body names its event with two string fields (Stripe ``id``/``type``,
+    Square ``event_id``/``type``, Paddle ``event_id``/``event_type``); both are in the signed body."""
+    document = json_object(request.body)
+    event_id, event_type = document.get(id_key), document.get(type_key)
+    if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str) or not event_type:
+        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, f"body has no string {id_key} and {type_key}")
+    return DeliveryIdentity(delivery_id=event_id, event_type=event_type, delivery_id_signed=True)
+
+
 # A signed Unix timestamp: 1 to 12 ASCII digits (10 until 2286; int() of 4,301+ digits raises ValueError).
 SIGNED_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 

@@ -33,8 +33,8 @@ from webhook_gateway.verifiers.base import (
     constant_time_equal,
     first_matching_secret,
     json_acknowledgement_200,
-    json_object,
     require_fresh,
+    signed_body_identity,
     utf8,
 )
 
@@ -89,12 +89,7 @@ def verify(request: WebhookRequest, secrets: Iterable[SecretCandidate], policy: 
 
 
 def identify(request: WebhookRequest) -> DeliveryIdentity:
-    document = json_object(request.body)
-    event_id, event_type = document.get("event_id"), document.get("event_type")
-    if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str) or not event_type:
-        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "notification has no string event_id and event_type")
-    # Both are in the signed body.
-    return DeliveryIdentity(delivery_id=event_id, event_type=event_type, delivery_id_signed=True)
+    return signed_body_identity(request, "event_id", "event_type")
 
 
 

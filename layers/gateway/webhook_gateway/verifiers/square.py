@@ -32,8 +32,8 @@ from webhook_gateway.verifiers.base import (
     WebhookRequest,
     constant_time_equal,
     first_matching_secret,
-    json_object,
     public_url,
+    signed_body_identity,
     utf8,
 )
 
@@ -64,11 +64,7 @@ def verify(request: WebhookRequest, secrets: Iterable[SecretCandidate], policy: 
 
 
 def identify(request: WebhookRequest) -> DeliveryIdentity:
-    document = json_object(request.body)
-    event_id, event_type = document.get("event_id"), document.get("type")
-    if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str) or not event_type:
-        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "body has no string event_id and type")
-    return DeliveryIdentity(delivery_id=event_id, event_type=event_type, delivery_id_signed=True)
+    return signed_body_identity(request, "event_id", "type")
 
 
 PROVIDER = Provider(

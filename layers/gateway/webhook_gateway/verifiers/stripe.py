@@ -23,8 +23,8 @@ from webhook_gateway.verifiers.base import (
     WebhookRequest,
     constant_time_equal,
     first_matching_secret,
-    json_object,
     require_fresh,
+    signed_body_identity,
     utf8,
 )
 
@@ -77,12 +77,7 @@ def verify(
 
 
 def identify(request: WebhookRequest) -> DeliveryIdentity:
-    document = json_object(request.body)
-    event_id, event_type = document.get("id"), document.get("type")
-    if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str) or not event_type:
-        raise Rejected(Reason.UNPARSEABLE_PAYLOAD, "event has no string id and type")
-    # The event id and type are in the signed body.
-    return DeliveryIdentity(delivery_id=event_id, event_type=event_type, delivery_id_signed=True)
+    return signed_body_identity(request, "id", "type")
 
 
 PROVIDER = Provider(
