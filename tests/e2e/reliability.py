@@ -74,6 +74,7 @@ class RunConfig:
     max_receive_count: int = 3
     consumer_timeout: int = 4
     visibility_timeout: int = 6
+    retry_step_seconds: int = 2  # every step of the retry schedule (backoff after a handler failure)
     receiver_instances: int = 2
     consumer_concurrency: int = 4
     sdk_max_attempts: int = 2  # the receivers' SDK clients (the ledger's client sets its own: 5)
@@ -179,7 +180,14 @@ def pipeline_config(config: RunConfig, workdir: Path) -> LocalConfig:
         port=0,
         endpoint_port=0,
         log_dir=workdir / "logs",
-        parameter_overrides={"MaxReceiveCount": str(config.max_receive_count), "LogLevel": "INFO"},
+        # The retry schedule shrunk to the test's time scale (the default starts at a minute and spans a day), and
+        # as many attempts as receives: a delivery its handler always fails reaches the DLQ within seconds.
+        parameter_overrides={
+            "MaxReceiveCount": str(config.max_receive_count),
+            "MaxAttempts": str(config.max_receive_count),
+            "RetrySchedule": str(config.retry_step_seconds),
+            "LogLevel": "INFO",
+        },
         overrides={
             # The template ties the visibility timeout to the consumer timeout (6 x timeout + 30 s, at least 90 s); a
             # test that kills consumers needs redeliveries within seconds, so both are shortened together.

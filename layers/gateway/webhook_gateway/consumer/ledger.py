@@ -4,12 +4,15 @@ Every state change is ONE conditional write on the delivery's own item, so Dynam
 only synchronisation between concurrent consumers:
 
     (absent) ──claim──▶ processing ──complete──▶ processed (outcome=handled)
-                           │    ▲
-                       fail│    │claim (status failed, or processing with an expired lease)
-                           ▼    │
-                          failed
+                           │    ▲                      │
+                       fail│    │claim (status failed, │ claim by a replay copy, once per
+                           ▼    │ or an expired lease) │ request in pending_replays
+                          failed ◀────────────────────-┘ (then processing as above)
     (absent | failed | expired lease) ──record_skipped──▶ processed (outcome=skipped)  [no handler registered]
     (absent | failed | expired lease) ──record_duplicate_body──▶ processed (outcome=duplicate_body, duplicate_of)
+
+"absent" includes an item that holds only a replay request (no ``status`` yet). A failure records when the retry
+schedule brings the delivery back (``next_attempt_at``), or, out of attempts, ``dead_lettered_at``.
 
 * :func:`claim_delivery` (UpdateItem) succeeds only if the item is absent, ``failed``, or ``processing`` with
   ``lease_expires_at`` in the past. It increments ``attempts`` and writes the lease: ``lease_owner`` (Lambda request
@@ -41,6 +44,12 @@ status/expiry/response, while this table is also the audit trail other tools que
 holder. Powertools also deletes its record when the handler raises (the failure history would be lost) and reads
 the record back on a conflict. So the conditional expressions are written here, against the fixed schema below.
 
+**Replays** (``hookctl replay``): :func:`request_replay` (one conditional UpdateItem, refused while a live lease is
+held) adds a fresh replay id to ``pending_replays``, appends ``{id, at, by}`` to ``replays``, counts
+``replay_count`` and resets ``run_attempts``; the replay copy (``Envelope.replay``) may then claim the delivery even
+if it is processed, and its claim removes its id from the set, so each request runs the handler once however many
+times SQS delivers the copy.
+
 Schema (others rely on it): partition key ``provider`` (S), sort key ``delivery_id`` (S); ``status`` (S:
 processing|processed|failed), ``attempts`` (N), ``first_seen_at``/``last_attempt_at``/``processed_at`` (S, ISO-8601
 UTC, millisecond precision, ``Z``: sortable), ``event_type`` (S), ``last_error`` (S, type + short message, <= 300
@@ -48,7 +57,13 @@ chars, never the payload; kept after a later success as history), ``lease_expire
 lease is released), ``lease_owner`` (S; kept as "who did the last attempt"), ``outcome`` (S: handled|skipped),
 ``received_at`` (S), ``message_id`` (S, last SQS message id), ``body_location`` (S: inline|s3), ``expires_at`` (N,
 epoch seconds, TTL, refreshed on every attempt), ``duplicate_of`` (S, on ``duplicate_body`` only: the delivery id the
-same signed body was first received under). GSI ``by-status``: HASH ``status``, RANGE ``last_attempt_at``.
+same signed body was first received under), ``run_attempts`` (N: attempts since the delivery was received or last
+replayed, what the retry schedule and ``MAX_ATTEMPTS`` count), ``next_attempt_at`` (S: when a failed delivery's
+retry is due; removed by the next claim), ``dead_lettered_at`` (S: the consumer moved it to the DLQ, out of
+attempts), ``replay_count`` (N), ``last_replay_at`` (S), ``replays`` (L of M ``{id, at, by}``), ``pending_replays``
+(SS: replay requests not yet claimed). GSI ``by-status``: HASH ``status``, RANGE ``last_attempt_at``; GSI
+``by-provider``: HASH ``provider``, RANGE ``last_attempt_at`` (``hookctl deliveries list`` without a Scan). Archive
+items (``<provider>#archive``, see ``archive.py``) have neither ``status`` nor ``last_attempt_at``: in no index.
 Body items (no ``status``, so never in the index): ``provider`` = ``<provider>#body``, ``delivery_id`` = body SHA-256
 (hex), ``first_delivery_id`` (S), ``first_seen_at`` (S), ``expires_at`` (N, TTL).
 """

@@ -1,4 +1,4 @@
-"""One SQS record, start to finish: parse the envelope -> claim -> fetch the body -> dispatch -> complete.
+"""One SQS record, start to finish: parse the envelope -> archive -> claim -> fetch the body -> dispatch -> complete.
 
 Every record ends in exactly one of these ways (the return value, or the exception BatchProcessor turns into a
 ``batchItemFailures`` entry so that SQS redelivers only that record):
@@ -10,9 +10,16 @@ new delivery, handler returns      claim + complete -> processed/handled  acknow
 no handler registered              one write -> processed/skipped         acknowledged            DeliveriesSkipped
 already processed                  one failed conditional write           acknowledged            DuplicatesDropped
 same signed body, another id [1]_  body claim + one write -> duplicate_body  acknowledged          DuplicatesDropped
-another consumer holds the lease   one failed conditional write           retried                 ClaimConflicts
-ledger error (throttled, down)     nothing written                        retried                 LedgerErrors
-body/handler error                 claim + fail -> failed, last_error     retried                 HandlerFailures
+another consumer holds the lease   one failed conditional write           retried (short)         ClaimConflicts
+ledger error (throttled, down)     nothing written                        retried (short)         LedgerErrors
+archive write failed [2]_          nothing written                        retried (short)         ArchiveErrors
+body unreadable or tampered        claim + fail -> failed, last_error     retried (short)         HandlerFailures
+handler raises                     claim + fail -> failed, next_attempt   hidden for the retry    HandlerFailures,
+                                                                          schedule's delay [3]_   RetriesScheduled
+handler raises, out of attempts    claim + fail -> failed, dead_lettered  copied to the DLQ,      DeliveriesDead-
+                                                                          acknowledged            Lettered
+replay copy (hookctl replay)       claims even a processed delivery,      acknowledged            ReplaysProcessed
+                                   once per replay request
 malformed envelope (poison)        nothing (no trustworthy key)           retried -> DLQ          PoisonMessages
 any failure on the last receive    unchanged (failed)                     -> DLQ                  DeliveriesDeadLettered
 =================================  =====================================  ======================  ==================
@@ -20,10 +27,17 @@ any failure on the last receive    unchanged (failed)                     -> DLQ
 .. [1] Only for envelopes whose delivery id the provider does not sign (``delivery_id_signed`` false, e.g. GitHub):
    every such delivery first takes its body (``ledger.claim_body``, one more conditional write), so a captured body
    re-sent under a new id is acknowledged, recorded, and never handed to a handler.
+.. [2] When the stack keeps an archive (``ARCHIVE_RETENTION_DAYS`` > 0): every delivery is archived before its claim
+   (``archive.py``), so no delivery is recorded without its body; a replay copy is not archived again.
+.. [3] ``retry.py``: ``ChangeMessageVisibility`` on the record, the schedule's step for this attempt (jittered), at
+   most 12 h, never past the queue's retention (then it is dead-lettered at once). Only handler errors back off:
+   everything else clears in seconds and keeps the queue's visibility timeout.
 
 Poison messages are reported as failures rather than dropped: after ``maxReceiveCount`` receives SQS moves them to
 the DLQ, where they can be inspected and redriven once the receiver is fixed. Dropping them would lose deliveries
-the provider was told we accepted; sending them to the DLQ directly would need ``sqs:SendMessage`` for a rare case.
+the provider was told we accepted. A delivery out of attempts is copied to the DLQ by the consumer itself (its
+message body and attributes unchanged), so that ``MAX_ATTEMPTS`` decides, not the receives that conflicts and
+throttling also consume; ``maxReceiveCount`` stays the safety net.
 """
 
 from __future__ import annotations
