@@ -193,7 +193,7 @@ MEASURED_ON = "2026-12-01"
 MEASURED_BY = ".venv/bin/python -m bench.cost_inputs --deliveries 200"
 
 # Receiver CPU time per warm delivery (µs, median of rounds, GitHub push bodies), by body size in bytes.
-RECEIVER_CPU_US: dict[int, float] = {1024: 202, 4096: 249, 16384: 421, 65536: 1206}
+RECEIVER_CPU_US: dict[int, float] = {1024: 202, 4096: 259, 16384: 484, 65536: 1233}
 # What the receiver sends to SQS: message body + message attributes, in bytes, by body size (the body is a JSON string
 # inside the envelope, so its quotes are escaped: a 64 KiB GitHub body makes a 72 KB message, two 64 KiB chunks).
 RECEIVER_SQS_MESSAGE_BYTES: dict[int, float] = {
@@ -204,13 +204,26 @@ RECEIVER_SQS_MESSAGE_BYTES: dict[int, float] = {
 }
 # stdout per warm delivery: the "delivery accepted" INFO line + one EMF document (2 lines), the same at every size.
 RECEIVER_LOG_BYTES = 1140
-# Consumer stdout per batch of new deliveries: one EMF document per provider per batch, nothing else at INFO when no
-# record fails. Measured 345 bytes per delivery at batch size 1 and 51 at batch size 10 (510 per batch): linear fit.
-CONSUMER_LOG_BYTES_PER_BATCH = 327.0
-CONSUMER_LOG_BYTES_PER_RECORD = 18.3
-# Consumer CPU per record (µs) at batch size 10 and 1: 147 and 282 (fake DynamoDB, no-op handler): linear fit.
-CONSUMER_CPU_US_PER_INVOCATION = 135.0
-CONSUMER_CPU_US_PER_RECORD = 147.0 - 135.0 / 10
+# Consumer, per new delivery, by batch size: stdout bytes (one EMF document per provider per batch, nothing else at
+# INFO when no record fails) and CPU µs per record (fake DynamoDB, a handler that does nothing). A straight line through
+# the two points gives the per-invocation and per-record parts.
+CONSUMER_LOG_BYTES_PER_DELIVERY: dict[int, float] = {1: 345, 10: 51}
+CONSUMER_CPU_US_PER_DELIVERY: dict[int, float] = {1: 178, 10: 95}
+
+
+def _per_invocation_and_per_record(per_delivery: Mapping[int, float]) -> tuple[float, float]:
+    """(fixed, per record) of ``fixed + n * per_record = n * per_delivery[n]`` through the two measured batch sizes."""
+    (small, at_small), (large, at_large) = sorted(per_delivery.items())
+    per_record = (large * at_large - small * at_small) / (large - small)
+    return small * at_small - small * per_record, per_record
+
+
+CONSUMER_LOG_BYTES_PER_BATCH, CONSUMER_LOG_BYTES_PER_RECORD = _per_invocation_and_per_record(
+    CONSUMER_LOG_BYTES_PER_DELIVERY
+)
+CONSUMER_CPU_US_PER_INVOCATION, CONSUMER_CPU_US_PER_RECORD = _per_invocation_and_per_record(
+    CONSUMER_CPU_US_PER_DELIVERY
+)
 # A ledger item after completion, by DynamoDB's item-size rules (names + values): well under 1 KB, so 1 unit a write.
 LEDGER_ITEM_BYTES = 328
 

@@ -32,11 +32,9 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import receiver_app  # noqa: E402
+# The warm-path benchmark sets the Lambda-like environment and sys.path, then imports receiver_app: import it first.
+from bench import receiver_warm_path
 from bench.receiver_common import LambdaContext, github_body, stdout_to_devnull, table
-
-# Importing the warm-path benchmark sets the Lambda-like environment and imports receiver_app (as it does itself).
-from bench.receiver_warm_path import install_fake_clients  # noqa: E402  (sets the environment first)
 from tests.unit.consumer.fakes import (  # noqa: E402
     DELIVERIES_TABLE,
     OVERFLOW_BUCKET,
@@ -90,7 +88,8 @@ def cpu_per_call(call: Callable[[], Any], calls: int) -> float:
 
 
 def receiver_figures(deliveries: int) -> list[dict[str, Any]]:
-    sqs, _, _ = install_fake_clients()
+    sqs, _, _ = receiver_warm_path.install_fake_clients()
+    receiver_app = receiver_warm_path.receiver_app
     context = LambdaContext()
     results = []
     for size in SIZES:
