@@ -284,10 +284,12 @@ COLD_START_FULL_VCPU_MS = 320.0
 STEADY_METRICS_PER_PROVIDER = 3 + 2 + 6
 OCCASIONAL_METRICS_PER_PROVIDER = 3
 OCCASIONAL_METRIC_HOURS = 0.10
-# Alarms after `python -m tools.expand_template` with the 15 providers: 24 alarms; 22 list their metrics (23 alarm
-# metrics, the 5xx-rate alarm has two), 2 are Metrics Insights queries over every provider's metric (counted as one
-# alarm metric per provider: assumption).
-ALARM_METRICS = 23
+# Alarms after `python -m tools.expand_template` with the 15 providers: 24 alarms. 22 list their metrics: 23 alarm
+# metrics, of which 15 are the per-receiver throttles alarms (one per provider) and 8 the others (the 5xx-rate alarm
+# has two). 2 are Metrics Insights queries over every provider's metric (counted as one alarm metric per provider:
+# assumption).
+ALARM_METRICS = 8
+ALARM_METRICS_PER_PROVIDER = 1
 QUERY_ALARMS = 2
 DEFAULT_PROVIDERS = 15  # the template's Receivers list
 
@@ -575,9 +577,8 @@ def monthly_fixed_usd(inputs: Inputs) -> dict[str, float]:
         "an hour": secret_reads * inputs.usd("secrets_api_call"),
         f"CloudWatch custom metrics (~{metrics:.0f}: EMF per provider + HTTP API route metrics)": metrics
         * inputs.usd("custom_metric_month"),
-        f"CloudWatch alarms ({ALARM_METRICS} alarm metrics + {QUERY_ALARMS} query alarms x {providers} providers)": (
-            ALARM_METRICS + QUERY_ALARMS * providers
-        )
+        f"CloudWatch alarms ({ALARM_METRICS} + {ALARM_METRICS_PER_PROVIDER + QUERY_ALARMS} x {providers} providers "
+        "alarm metrics)": (ALARM_METRICS + (ALARM_METRICS_PER_PROVIDER + QUERY_ALARMS) * providers)
         * inputs.usd("alarm_metric_month"),
         "CloudWatch dashboard (1)": inputs.usd("dashboard_month"),
         "KMS key of the alarm topic (1)": inputs.usd("kms_key_month"),
