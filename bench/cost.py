@@ -30,6 +30,7 @@ import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 # ---------------------------------------------------------------------------------------------------------------
 # Prices: us-east-1, list prices without free tiers (a free tier is per account and shared with everything else).
@@ -398,6 +399,32 @@ class Inputs:
     def dynamodb_storage_usd_per_byte_month(self) -> float:
         rate = self.usd("dynamodb_storage_gb_month") + (self.usd("dynamodb_pitr_gb_month") if self.pitr else 0.0)
         return rate / GB
+
+
+def _attribute_value_size(value: dict[str, Any]) -> int:
+    """DynamoDB's size of one attribute value (the developer guide's item-size rules; numbers approximated as
+    1 byte per two significant digits + 1)."""
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return len(inner.encode("utf-8"))
+    if kind == "B":
+        return len(inner)
+    if kind == "N":
+        return (len(str(inner).strip("-").replace(".", "").lstrip("0")) + 1) // 2 + 1
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(name.encode()) + _attribute_value_size(item) + 1 for name, item in inner.items())
+    if kind == "L":
+        return 3 + sum(_attribute_value_size(item) + 1 for item in inner)
+    if kind in ("SS", "BS", "NS"):
+        return sum(_attribute_value_size({kind[0]: item}) for item in inner)
+    raise ValueError(kind)
+
+
+def dynamodb_item_size(item: dict[str, Any]) -> int:
+    """Bytes of a DynamoDB item as write units count them: attribute names + values (no per-item overhead)."""
+    return sum(len(name.encode("utf-8")) + _attribute_value_size(value) for name, value in item.items())
 
 
 def interpolate(points: Mapping[int, float], x: float) -> float:

@@ -34,6 +34,7 @@ from typing import Any
 
 # The warm-path benchmark sets the Lambda-like environment and sys.path, then imports receiver_app: import it first.
 from bench import receiver_warm_path
+from bench.cost import dynamodb_item_size as item_size
 from bench.receiver_common import LambdaContext, github_body, stdout_to_devnull, table
 from tests.unit.consumer.fakes import (  # noqa: E402
     DELIVERIES_TABLE,
@@ -181,32 +182,6 @@ def consumer_figures(deliveries: int, batch_size: int) -> dict[str, Any]:
 
 def consumer_items(consumer: Consumer) -> Any:
     return consumer.dynamodb.items[DELIVERIES_TABLE].values()
-
-
-def _value_size(value: dict[str, Any]) -> int:
-    """DynamoDB's size of one attribute value (the developer guide's item-size rules; numbers approximated as
-    1 byte per two significant digits + 1)."""
-    ((kind, inner),) = value.items()
-    if kind == "S":
-        return len(inner.encode("utf-8"))
-    if kind == "B":
-        return len(inner)
-    if kind == "N":
-        return (len(str(inner).strip("-").replace(".", "").lstrip("0")) + 1) // 2 + 1
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind == "M":
-        return 3 + sum(len(name.encode()) + _value_size(item) + 1 for name, item in inner.items())
-    if kind == "L":
-        return 3 + sum(_value_size(item) + 1 for item in inner)
-    if kind in ("SS", "BS", "NS"):
-        return sum(_value_size({kind[0]: item}) for item in inner)
-    raise ValueError(kind)
-
-
-def item_size(item: dict[str, Any]) -> int:
-    """Bytes of a DynamoDB item as write units count them: attribute names + values (no per-item overhead)."""
-    return sum(len(name.encode("utf-8")) + _value_size(value) for name, value in item.items())
 
 
 def main(argv: list[str] | None = None) -> int:
