@@ -20,7 +20,6 @@ to the model's. Not part of the test run.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from collections import Counter
@@ -45,7 +44,10 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
+from bench.cost import GsiSchema as Index  # noqa: E402
 from bench.cost import dynamodb_item_size as item_size  # noqa: E402
+from bench.cost import gsi_write_units as index_units  # noqa: E402
+from bench.cost import write_units_of_item as units  # noqa: E402
 from bench.receiver_common import table  # noqa: E402
 from tests.integration.consumer.aws import create_deliveries_table  # noqa: E402
 from tests.unit.consumer.fakes import (  # noqa: E402
@@ -62,45 +64,6 @@ from webhook_gateway.consumer.registry import Registry  # noqa: E402
 from webhook_gateway.consumer.settings import ConsumerSettings  # noqa: E402
 
 WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
-KB = 1024
-
-
-@dataclass(frozen=True)
-class Index:
-    name: str
-    keys: tuple[str, ...]
-    projection: str  # ALL | KEYS_ONLY | INCLUDE
-    included: tuple[str, ...] = ()
-
-    def key_of(self, item: dict[str, Any] | None) -> tuple | None:
-        if not item or any(name not in item for name in self.keys):
-            return None
-        return tuple(repr(item[name]) for name in self.keys)
-
-    def projected(self, item: dict[str, Any], table_keys: tuple[str, ...]) -> dict[str, Any]:
-        if self.projection == "ALL":
-            return item
-        names = set(self.keys) | set(table_keys) | (set(self.included) if self.projection == "INCLUDE" else set())
-        return {name: value for name, value in item.items() if name in names}
-
-
-def units(item: dict[str, Any] | None) -> int:
-    return max(1, math.ceil(item_size(item) / KB)) if item else 1
-
-
-def index_units(index: Index, table_keys: tuple[str, ...], before: dict | None, after: dict | None) -> int:
-    """Write units one table write costs in ``index`` (0 when the index is untouched)."""
-    old, new = index.key_of(before), index.key_of(after)
-    if old is None and new is None:
-        return 0
-    if old is None:
-        return units(index.projected(after or {}, table_keys))
-    if new is None:
-        return units(index.projected(before or {}, table_keys))
-    old_view, new_view = index.projected(before or {}, table_keys), index.projected(after or {}, table_keys)
-    if old != new:
-        return units(old_view) + units(new_view)
-    return units(old_view if item_size(old_view) >= item_size(new_view) else new_view) if old_view != new_view else 0
 
 
 @dataclass

@@ -427,6 +427,51 @@ def dynamodb_item_size(item: dict[str, Any]) -> int:
     return sum(len(name.encode("utf-8")) + _attribute_value_size(value) for name, value in item.items())
 
 
+@dataclass(frozen=True)
+class GsiSchema:
+    name: str
+    keys: tuple[str, ...]
+    projection: str  # ALL | KEYS_ONLY | INCLUDE
+    included: tuple[str, ...] = ()
+
+    def key_of(self, item: dict[str, Any] | None) -> tuple | None:
+        if not item or any(name not in item for name in self.keys):
+            return None
+        return tuple(repr(item[name]) for name in self.keys)
+
+    def projected(self, item: dict[str, Any], table_keys: tuple[str, ...]) -> dict[str, Any]:
+        if self.projection == "ALL":
+            return item
+        names = set(self.keys) | set(table_keys) | (set(self.included) if self.projection == "INCLUDE" else set())
+        return {name: value for name, value in item.items() if name in names}
+
+
+def write_units_of_item(item: dict[str, Any] | None) -> int:
+    return max(1, math.ceil(dynamodb_item_size(item) / 1024)) if item else 1
+
+
+def gsi_write_units(index: GsiSchema, table_keys: tuple[str, ...], before: dict | None, after: dict | None) -> int:
+    """Write units one table write costs in ``index`` (0 when the item is in the index neither before nor after, or
+    its projection did not change): a put when the item enters the index, a delete when it leaves, an update when it
+    stays with the same key, and a delete + a put when the write changes the index key ("two writes are required, one
+    to delete the previous item from the index and another write to put the new item into the index": DynamoDB
+    developer guide, GSI.html#GSI.Writes)."""
+    old, new = index.key_of(before), index.key_of(after)
+    if old is None and new is None:
+        return 0
+    if old is None:
+        return write_units_of_item(index.projected(after or {}, table_keys))
+    if new is None:
+        return write_units_of_item(index.projected(before or {}, table_keys))
+    old_view, new_view = index.projected(before or {}, table_keys), index.projected(after or {}, table_keys)
+    if old != new:
+        return write_units_of_item(old_view) + write_units_of_item(new_view)
+    if old_view == new_view:
+        return 0
+    larger = old_view if dynamodb_item_size(old_view) >= dynamodb_item_size(new_view) else new_view
+    return write_units_of_item(larger)
+
+
 def interpolate(points: Mapping[int, float], x: float) -> float:
     """Piecewise linear through the measured points; beyond them, the nearest segment's slope."""
     xs = sorted(points)

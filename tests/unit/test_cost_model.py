@@ -151,3 +151,53 @@ def test_the_report_prints_the_break_even_and_both_archive_modes():
     assert f"S3 becomes cheaper than DynamoDB at {cost.break_even_bytes(Inputs()):,} bytes" in text
     for column in ("1 KiB no archive", "1 KiB archive", "4 KiB no archive", "4 KiB archive"):
         assert column in text
+
+
+def test_dynamodb_item_size_counts_attribute_names_and_values():
+    """Given an item of a string, a number and a binary attribute, when it is sized with DynamoDB's rules, then it is
+    the names' bytes + the string's UTF-8 bytes + 1 byte per two significant digits + 1 + the binary's length."""
+    item = {"provider": {"S": "stripé"}, "attempts": {"N": "12345"}, "body": {"B": b"\x00" * 10}}
+
+    assert cost.dynamodb_item_size(item) == (8 + 7) + (8 + 3 + 1) + (4 + 10)
+
+
+BY_STATUS = cost.GsiSchema("by-status", ("status", "last_attempt_at"), "ALL")
+BY_PROVIDER = cost.GsiSchema("by-provider", ("provider", "last_attempt_at"), "ALL")
+TABLE_KEYS = ("provider", "delivery_id")
+
+
+def ledger_item(status: str, **extra: str) -> dict:
+    item = {
+        "provider": {"S": "stripe"},
+        "delivery_id": {"S": "evt_1"},
+        "status": {"S": status},
+        "last_attempt_at": {"S": "2026-12-01T19:00:00Z"},
+    }
+    return item | {name: {"S": value} for name, value in extra.items()}
+
+
+def test_the_ledger_claim_and_completion_cost_three_units_in_by_status_and_two_in_by_provider():
+    """Given the claim (the item enters both indexes) and the completion (status changes: by-status's key; provider and
+    last_attempt_at stay: by-provider's key), when each write is priced per index, then by-status costs 1 + 2 (delete +
+    put) and by-provider 1 + 1 (put, update): the model's LEDGER_INDEX_WRITE_UNITS."""
+    claimed = ledger_item("processing", lease_owner="req-1")
+    completed = ledger_item("processed", outcome="handled")
+
+    by_status = [
+        cost.gsi_write_units(BY_STATUS, TABLE_KEYS, *images) for images in ((None, claimed), (claimed, completed))
+    ]
+    by_provider = [
+        cost.gsi_write_units(BY_PROVIDER, TABLE_KEYS, *images) for images in ((None, claimed), (claimed, completed))
+    ]
+
+    assert by_status == [1, 2]
+    assert by_provider == [1, 1]
+    assert sum(by_status) + sum(by_provider) == cost.LEDGER_INDEX_WRITE_UNITS
+
+
+def test_an_item_without_the_index_keys_costs_nothing_in_the_index():
+    """Given an archive item (no status, no last_attempt_at), when it is written, then neither index is written."""
+    archive = {"provider": {"S": "stripe#archive"}, "delivery_id": {"S": "evt_1"}, "body": {"B": b"{}"}}
+
+    assert cost.gsi_write_units(BY_STATUS, TABLE_KEYS, None, archive) == 0
+    assert cost.gsi_write_units(BY_PROVIDER, TABLE_KEYS, None, archive) == 0
