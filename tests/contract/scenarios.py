@@ -32,6 +32,7 @@ from moto import mock_aws
 from tests.integration.consumer.aws import moto_aws
 from tests.throwaway_providers import METAISH_MODULE, METAISH_VERIFY_TOKEN, api_event, installed
 from tests.unit.consumer.fakes import (
+    ARCHIVE_BUCKET,
     DELIVERIES_TABLE,
     OVERFLOW_BUCKET,
     FakeLambdaContext,
@@ -44,7 +45,7 @@ from webhook_gateway.consumer import ledger
 from webhook_gateway.consumer.processor import Consumer
 from webhook_gateway.consumer.registry import Registry
 from webhook_gateway.consumer.settings import ConsumerSettings
-from webhook_gateway.envelope import BodyRef
+from webhook_gateway.envelope import BodyRef, ReplayRequest
 from webhook_gateway.observability import logger, metrics
 
 RECEIVER, CONSUMER = "receiver", "consumer"
@@ -52,7 +53,11 @@ QUEUE_NAME = "scenario-webhook-queue"
 BUCKET = "scenario-overflow-bucket"
 
 
-IAM_ACTION_OF = {"sqs:SendMessageBatch": "sqs:SendMessage"}
+IAM_ACTION_OF = {
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    # CopyObject is authorized as s3:GetObject on the source and s3:PutObject on the destination.
+    "s3:CopyObject": "s3:PutObject",
+}
 
 
 @dataclass(frozen=True)
@@ -211,8 +216,19 @@ def _consumer_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch)
     out = io.StringIO()
     with moto_aws() as aws:
         registry = Registry()
-        settings = ConsumerSettings.from_env({"TABLE_NAME": DELIVERIES_TABLE, "OVERFLOW_BUCKET": OVERFLOW_BUCKET})
-        consumer = Consumer(settings=settings, registry=registry, dynamodb=aws.dynamodb, s3=aws.s3)
+        settings = ConsumerSettings.from_env(
+            {
+                "TABLE_NAME": DELIVERIES_TABLE,
+                "OVERFLOW_BUCKET": OVERFLOW_BUCKET,
+                "ARCHIVE_RETENTION_DAYS": "30",
+                "ARCHIVE_BUCKET": ARCHIVE_BUCKET,
+                "ARCHIVE_INLINE_MAX_BYTES": "1024",  # the 2 KiB body below goes to the archive bucket
+                "QUEUE_URL": aws.queue_url,
+                "DEAD_LETTER_QUEUE_URL": aws.dlq_url,
+                "MAX_ATTEMPTS": "2",
+            }
+        )
+        consumer = Consumer(settings=settings, registry=registry, dynamodb=aws.dynamodb, s3=aws.s3, sqs=aws.sqs)
         received_at = datetime.now(UTC)
 
         def steal_the_lease(event: Any) -> None:
@@ -244,6 +260,26 @@ def _consumer_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch)
             ttl_days=1,
             client=aws.dynamodb,
         )
+        # gh-last already failed once: its second attempt is the last MAX_ATTEMPTS allows.
+        ledger.claim_delivery(
+            DELIVERIES_TABLE,
+            ledger.Delivery("github", "gh-last", "push", received_at, "msg-first"),
+            owner="earlier:msg-first",
+            now=time.time() - 60,
+            lease_ms=1,
+            ttl_days=1,
+            client=aws.dynamodb,
+        )
+        # A retry needs a receipt handle SQS knows: the message is really in the queue.
+        aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody="gh-retry")
+        (queued,) = aws.sqs.receive_message(QueueUrl=aws.queue_url)["Messages"]
+        replayed = make_envelope(received_at=received_at).model_copy(
+            update={"replay": ReplayRequest(id="r-1", requested_at=received_at, requested_by="arn:aws:iam::1:user/op")}
+        )
+        ledger.request_replay(
+            DELIVERIES_TABLE, "stripe", "evt_1", replay_id="r-1", requested_by="op", now=time.time(), ttl_days=1,
+            client=aws.dynamodb,
+        )
         records = [
             sqs_record(make_envelope(received_at=received_at)),  # processed
             sqs_record(make_envelope(received_at=received_at)),  # duplicate of the first
@@ -256,9 +292,13 @@ def _consumer_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch)
             sqs_record(held),  # another consumer holds a live lease
             sqs_record(make_envelope("twilio", "SM-stolen", "message", b"MessageSid=SM-stolen",
                                      received_at=received_at)),  # its lease is taken over while it runs
+            sqs_record(make_envelope("github", "gh-retry", "push", b"{}", received_at=received_at),
+                       receipt_handle=queued["ReceiptHandle"]),  # fails: its retry waits for the schedule
+            sqs_record(make_envelope("github", "gh-last", "push", b"{}", received_at=received_at)),  # out of attempts
+            sqs_record(replayed),  # a replay of the processed evt_1 (hookctl replay): its handler runs again
         ]
         broken = Consumer(
-            settings=settings.model_copy(update={"table_name": "no-such-table"}),
+            settings=settings.model_copy(update={"table_name": "no-such-table", "archive_retention_days": 0}),
             registry=registry,
             dynamodb=aws.dynamodb,
             s3=aws.s3,
@@ -269,6 +309,15 @@ def _consumer_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch)
             consumer_app.handler(sqs_event(records), FakeLambdaContext())
             monkeypatch.setattr(consumer_app, "consumer", lambda: broken)
             consumer_app.handler(sqs_event([sqs_record(make_envelope(delivery_id="evt_3"))]), FakeLambdaContext())
+            unarchivable = Consumer(
+                settings=settings.model_copy(update={"archive_bucket": "no-such-bucket"}),
+                registry=registry,
+                dynamodb=aws.dynamodb,
+                s3=aws.s3,
+            )
+            monkeypatch.setattr(consumer_app, "consumer", lambda: unarchivable)
+            unarchived = sqs_record(make_envelope("stripe", "evt_4", raw=big))
+            consumer_app.handler(sqs_event([unarchived]), FakeLambdaContext())
     return out.getvalue()
 
 

@@ -794,8 +794,9 @@ def log_widgets(dashboard: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_log_widgets_query_the_functions_log_groups_for_fields_the_code_logs(
     dashboard: dict[str, Any], template: dict[str, Any], observed: Observed
 ) -> None:
-    """Given the Logs Insights widgets, then the rejections one reads every receiver's log group and the failures one
-    the consumer's; each filters on a message the code really logs and groups by fields those lines carry."""
+    """Given the Logs Insights widgets, then the rejections one reads every receiver's log group and the failures and
+    retries ones the consumer's; each filters on a message the code really logs and groups by fields those lines
+    carry."""
     functions = {k for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
     for logical_id in receivers(template).values():
         # Each looped receiver logs to /aws/lambda/<its function name>, which CloudFormation generates as
@@ -806,7 +807,7 @@ def test_log_widgets_query_the_functions_log_groups_for_fields_the_code_logs(
     assert functions
     receiver_prefix = {"prefix:/aws/lambda/<<AWS::StackName>>-"}
     widgets = log_widgets(dashboard)
-    assert len(widgets) == 2
+    assert len(widgets) == 3
     expected = {"receiver logs": (receiver_prefix, RECEIVER), "consumer logs": ({"ConsumerLogGroup"}, CONSUMER)}
     for title, properties in widgets.items():
         (kind,) = [k for k in expected if k in title]

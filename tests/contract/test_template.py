@@ -52,6 +52,14 @@ CONSUMER_ENV = GLOBAL_ENV | {
     "OVERFLOW_BUCKET",
     "DELIVERY_TTL_DAYS",
     "MAX_RECEIVE_COUNT",
+    "MAX_ATTEMPTS",
+    "RETRY_SCHEDULE",
+    "QUEUE_URL",
+    "QUEUE_RETENTION_SECONDS",
+    "DEAD_LETTER_QUEUE_URL",
+    "ARCHIVE_RETENTION_DAYS",
+    "ARCHIVE_BUCKET",
+    "ARCHIVE_INLINE_MAX_BYTES",
 }
 
 OUTPUTS = {
@@ -64,6 +72,8 @@ OUTPUTS = {
     "DeadLetterQueueArn",
     "DeliveriesTableName",
     "OverflowBucketName",
+    "ArchiveBucketName",
+    "DeliveryOperatorPolicyArn",
     "ConsumerFunctionName",
     "AlarmTopicArn",
     "DashboardName",
@@ -425,7 +435,7 @@ def test_each_provider_has_a_generated_secret_with_instructions(resources: dict[
 # ----------------------------------------------------------------------------------------------- queue
 def test_queue_is_encrypted_large_enough_and_redrives_to_the_dlq(template: dict[str, Any]) -> None:
     """Given the main queue, then it is encrypted, accepts 1 MiB messages and moves a message to the DLQ after
-    MaxReceiveCount receives (default 5)."""
+    MaxReceiveCount receives (default 20: a safety net above MaxAttempts, see the retry contract below)."""
     queue = template["Resources"]["WebhookQueue"]["Properties"]
     assert queue["SqsManagedSseEnabled"] is True
     assert queue["MaximumMessageSize"] == 1048576
@@ -433,7 +443,7 @@ def test_queue_is_encrypted_large_enough_and_redrives_to_the_dlq(template: dict[
         "deadLetterTargetArn": get_att("WebhookDeadLetterQueue", "Arn"),
         "maxReceiveCount": ref("MaxReceiveCount"),
     }
-    assert template["Parameters"]["MaxReceiveCount"]["Default"] == 5
+    assert template["Parameters"]["MaxReceiveCount"]["Default"] == 20
     assert "FifoQueue" not in queue
 
 
@@ -512,7 +522,8 @@ def test_overflow_bucket_denies_requests_without_tls(resources: dict[str, Any]) 
 
 # ----------------------------------------------------------------------------------------------- ledger table
 def test_deliveries_table_keys_index_ttl_and_protection(template: dict[str, Any]) -> None:
-    """Given the deliveries ledger, then it is keyed (provider, delivery_id), has the by-status index, expires items
+    """Given the deliveries ledger, then it is keyed (provider, delivery_id), has the by-status and by-provider
+    indexes, expires items
     on expires_at, has PITR and SSE, and deletion protection is a parameter."""
     table = template["Resources"]["DeliveriesTable"]
     assert table["Type"] == "AWS::DynamoDB::Table"
@@ -524,13 +535,19 @@ def test_deliveries_table_keys_index_ttl_and_protection(template: dict[str, Any]
     ]
     attributes = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
     assert attributes == {"provider": "S", "delivery_id": "S", "status": "S", "last_attempt_at": "S"}
-    (index,) = props["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "by-status"
-    assert index["KeySchema"] == [
+    by_status, by_provider = props["GlobalSecondaryIndexes"]
+    assert by_status["IndexName"] == "by-status"
+    assert by_status["KeySchema"] == [
         {"AttributeName": "status", "KeyType": "HASH"},
         {"AttributeName": "last_attempt_at", "KeyType": "RANGE"},
     ]
-    assert index["Projection"] == {"ProjectionType": "ALL"}
+    # hookctl deliveries list --provider: time-ordered per provider, no Scan.
+    assert by_provider["IndexName"] == "by-provider"
+    assert by_provider["KeySchema"] == [
+        {"AttributeName": "provider", "KeyType": "HASH"},
+        {"AttributeName": "last_attempt_at", "KeyType": "RANGE"},
+    ]
+    assert by_status["Projection"] == by_provider["Projection"] == {"ProjectionType": "ALL"}
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert props["SSESpecification"]["SSEEnabled"] is True
@@ -597,7 +614,9 @@ def test_consumer_role_is_least_privilege(resources: dict[str, Any]) -> None:
     statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
     pairs = grants(statements)
     queue, table = as_json(get_att("WebhookQueue", "Arn")), as_json(get_att("DeliveriesTable", "Arn"))
+    dlq = as_json(get_att("WebhookDeadLetterQueue", "Arn"))
     objects = as_json({"Fn::Sub": "${OverflowBucket.Arn}/*"})
+    archive = as_json({"Fn::Sub": "${ArchiveBucket.Arn}/*"})
     assert sorted(pairs) == sorted(
         [
             ("sqs:ReceiveMessage", queue),
@@ -606,8 +625,11 @@ def test_consumer_role_is_least_privilege(resources: dict[str, Any]) -> None:
             ("sqs:ChangeMessageVisibility", queue),
             ("sqs:ChangeMessageVisibilityBatch", queue),
             ("sqs:GetQueueAttributes", queue),
-            ("dynamodb:UpdateItem", table),
+            ("sqs:SendMessage", dlq),  # out of attempts: the consumer dead-letters the delivery itself
+            ("dynamodb:UpdateItem", table),  # ledger items and archive items alike
             ("s3:GetObject", objects),
+            ("s3:GetObject", archive),  # a replayed large body
+            ("s3:PutObject", archive),  # an archived large body
         ]
     )
 

@@ -92,6 +92,10 @@ def sqs_safe_text(raw: bytes) -> str | None:
     return text
 
 
+# Left out of the SQS message when unset, so an envelope that needs none of them is written as it always was.
+OPTIONAL_FIELDS = ("batch", "provider_kind", "replay")
+
+
 class BodyRef(BaseModel):
     """Pointer to a raw body stored in S3 because it was too large for one SQS message."""
 
@@ -114,6 +118,18 @@ class BatchPosition(BaseModel):
     count: int = Field(ge=1)
     # SHA-256 (hex) of the whole signed request body, the same for every event of one request.
     request_sha256: str
+
+
+class ReplayRequest(BaseModel):
+    """Set by ``hookctl replay`` on an envelope it re-enqueues from the archive: which replay request this copy
+    serves. The consumer runs the handler once per request (the ledger's ``pending_replays``), even for a delivery
+    it has already processed."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    id: str = Field(min_length=1, max_length=64)
+    requested_at: datetime
+    requested_by: str = Field(default="", max_length=2048)
 
 
 class Envelope(BaseModel):
@@ -142,6 +158,8 @@ class Envelope(BaseModel):
     body_ref: BodyRef | None = None
     # Set only for an event of a batch request (Provider.split); absent from every other envelope.
     batch: BatchPosition | None = None
+    # Set only on a copy re-enqueued by ``hookctl replay``; absent from every delivery a receiver queues.
+    replay: ReplayRequest | None = None
 
     @field_validator("delivery_id")
     @classmethod
@@ -197,8 +215,7 @@ class Envelope(BaseModel):
         JSON escapes control characters but leaves U+FFFE and U+FFFF raw, and SQS refuses them (a header value may
         hold them); their JSON escapes read back as the same characters, so nothing changes for the consumer.
         """
-        # Optional fields left unset are left out, so an envelope that needs none is written as it always was.
-        unset = {name for name in ("batch", "provider_kind") if getattr(self, name) is None}
+        unset = {name for name in OPTIONAL_FIELDS if getattr(self, name) is None}
         message = self.model_dump_json(exclude=unset or None)
         if not message.isascii():
             message = message.replace("\ufffe", "\\ufffe").replace("\uffff", "\\uffff")

@@ -15,7 +15,7 @@ import boto3
 from moto import mock_aws
 from moto.dynamodb.models import DynamoDBBackend
 
-from tests.unit.consumer.fakes import DELIVERIES_TABLE, OVERFLOW_BUCKET
+from tests.unit.consumer.fakes import ARCHIVE_BUCKET, DELIVERIES_TABLE, OVERFLOW_BUCKET
 
 MAX_RECEIVE_COUNT = 5
 
@@ -53,7 +53,15 @@ def create_deliveries_table(dynamodb: Any, name: str = DELIVERIES_TABLE) -> None
                     {"AttributeName": "last_attempt_at", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
+            {
+                "IndexName": "by-provider",
+                "KeySchema": [
+                    {"AttributeName": "provider", "KeyType": "HASH"},
+                    {"AttributeName": "last_attempt_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
         ],
     )
 
@@ -66,6 +74,7 @@ def moto_aws() -> Iterator[Aws]:
         sqs = boto3.client("sqs")
         create_deliveries_table(dynamodb)
         s3.create_bucket(Bucket=OVERFLOW_BUCKET)
+        s3.create_bucket(Bucket=ARCHIVE_BUCKET)
         dlq_url = sqs.create_queue(QueueName="deliveries-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT})

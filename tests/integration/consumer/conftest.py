@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from tests.consumer_fixtures import _clean_metrics, _logs_to_current_stdout  # noqa: F401  (autouse fixtures)
-from tests.integration.consumer.aws import Aws, moto_aws
+from tests.integration.consumer.aws import MAX_RECEIVE_COUNT, Aws, moto_aws
 from tests.unit.consumer.fakes import DELIVERIES_TABLE, OVERFLOW_BUCKET, FakeClock
 from webhook_gateway.consumer.processor import Consumer
 from webhook_gateway.consumer.registry import Registry
@@ -18,7 +18,13 @@ def aws() -> Aws:
 
 @pytest.fixture
 def settings() -> ConsumerSettings:
-    return ConsumerSettings.from_env({"TABLE_NAME": DELIVERIES_TABLE, "OVERFLOW_BUCKET": OVERFLOW_BUCKET})
+    return ConsumerSettings.from_env(
+        {
+            "TABLE_NAME": DELIVERIES_TABLE,
+            "OVERFLOW_BUCKET": OVERFLOW_BUCKET,
+            "MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
+        }
+    )
 
 
 @pytest.fixture

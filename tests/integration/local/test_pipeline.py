@@ -27,7 +27,8 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[3]
 HANDLERS = Path(__file__).resolve().parent / "handlers"
 STACK = "hookctl-it"
-PARAMETERS = {"MaxReceiveCount": "2"}
+# A retry within a second (the default schedule starts at a minute), dead-lettered by SQS after two receives.
+PARAMETERS = {"MaxReceiveCount": "2", "RetrySchedule": "1s"}
 # Redeliveries within seconds (the template's smallest visibility timeout is 90 s)
 OVERRIDES = {"ConsumerFunction.Timeout": "2", "WebhookQueue.VisibilityTimeout": "3"}
 

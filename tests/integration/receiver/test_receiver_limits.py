@@ -58,5 +58,5 @@ def test_a_body_and_header_sqs_would_refuse_arrive_queued_and_byte_exact(gateway
     [message] = gateway.messages()
     envelope = Envelope.model_validate(message["body"])
     assert envelope.body_encoding == "base64"
-    assert load_body(envelope, allowed_bucket=BUCKET, client=gateway.s3) == body
+    assert load_body(envelope, allowed_buckets=BUCKET, client=gateway.s3) == body
     assert envelope.headers["user-agent"] == "GitHub-Hookshot/\uffff"

@@ -10,6 +10,7 @@ import json
 import operator
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from webhook_gateway.envelope import BodyRef, Envelope
 
 DELIVERIES_TABLE = "deliveries"
 OVERFLOW_BUCKET = "overflow-bucket"
+ARCHIVE_BUCKET = "archive-bucket"
 LEDGER_KEY = ("provider", "delivery_id")
 
 
@@ -116,7 +118,7 @@ class FakeDynamoDB:
         raw = self.items[table].get((provider, delivery_id))
         if raw is None:
             return None
-        return {name: int(value["N"]) if "N" in value else value["S"] for name, value in raw.items()}
+        return {name: _plain(value) for name, value in raw.items()}
 
     def _call(self, operation: str) -> None:
         self.calls.append(operation)
@@ -204,6 +206,14 @@ class _Parser:
             self.take("NOT")
             inner = self.predicate()
             return lambda item, n, v: not inner(item, n, v)
+        if token == "contains":
+            self.take()
+            self.take("(")
+            name = self.take()
+            self.take(",")
+            member = self.operand()
+            self.take(")")
+            return lambda item, n, v: _contains(item.get(n[name]), member(item, n, v))
         if token in ("attribute_exists", "attribute_not_exists"):
             self.take()
             self.take("(")
@@ -229,6 +239,13 @@ class _Parser:
             default = self.value()
             self.take(")")
             return lambda item, n, v: item.get(n[name]) or default(item, n, v)
+        if token == "list_append":
+            self.take("(")
+            first = self.operand()
+            self.take(",")
+            second = self.operand()
+            self.take(")")
+            return lambda item, n, v: {"L": [*first(item, n, v)["L"], *second(item, n, v)["L"]]}
         raise client_error("ValidationException", message=f"unexpected {token}")
 
     # value := operand (('+'|'-') operand)?
@@ -246,6 +263,8 @@ class _Parser:
     def update(self) -> Callable[[dict, dict, dict], list[str]]:
         sets: list[tuple[str, Evaluator]] = []
         removes: list[str] = []
+        adds: list[tuple[str, str]] = []  # ADD #set :members (string sets only)
+        deletes: list[tuple[str, str]] = []  # DELETE #set :members
         while self.peek() is not None:
             clause = self.take().upper()
             while True:
@@ -255,6 +274,8 @@ class _Parser:
                     sets.append((name, self.value()))
                 elif clause == "REMOVE":
                     removes.append(name)
+                elif clause in ("ADD", "DELETE"):
+                    (adds if clause == "ADD" else deletes).append((name, self.take()))
                 else:
                     raise client_error("ValidationException", message=f"unsupported clause {clause}")
                 if self.peek() != ",":
@@ -267,7 +288,8 @@ class _Parser:
                 item[attribute] = value
             for name in removes:
                 item.pop(n[name], None)
-            return [attribute for attribute, _ in computed]
+            _change_sets(item, n, v, adds, deletes)
+            return [attribute for attribute, _ in computed] + [n[name] for name, _ in adds + deletes]
 
         return apply
 
@@ -284,6 +306,39 @@ _OPERATORS = {
 
 def _scalar(value: dict[str, str]) -> str:
     return value["S"] if "S" in value else value["N"]
+
+
+def _change_sets(item: dict, n: dict, v: dict, adds: list[tuple[str, str]], deletes: list[tuple[str, str]]) -> None:
+    """ADD and DELETE on string sets; DynamoDB has no empty set, so a set whose last member goes is removed."""
+    for name, members in adds:
+        item[n[name]] = {"SS": sorted(set(item.get(n[name], {}).get("SS", [])) | set(v[members]["SS"]))}
+    for name, members in deletes:
+        remaining = set(item.get(n[name], {}).get("SS", [])) - set(v[members]["SS"])
+        if remaining:
+            item[n[name]] = {"SS": sorted(remaining)}
+        else:
+            item.pop(n[name], None)
+
+
+def _plain(value: dict[str, Any]) -> Any:
+    (kind, raw), = value.items()
+    if kind == "N":
+        return int(raw)
+    if kind == "SS":
+        return set(raw)
+    if kind == "L":
+        return [_plain(element) for element in raw]
+    if kind == "M":
+        return {name: _plain(element) for name, element in raw.items()}
+    return raw  # S, B
+
+
+def _contains(container: Any, member: Any) -> bool:
+    if container is None or member is None:
+        return False
+    if "SS" in container:
+        return member.get("S") in container["SS"]
+    return "S" in container and "S" in member and member["S"] in container["S"]
 
 
 def _compare(symbol: str, left: Any, right: Any) -> bool:
@@ -394,19 +449,26 @@ def make_envelope(
 
 
 def sqs_record(
-    body: Envelope | str, *, message_id: str | None = None, receive_count: int = 1, receipt_handle: str = "rh"
+    body: Envelope | str,
+    *,
+    message_id: str | None = None,
+    receive_count: int = 1,
+    receipt_handle: str = "rh",
+    sent_at: float | None = None,
 ) -> dict[str, Any]:
-    """A record as Lambda's SQS event source delivers it."""
+    """A record as Lambda's SQS event source delivers it, sent at ``sent_at`` (epoch seconds; default: now, so that
+    the queue's retention is ahead of every clock the tests use)."""
     text = body.model_dump_json() if isinstance(body, Envelope) else body
+    sent_ms = str(int((time.time() if sent_at is None else sent_at) * 1000))
     return {
         "messageId": message_id or f"msg-{next(_message_ids)}",
         "receiptHandle": receipt_handle,
         "body": text,
         "attributes": {
             "ApproximateReceiveCount": str(receive_count),
-            "SentTimestamp": "1750000000000",
+            "SentTimestamp": sent_ms,
             "SenderId": "AIDAEXAMPLE",
-            "ApproximateFirstReceiveTimestamp": "1750000000000",
+            "ApproximateFirstReceiveTimestamp": sent_ms,
         },
         "messageAttributes": {},
         "md5OfBody": hashlib.md5(text.encode()).hexdigest(),  # noqa: S324 (SQS's own checksum)

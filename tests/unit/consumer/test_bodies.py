@@ -21,7 +21,7 @@ def test_an_inline_body_is_returned_byte_for_byte():
     # When its body is loaded
     # Then the exact bytes come back, and S3 is not touched
     s3 = FakeS3()
-    assert load_body(envelope, allowed_bucket=OVERFLOW_BUCKET, client=s3) == RAW
+    assert load_body(envelope, allowed_buckets=OVERFLOW_BUCKET, client=s3) == RAW
     assert s3.reads == []
 
 
@@ -33,7 +33,7 @@ def test_a_non_utf8_inline_body_travels_as_base64():
     # When loaded
     # Then the original bytes come back
     assert envelope.body_encoding == "base64"
-    assert load_body(envelope, allowed_bucket=OVERFLOW_BUCKET) == raw
+    assert load_body(envelope, allowed_buckets=OVERFLOW_BUCKET) == raw
 
 
 def test_a_claim_checked_body_is_fetched_from_the_overflow_bucket():
@@ -42,7 +42,7 @@ def test_a_claim_checked_body_is_fetched_from_the_overflow_bucket():
 
     # When loaded
     # Then it is read from S3 once and verified
-    assert load_body(by_reference(), allowed_bucket=OVERFLOW_BUCKET, client=s3) == RAW
+    assert load_body(by_reference(), allowed_buckets=OVERFLOW_BUCKET, client=s3) == RAW
     assert s3.reads == [(OVERFLOW_BUCKET, "bodies/evt_big")]
 
 
@@ -54,7 +54,7 @@ def test_a_tampered_s3_body_is_refused():
     # When loaded
     # Then the SHA-256 check fails
     with pytest.raises(BodyIntegrityError, match="SHA-256"):
-        load_body(by_reference(), allowed_bucket=OVERFLOW_BUCKET, client=s3)
+        load_body(by_reference(), allowed_buckets=OVERFLOW_BUCKET, client=s3)
 
 
 def test_a_truncated_body_is_refused_on_size():
@@ -64,7 +64,7 @@ def test_a_truncated_body_is_refused_on_size():
     # When loaded
     # Then the size check fails
     with pytest.raises(BodyIntegrityError, match="bytes"):
-        load_body(by_reference(), allowed_bucket=OVERFLOW_BUCKET, client=s3)
+        load_body(by_reference(), allowed_buckets=OVERFLOW_BUCKET, client=s3)
 
 
 def test_a_reference_outside_the_overflow_bucket_is_never_read():
@@ -74,7 +74,9 @@ def test_a_reference_outside_the_overflow_bucket_is_never_read():
     # When loaded
     # Then it is refused before any S3 call
     with pytest.raises(BodyIntegrityError, match="outside"):
-        load_body(by_reference(bucket="someone-elses-bucket", key="secrets"), allowed_bucket=OVERFLOW_BUCKET, client=s3)
+        load_body(
+            by_reference(bucket="someone-elses-bucket", key="secrets"), allowed_buckets=OVERFLOW_BUCKET, client=s3
+        )
     assert s3.reads == []
 
 
@@ -83,7 +85,7 @@ def test_a_missing_object_raises_the_s3_error():
     # When loaded
     # Then S3's error propagates (the delivery fails and is retried)
     with pytest.raises(ClientError):
-        load_body(by_reference(), allowed_bucket=OVERFLOW_BUCKET, client=FakeS3())
+        load_body(by_reference(), allowed_buckets=OVERFLOW_BUCKET, client=FakeS3())
 
 
 def test_an_inline_body_that_does_not_match_its_hash_is_refused():
@@ -93,7 +95,7 @@ def test_an_inline_body_that_does_not_match_its_hash_is_refused():
     # When loaded
     # Then it is refused
     with pytest.raises(BodyIntegrityError):
-        load_body(envelope, allowed_bucket=OVERFLOW_BUCKET)
+        load_body(envelope, allowed_buckets=OVERFLOW_BUCKET)
 
 
 def test_a_base64_body_that_does_not_decode_to_the_hashed_bytes_is_refused():
@@ -105,4 +107,4 @@ def test_a_base64_body_that_does_not_decode_to_the_hashed_bytes_is_refused():
     # Then it is an integrity error, not a crash and not garbage handed to the handler
     assert envelope.body_encoding == "base64"
     with pytest.raises(BodyIntegrityError):
-        load_body(envelope, allowed_bucket=OVERFLOW_BUCKET)
+        load_body(envelope, allowed_buckets=OVERFLOW_BUCKET)

@@ -36,13 +36,14 @@ def test_claiming_a_new_delivery_writes_the_whole_audit_record():
     result = claim(dynamodb)
 
     # Then it holds the lease, with one write and the schema's readable attributes
-    assert result == ledger.Claim(ClaimStatus.CLAIMED, attempts=1)
+    assert result == ledger.Claim(ClaimStatus.CLAIMED, attempts=1, run_attempts=1)
     assert dynamodb.calls == ["UpdateItem"]
     assert dynamodb.item("stripe", "evt_1") == {
         "provider": "stripe",
         "delivery_id": "evt_1",
         "status": "processing",
         "attempts": 1,
+        "run_attempts": 1,
         "first_seen_at": "2025-06-15T15:06:40.000Z",
         "last_attempt_at": "2025-06-15T15:06:40.000Z",
         "lease_owner": "me",
@@ -80,7 +81,7 @@ def test_an_expired_lease_can_be_taken_over_and_the_old_holder_can_no_longer_set
     result = claim(dynamodb, owner="me", now=NOW + 5.001)
 
     # Then the claim succeeds as a second attempt, and the dead consumer's late writes are refused
-    assert result == ledger.Claim(ClaimStatus.CLAIMED, attempts=2)
+    assert result == ledger.Claim(ClaimStatus.CLAIMED, attempts=2, run_attempts=2)
     assert not ledger.complete_delivery(DELIVERIES_TABLE, DELIVERY, owner="dead", now=NOW + 6, client=dynamodb)
     assert not ledger.fail_delivery(DELIVERIES_TABLE, DELIVERY, owner="dead", error=ValueError(), client=dynamodb)
     assert dynamodb.item("stripe", "evt_1")["lease_owner"] == "me"
@@ -148,7 +149,7 @@ def test_failure_records_a_short_error_and_the_delivery_is_claimable_again():
     assert item["last_error"].startswith("RuntimeError: line one line two xxx")
     assert len(item["last_error"]) == 300
     assert "lease_expires_at" not in item
-    assert claim(dynamodb, owner="next", now=NOW + 1) == ledger.Claim(ClaimStatus.CLAIMED, attempts=2)
+    assert claim(dynamodb, owner="next", now=NOW + 1) == ledger.Claim(ClaimStatus.CLAIMED, attempts=2, run_attempts=2)
     assert dynamodb.item("stripe", "evt_1")["first_seen_at"] == "2025-06-15T15:06:40.000Z"
 
 
@@ -188,7 +189,7 @@ def test_skipping_records_processed_skipped_in_one_write_and_is_idempotent():
     second = ledger.record_skipped(DELIVERIES_TABLE, DELIVERY, owner="b", now=NOW + 1, ttl_days=30, client=dynamodb)
 
     # Then the first is recorded as processed/skipped in one write, the second is a duplicate
-    assert first == ledger.Claim(ClaimStatus.CLAIMED, attempts=1)
+    assert first == ledger.Claim(ClaimStatus.CLAIMED, attempts=1, run_attempts=1)
     assert second.status is ClaimStatus.DUPLICATE
     assert second.outcome == "skipped"
     item = dynamodb.item("stripe", "evt_1")

@@ -160,9 +160,10 @@ def test_a_handler_failing_twice_then_succeeding_is_processed_once_in_three_atte
 
 
 def test_a_failure_on_the_last_receive_is_counted_as_dead_lettered(consumer, registry, dynamodb, context, capsys):
-    # Given a handler that always fails, and a record on its fifth receive (maxReceiveCount 5)
+    # Given a handler that always fails, and a record on its last receive (maxReceiveCount, default 20), its attempts
+    # not yet used up (short retries, conflicts, count receives too)
     registry.on(*PAID)(Recorder(always_fail=True))
-    record = sqs_record(make_envelope(), message_id="m-1", receive_count=5)
+    record = sqs_record(make_envelope(), message_id="m-1", receive_count=consumer.settings.max_receive_count)
 
     # When it is processed
     response = process_batch(sqs_event([record]), context, consumer)

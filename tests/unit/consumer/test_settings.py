@@ -14,7 +14,7 @@ def test_defaults_apply_when_optional_variables_are_absent_or_empty():
     settings = ConsumerSettings.from_env(environ)
 
     # Then the documented defaults apply
-    assert (settings.delivery_ttl_days, settings.max_receive_count, settings.lease_margin_ms) == (30, 5, 1000)
+    assert (settings.delivery_ttl_days, settings.max_receive_count, settings.lease_margin_ms) == (30, 20, 1000)
 
 
 @pytest.mark.parametrize(

@@ -48,7 +48,7 @@ class Wired:
         found = []
         for message in self.sqs.messages:
             envelope = Envelope.model_validate_json(message["Body"])
-            found.append((envelope, load_body(envelope, allowed_bucket=BUCKET, client=self.s3)))
+            found.append((envelope, load_body(envelope, allowed_buckets=BUCKET, client=self.s3)))
         return found
 
 

@@ -24,12 +24,15 @@ def default_s3_client() -> Any:
     return boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2))
 
 
-def load_body(envelope: Envelope, *, allowed_bucket: str, client: Any = None) -> bytes:
+def load_body(envelope: Envelope, *, allowed_buckets: frozenset[str] | str, client: Any = None) -> bytes:
     """The exact raw bytes the provider sent, checked against ``body_size`` and ``body_sha256``.
 
-    Bodies by reference are only read from ``allowed_bucket`` (the receivers' overflow bucket): a queue message must
-    not be able to make the consumer read arbitrary objects, whatever the IAM policy allows.
+    Bodies by reference are only read from ``allowed_buckets`` (the receivers' overflow bucket, and the archive
+    bucket for replays): a queue message must not be able to make the consumer read arbitrary objects, whatever the
+    IAM policy allows.
     """
+    if isinstance(allowed_buckets, str):
+        allowed_buckets = frozenset({allowed_buckets})
     if envelope.body_ref is None:
         try:
             raw = envelope.inline_body_bytes()
@@ -37,8 +40,8 @@ def load_body(envelope: Envelope, *, allowed_bucket: str, client: Any = None) ->
             raise BodyIntegrityError("inline body is not valid base64") from None
     else:
         ref = envelope.body_ref
-        if ref.bucket != allowed_bucket:
-            raise BodyIntegrityError("body_ref points outside the overflow bucket")
+        if ref.bucket not in allowed_buckets:
+            raise BodyIntegrityError("body_ref points outside the overflow and archive buckets")
         response = (client or default_s3_client()).get_object(Bucket=ref.bucket, Key=ref.key)
         raw = response["Body"].read()
     verify_body(envelope, raw)

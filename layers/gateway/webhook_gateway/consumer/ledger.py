@@ -98,6 +98,13 @@ _NAMES = {
     "#expires_at": "expires_at",
     "#duplicate_of": "duplicate_of",
     "#first_delivery_id": "first_delivery_id",
+    "#run_attempts": "run_attempts",
+    "#pending_replays": "pending_replays",
+    "#next_attempt_at": "next_attempt_at",
+    "#dead_lettered_at": "dead_lettered_at",
+    "#replay_count": "replay_count",
+    "#replays": "replays",
+    "#last_replay_at": "last_replay_at",
 }
 
 
@@ -106,23 +113,27 @@ def _names(*placeholders: str) -> dict[str, str]:
     return {placeholder: _NAMES[placeholder] for placeholder in placeholders}
 
 
-# The delivery may be (re)claimed: new, failed, or held by a lease that has expired.
+# The delivery may be (re)claimed: new (or only a replay request so far), failed, or held by a lease that has
+# expired. A replay copy may also claim a processed delivery, once per replay request (``pending_replays``).
 _CLAIMABLE = (
-    "attribute_not_exists(#provider) OR #status = :failed "
-    "OR (#status = :processing AND #lease_expires_at < :now_ms)"
+    "attribute_not_exists(#status) OR #status = :failed OR (#status = :processing AND #lease_expires_at < :now_ms)"
 )
+_REPLAY_CLAIMABLE = f"{_CLAIMABLE} OR (#status = :processed AND contains(#pending_replays, :replay_id))"
 _ATTEMPT = (
-    "#attempts = if_not_exists(#attempts, :zero) + :one, #first_seen_at = if_not_exists(#first_seen_at, :now), "
+    "#attempts = if_not_exists(#attempts, :zero) + :one, #run_attempts = if_not_exists(#run_attempts, :zero) + :one, "
+    "#first_seen_at = if_not_exists(#first_seen_at, :now), "
     "#last_attempt_at = :now, #lease_owner = :owner, #event_type = :event_type, #received_at = :received_at, "
     "#message_id = :message_id, #body_location = :body_location, #expires_at = :expires_at"
 )
-_CLAIM_UPDATE = f"SET #status = :processing, #lease_expires_at = :lease_expires_at, {_ATTEMPT}"
+_CLAIM_UPDATE = f"SET #status = :processing, #lease_expires_at = :lease_expires_at, {_ATTEMPT} REMOVE #next_attempt_at"
 _SKIP_UPDATE = (
-    f"SET #status = :processed, #outcome = :skipped, #processed_at = :now, {_ATTEMPT} REMOVE #lease_expires_at"
+    f"SET #status = :processed, #outcome = :skipped, #processed_at = :now, {_ATTEMPT} "
+    "REMOVE #lease_expires_at, #next_attempt_at"
 )
 _CLAIM_NAMES = _names(
-    "#provider",
     "#status",
+    "#run_attempts",
+    "#next_attempt_at",
     "#attempts",
     "#first_seen_at",
     "#last_attempt_at",
@@ -137,8 +148,10 @@ _CLAIM_NAMES = _names(
 _SKIP_NAMES = {**_CLAIM_NAMES, **_names("#outcome", "#processed_at")}
 _DUPLICATE_BODY_UPDATE = (
     "SET #status = :processed, #outcome = :duplicate_body, #duplicate_of = :duplicate_of, #processed_at = :now, "
-    f"{_ATTEMPT} REMOVE #lease_expires_at"
+    f"{_ATTEMPT} REMOVE #lease_expires_at, #next_attempt_at"
 )
+# A replay copy consumes its request: a second copy of the same request finds it gone and is a duplicate.
+_CONSUME_REPLAY = " DELETE #pending_replays :replay_ids"
 _DUPLICATE_BODY_NAMES = {**_SKIP_NAMES, **_names("#duplicate_of")}
 
 # The body is new, or it is this very delivery's (a retry of it).
@@ -153,8 +166,25 @@ _BODY_NAMES = _names("#provider", "#first_delivery_id", "#first_seen_at", "#expi
 _HELD_BY_ME = "#lease_owner = :owner AND #status = :processing"
 _COMPLETE_UPDATE = "SET #status = :processed, #outcome = :outcome, #processed_at = :now REMOVE #lease_expires_at"
 _COMPLETE_NAMES = _names("#lease_owner", "#status", "#outcome", "#processed_at", "#lease_expires_at")
-_FAIL_UPDATE = "SET #status = :failed, #last_error = :error REMOVE #lease_expires_at"
-_FAIL_NAMES = _names("#lease_owner", "#status", "#last_error", "#lease_expires_at")
+_FAIL_NAMES = _names("#lease_owner", "#status", "#lease_expires_at")
+
+# A replay request may be recorded unless a consumer holds a live lease on the delivery right now.
+_REPLAY_REQUESTABLE = "attribute_not_exists(#status) OR #status <> :processing OR #lease_expires_at < :now_ms"
+_REPLAY_REQUEST_UPDATE = (
+    "SET #replay_count = if_not_exists(#replay_count, :zero) + :one, #last_replay_at = :now, "
+    "#replays = list_append(if_not_exists(#replays, :no_replays), :replay), #run_attempts = :zero, "
+    "#expires_at = if_not_exists(#expires_at, :expires_at) ADD #pending_replays :replay_ids"
+)
+_REPLAY_REQUEST_NAMES = _names(
+    "#status",
+    "#lease_expires_at",
+    "#replay_count",
+    "#last_replay_at",
+    "#replays",
+    "#run_attempts",
+    "#expires_at",
+    "#pending_replays",
+)
 
 _S_PROCESSING = {"S": STATUS_PROCESSING}
 _S_PROCESSED = {"S": STATUS_PROCESSED}
@@ -187,6 +217,8 @@ class Delivery:
     received_at: datetime
     message_id: str
     body_location: str = "inline"
+    # The replay request this copy serves (Envelope.replay), or None for a delivery as the receiver queued it.
+    replay_id: str | None = None
 
     @property
     def key(self) -> dict[str, dict[str, str]]:
@@ -203,6 +235,7 @@ class ClaimStatus(enum.StrEnum):
 class Claim:
     status: ClaimStatus
     attempts: int = 0  # attempts recorded so far, this one included when CLAIMED
+    run_attempts: int = 0  # of those, since the delivery was received or last replayed (what the schedule counts)
     lease_owner: str = ""  # on CONFLICT, who holds the lease
     lease_expires_at: int | None = None  # epoch ms
     outcome: str = ""  # on DUPLICATE, how it was processed (handled|skipped)
@@ -354,21 +387,89 @@ def fail_delivery(
     delivery: Delivery,
     *,
     owner: str,
-    error: BaseException,
+    error: BaseException | None,
+    next_attempt_at: float | None = None,
+    dead_lettered_at: float | None = None,
     client: Any = None,
 ) -> bool:
     """Mark the claimed delivery ``failed`` with ``last_error``: ONE UpdateItem, applied only while ``owner`` holds it.
 
-    ``attempts`` was already counted by the claim. A failed delivery is claimable again at once (the next SQS
-    receive). Returns False when the lease was lost, raises ``ClientError`` for any other failure.
+    ``attempts`` was already counted by the claim. ``next_attempt_at`` (epoch seconds) records when the retry
+    schedule brings it back (absent: the queue's short retry); ``dead_lettered_at`` that the consumer moved it to the
+    DLQ. ``error`` None keeps the ``last_error`` already recorded. A failed delivery is claimable again at once (the
+    next SQS receive). Returns False when the lease was lost, raises ``ClientError`` for any other failure.
     """
-    values = {
-        ":owner": {"S": owner},
-        ":processing": _S_PROCESSING,
-        ":failed": _S_FAILED,
-        ":error": {"S": describe_error(error)},
-    }
-    return _settle(table_name, delivery, _FAIL_UPDATE, _FAIL_NAMES, values, owner, STATUS_FAILED, client)
+    values: dict[str, dict[str, str]] = {":owner": {"S": owner}, ":processing": _S_PROCESSING, ":failed": _S_FAILED}
+    names = dict(_FAIL_NAMES)
+    sets = ["#status = :failed"]
+    removes = ["#lease_expires_at"]
+    if error is not None:
+        sets.append("#last_error = :error")
+        values[":error"] = {"S": describe_error(error)}
+        names.update(_names("#last_error"))
+    names.update(_names("#next_attempt_at"))
+    if next_attempt_at is not None:
+        sets.append("#next_attempt_at = :next_attempt_at")
+        values[":next_attempt_at"] = {"S": iso_utc(next_attempt_at)}
+    else:
+        removes.append("#next_attempt_at")
+    if dead_lettered_at is not None:
+        sets.append("#dead_lettered_at = :dead_lettered_at")
+        values[":dead_lettered_at"] = {"S": iso_utc(dead_lettered_at)}
+        names.update(_names("#dead_lettered_at"))
+    update = f"SET {', '.join(sets)} REMOVE {', '.join(removes)}"
+    return _settle(table_name, delivery, update, names, values, owner, STATUS_FAILED, client)
+
+
+class ReplayRefused(Exception):
+    """The replay request was not recorded: a consumer holds a live lease on the delivery (try again shortly)."""
+
+
+def request_replay(
+    table_name: str,
+    provider: str,
+    delivery_id: str,
+    *,
+    replay_id: str,
+    requested_by: str,
+    now: float,
+    ttl_days: int,
+    client: Any = None,
+) -> int:
+    """Record a replay request on the delivery's ledger item: ONE conditional UpdateItem. Returns the replay count.
+
+    Adds ``replay_id`` to ``pending_replays`` (the replay copy's claim consumes it: the handler runs once per
+    request, even for a processed delivery), appends ``{id, at, by}`` to ``replays``, counts ``replay_count``, sets
+    ``last_replay_at``, and resets ``run_attempts`` so that the replay gets the whole retry schedule. Refused
+    (:class:`ReplayRefused`) while a consumer holds a live lease; raises ``ClientError`` for any other failure.
+    """
+    now_ms = int(now * 1000)
+    entry = {"M": {"id": {"S": replay_id}, "at": {"S": iso_utc(now)}, "by": {"S": requested_by or "unknown"}}}
+    try:
+        response = (client or default_client()).update_item(
+            TableName=table_name,
+            Key={PK: {"S": provider}, SK: {"S": delivery_id}},
+            UpdateExpression=_REPLAY_REQUEST_UPDATE,
+            ConditionExpression=_REPLAY_REQUESTABLE,
+            ExpressionAttributeNames=_REPLAY_REQUEST_NAMES,
+            ExpressionAttributeValues={
+                ":processing": _S_PROCESSING,
+                ":now_ms": {"N": str(now_ms)},
+                ":zero": _N_ZERO,
+                ":one": _N_ONE,
+                ":now": {"S": iso_utc(now)},
+                ":no_replays": {"L": []},
+                ":replay": {"L": [entry]},
+                ":expires_at": {"N": str(int(now) + ttl_days * 86_400)},
+                ":replay_ids": {"SS": [replay_id]},
+            },
+            ReturnValues="UPDATED_NEW",
+        )
+    except ClientError as error:
+        if _code(error) == CONDITIONAL_CHECK_FAILED:
+            raise ReplayRefused(f"{provider}/{delivery_id} is being processed right now (lease held)") from None
+        raise
+    return _number(response.get("Attributes", {}), "replay_count")
 
 
 def get_delivery(table_name: str, provider: str, delivery_id: str, *, client: Any = None) -> dict[str, Any] | None:
@@ -411,18 +512,28 @@ def _claim_write(
     delivery: Delivery,
     update: str,
     names: dict[str, str],
-    values: dict[str, dict[str, str]],
+    values: dict[str, dict[str, Any]],
     *,
     owner: str,
     client: Any,
 ) -> Claim:
     """One UpdateItem under the claim's condition; a refused one reports the item it found (no read needed)."""
+    condition = _CLAIMABLE
+    if delivery.replay_id is not None:
+        condition, update = _REPLAY_CLAIMABLE, update + _CONSUME_REPLAY
+        names = {**names, **_names("#pending_replays")}
+        values = {
+            **values,
+            ":processed": _S_PROCESSED,
+            ":replay_id": {"S": delivery.replay_id},
+            ":replay_ids": {"SS": [delivery.replay_id]},
+        }
     try:
         response = (client or default_client()).update_item(
             TableName=table_name,
             Key=delivery.key,
             UpdateExpression=update,
-            ConditionExpression=_CLAIMABLE,
+            ConditionExpression=condition,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
             ReturnValues="UPDATED_NEW",
@@ -430,7 +541,10 @@ def _claim_write(
         )
     except ClientError as error:
         return _existing_claim(error, owner)
-    return Claim(ClaimStatus.CLAIMED, attempts=_number(response.get("Attributes", {}), "attempts"))
+    attributes = response.get("Attributes", {})
+    return Claim(
+        ClaimStatus.CLAIMED, attempts=_number(attributes, "attempts"), run_attempts=_number(attributes, "run_attempts")
+    )
 
 
 def _attempt_values(delivery: Delivery, *, owner: str, now: float, ttl_days: int) -> dict[str, dict[str, str]]:
@@ -459,7 +573,9 @@ def _existing_claim(error: ClientError, owner: str) -> Claim:
         return Claim(ClaimStatus.DUPLICATE, attempts=attempts, outcome=_string(item, "outcome"))
     if status == STATUS_PROCESSING and holder == owner:
         # Our own claim already landed (botocore retried a request whose response was lost).
-        return Claim(ClaimStatus.CLAIMED, attempts=attempts, lease_owner=holder)
+        return Claim(
+            ClaimStatus.CLAIMED, attempts=attempts, run_attempts=_number(item, "run_attempts"), lease_owner=holder
+        )
     lease = item.get("lease_expires_at")
     return Claim(
         ClaimStatus.CONFLICT,
@@ -513,7 +629,7 @@ def _number(item: dict[str, Any], name: str) -> int:
 
 
 def _plain(value: dict[str, Any]) -> Any:
-    (kind, raw), = value.items()
+    ((kind, raw),) = value.items()
     if kind == "N":
         number = float(raw)
         return int(number) if number.is_integer() else number

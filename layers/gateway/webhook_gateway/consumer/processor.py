@@ -28,10 +28,12 @@ the provider was told we accepted; sending them to the DLQ directly would need `
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.logging.formatter import BasePowertoolsFormatter
@@ -41,12 +43,13 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from webhook_gateway.consumer import ledger
+from webhook_gateway.consumer import archive, ledger
 from webhook_gateway.consumer.bodies import load_body
 from webhook_gateway.consumer.events import build_event
 from webhook_gateway.consumer.registry import Registry
 from webhook_gateway.consumer.settings import ConsumerSettings
 from webhook_gateway.consumer.tally import (
+    ARCHIVE_ERRORS,
     CLAIM_CONFLICTS,
     DELIVERIES_DEAD_LETTERED,
     DELIVERIES_PROCESSED,
@@ -56,6 +59,8 @@ from webhook_gateway.consumer.tally import (
     LEASE_LOST,
     LEDGER_ERRORS,
     POISON_MESSAGES,
+    REPLAYS_PROCESSED,
+    RETRIES_SCHEDULED,
     UNKNOWN_PROVIDER,
     BatchTally,
 )
@@ -69,6 +74,7 @@ _RECORD_KEYS = ("provider", "delivery_id", "event_type", "message_id", "correlat
 PROCESSED = "processed"
 SKIPPED = "skipped"
 DUPLICATE = "duplicate"
+DEAD_LETTERED = "dead_lettered"  # out of attempts: the consumer sent it to the DLQ itself, the record is acknowledged
 
 
 class PoisonMessage(Exception):
@@ -88,7 +94,10 @@ class Consumer:
     registry: Registry
     dynamodb: Any = None
     s3: Any = None
+    sqs: Any = None
     clock: Callable[[], float] = field(default=time.time)
+    # The retry schedule's jitter (a float in [0, 1)); tests fix it.
+    random: Callable[[], float] = field(default=random.random)
 
 
 def process_batch(
@@ -215,46 +224,16 @@ def _process_envelope(
         received_at=envelope.received_at,
         message_id=record.message_id,
         body_location=envelope.body_location,
+        replay_id=envelope.replay.id if envelope.replay is not None else None,
     )
     owner = lease_owner(context, delivery.message_id)
     handler = consumer.registry.resolve(provider, envelope.event_type)
+    if settings.archive_enabled and envelope.replay is None:
+        _archive(envelope, consumer, tally)
 
-    try:
-        if not envelope.delivery_id_signed:
-            first_id = ledger.claim_body(
-                settings.table_name,
-                delivery,
-                body_sha256=envelope.body_sha256,
-                now=consumer.clock(),
-                ttl_days=settings.delivery_ttl_days,
-                client=consumer.dynamodb,
-            )
-            if first_id != delivery.delivery_id:
-                return _record_duplicate_body(envelope, delivery, first_id, owner, consumer, tally)
-        if handler is None:
-            claim = ledger.record_skipped(
-                settings.table_name,
-                delivery,
-                owner=owner,
-                now=consumer.clock(),
-                ttl_days=settings.delivery_ttl_days,
-                client=consumer.dynamodb,
-            )
-        else:
-            claim = ledger.claim_delivery(
-                settings.table_name,
-                delivery,
-                owner=owner,
-                now=consumer.clock(),
-                lease_ms=lease_ms(context, settings),
-                ttl_days=settings.delivery_ttl_days,
-                client=consumer.dynamodb,
-            )
-    except ClientError as error:
-        tally.count(provider, LEDGER_ERRORS)
-        logger.warning("ledger write failed; the record will be retried", extra={"error_code": _code(error)})
-        raise
-
+    claim = _claim(envelope, delivery, owner, handler is not None, consumer, tally, context)
+    if isinstance(claim, str):
+        return claim
     if claim.status is ledger.ClaimStatus.DUPLICATE:
         tally.count(provider, DUPLICATES_DROPPED)
         logger.info("duplicate delivery acknowledged", extra={"attempts": claim.attempts, "outcome": claim.outcome})
@@ -270,22 +249,119 @@ def _process_envelope(
         tally.count(provider, DELIVERIES_SKIPPED)
         logger.info("no handler registered for this event type; delivery recorded as skipped")
         return SKIPPED
+    if claim.run_attempts > settings.max_attempts:
+        # The last allowed attempt already failed, and moving it to the DLQ did not complete: finish that now.
+        return _dead_letter(record, delivery, owner, None, consumer, tally)
 
+    failure = _run_handler(handler, envelope, record, delivery, owner, claim, consumer, tally)
+    if failure is not None:
+        return failure
+    return _complete(envelope, delivery, owner, claim, consumer, tally)
+
+
+def _claim(
+    envelope: Envelope,
+    delivery: ledger.Delivery,
+    owner: str,
+    has_handler: bool,
+    consumer: Consumer,
+    tally: BatchTally,
+    context: Any,
+) -> ledger.Claim | str:
+    """The ledger's claim on the delivery (a str: the record's result when the body was already taken)."""
+    settings = consumer.settings
     try:
-        raw = load_body(envelope, allowed_bucket=settings.overflow_bucket, client=consumer.s3)
+        # A replay was asked for by an operator, for this very id: the body check against other ids does not apply.
+        if not envelope.delivery_id_signed and envelope.replay is None:
+            first_id = ledger.claim_body(
+                settings.table_name,
+                delivery,
+                body_sha256=envelope.body_sha256,
+                now=consumer.clock(),
+                ttl_days=settings.delivery_ttl_days,
+                client=consumer.dynamodb,
+            )
+            if first_id != delivery.delivery_id:
+                return _record_duplicate_body(envelope, delivery, first_id, owner, consumer, tally)
+        if not has_handler:
+            return ledger.record_skipped(
+                settings.table_name,
+                delivery,
+                owner=owner,
+                now=consumer.clock(),
+                ttl_days=settings.delivery_ttl_days,
+                client=consumer.dynamodb,
+            )
+        return ledger.claim_delivery(
+            settings.table_name,
+            delivery,
+            owner=owner,
+            now=consumer.clock(),
+            lease_ms=lease_ms(context, settings),
+            ttl_days=settings.delivery_ttl_days,
+            client=consumer.dynamodb,
+        )
+    except ClientError as error:
+        tally.count(envelope.provider, LEDGER_ERRORS)
+        logger.warning("ledger write failed; the record will be retried", extra={"error_code": _code(error)})
+        raise
+
+
+def _run_handler(
+    handler: Callable[[Any], Any],
+    envelope: Envelope,
+    record: SQSRecord,
+    delivery: ledger.Delivery,
+    owner: str,
+    claim: ledger.Claim,
+    consumer: Consumer,
+    tally: BatchTally,
+) -> str | None:
+    """Load the body and run the handler; None when it succeeded. A failure is recorded and either raised (the
+    record is retried: after the schedule's delay for a handler error) or, out of attempts, dead-lettered."""
+    settings = consumer.settings
+    try:
+        raw = load_body(envelope, allowed_buckets=_body_buckets(settings), client=consumer.s3)
+    except Exception as error:
+        # Not the handler's failure: the queue's short retry, no backoff.
+        tally.count(delivery.provider, HANDLER_FAILURES)
+        logger.exception("the delivery's body could not be loaded; the record will be retried")
+        _record_failure(settings.table_name, delivery, owner, error, consumer.dynamodb)
+        raise
+    try:
         handler(build_event(envelope, raw, message_id=delivery.message_id, attempt=claim.attempts))
     except Exception as error:
-        tally.count(provider, HANDLER_FAILURES)
+        tally.count(delivery.provider, HANDLER_FAILURES)
+        delay = settings.retry_policy.delay_after(claim.run_attempts, consumer.random)
+        if delay is not None and not _outlives_retention(record, delay, consumer):
+            delay = None  # SQS would delete the message while it waits: dead-letter it now instead
+        if delay is None:
+            logger.exception(
+                "delivery failed; recorded as failed, out of attempts: moving it to the DLQ",
+                extra={"attempts": claim.attempts},
+            )
+            return _dead_letter(record, delivery, owner, error, consumer, tally)
         logger.exception(
             "delivery failed; recorded as failed, the record will be retried", extra={"attempts": claim.attempts}
         )
-        _record_failure(settings.table_name, delivery, owner, error, consumer.dynamodb)
+        _schedule_retry(record, delivery, owner, error, delay, claim.run_attempts, consumer, tally)
         raise
+    return None
 
+
+def _complete(
+    envelope: Envelope,
+    delivery: ledger.Delivery,
+    owner: str,
+    claim: ledger.Claim,
+    consumer: Consumer,
+    tally: BatchTally,
+) -> str:
+    provider = envelope.provider
     done = consumer.clock()
     try:
         completed = ledger.complete_delivery(
-            settings.table_name, delivery, owner=owner, now=done, client=consumer.dynamodb
+            consumer.settings.table_name, delivery, owner=owner, now=done, client=consumer.dynamodb
         )
     except ClientError as error:
         tally.count(provider, LEDGER_ERRORS)
@@ -300,8 +376,17 @@ def _process_envelope(
         logger.warning("the handler finished after its lease was taken over: it may have run twice")
         return PROCESSED
     tally.count(provider, DELIVERIES_PROCESSED)
+    if envelope.replay is not None:
+        # A replay's age is the operator's, not the pipeline's: it stays out of the end-to-end lag.
+        tally.count(provider, REPLAYS_PROCESSED)
+        logger.info("replayed delivery processed", extra={"replay_id": envelope.replay.id})
+        return PROCESSED
     tally.lag(provider, (done - ledger.datetime_to_epoch(envelope.received_at)) * 1000)
-    logger.debug("delivery processed", extra={"attempts": claim.attempts})
+    if claim.attempts > 1:
+        # Rare, and it closes the "waiting for a retry" line of the dashboard: worth an INFO line.
+        logger.info("delivery processed after a retry", extra={"attempts": claim.attempts})
+    else:
+        logger.debug("delivery processed")
     return PROCESSED
 
 
@@ -329,10 +414,164 @@ def _record_duplicate_body(
     return DUPLICATE
 
 
-def _record_failure(table_name: str, delivery: ledger.Delivery, owner: str, error: Exception, client: Any) -> None:
+def _archive(envelope: Envelope, consumer: Consumer, tally: BatchTally) -> None:
+    """Archive before claiming: a failure leaves nothing claimed, and the record keeps the short retry."""
+    settings = consumer.settings
+    try:
+        archive.archive_delivery(
+            envelope,
+            table_name=settings.table_name,
+            bucket=settings.archive_bucket,
+            now=consumer.clock(),
+            retention_days=settings.archive_retention_days,
+            inline_max_bytes=settings.archive_inline_max_bytes,
+            dynamodb=consumer.dynamodb,
+            s3=consumer.s3,
+        )
+    except Exception as error:
+        tally.count(envelope.provider, ARCHIVE_ERRORS)
+        logger.warning(
+            "the delivery could not be archived; the record will be retried", extra={"error_code": _code(error)}
+        )
+        raise
+
+
+# A retry must come back this long before the queue's retention ends (a receive, a batch, a handler run).
+RETENTION_MARGIN_SECONDS = 3_600
+
+
+def _outlives_retention(record: SQSRecord, delay: int, consumer: Consumer) -> bool:
+    """Whether the message, hidden for ``delay`` seconds, still has time left in the queue when it comes back."""
+    try:
+        sent_at = int(record.raw_event["attributes"]["SentTimestamp"]) / 1000
+    except (KeyError, TypeError, ValueError):
+        return True  # no timestamp (a hand-made event): the settings already fit the schedule in the retention
+    expires_at = sent_at + consumer.settings.queue_retention_seconds
+    return consumer.clock() + delay + RETENTION_MARGIN_SECONDS < expires_at
+
+
+def _body_buckets(settings: ConsumerSettings) -> frozenset[str]:
+    # A replayed large body is read from its archive object; everything else from the overflow bucket.
+    return frozenset(bucket for bucket in (settings.overflow_bucket, settings.archive_bucket) if bucket)
+
+
+def _schedule_retry(
+    record: SQSRecord,
+    delivery: ledger.Delivery,
+    owner: str,
+    error: Exception,
+    delay: int,
+    attempt: int,
+    consumer: Consumer,
+    tally: BatchTally,
+) -> None:
+    """Record when the next attempt is due, then hide the message until then (best effort: if SQS refuses, the
+    queue's visibility timeout brings it back sooner, which is safe)."""
+    settings = consumer.settings
+    next_attempt_at = consumer.clock() + delay
+    _record_failure(settings.table_name, delivery, owner, error, consumer.dynamodb, next_attempt_at=next_attempt_at)
+    if not settings.queue_url:
+        return
+    try:
+        _sqs(consumer).change_message_visibility(
+            QueueUrl=settings.queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=delay
+        )
+    except Exception as sqs_error:
+        logger.warning(
+            "could not delay the retry; it comes back after the queue's visibility timeout",
+            extra={"error_code": _code(sqs_error)},
+        )
+        return
+    tally.count(delivery.provider, RETRIES_SCHEDULED)
+    logger.warning(
+        "retry scheduled",
+        extra={
+            "attempt": attempt,
+            "delay_seconds": delay,
+            "next_attempt_at": ledger.iso_utc(next_attempt_at),
+        },
+    )
+
+
+def _dead_letter(
+    record: SQSRecord,
+    delivery: ledger.Delivery,
+    owner: str,
+    error: Exception | None,
+    consumer: Consumer,
+    tally: BatchTally,
+) -> str:
+    """Out of attempts: record it, copy the message to the DLQ unchanged, acknowledge it. Without a DLQ URL (or if
+    the copy fails) the record is reported failed and SQS's redrive policy takes over."""
+    settings = consumer.settings
+    now = consumer.clock()
+    _record_failure(settings.table_name, delivery, owner, error, consumer.dynamodb, dead_lettered_at=now)
+    if not settings.dead_letter_queue_url:
+        raise RetriesExhausted("out of attempts and no DEAD_LETTER_QUEUE_URL: left to the redrive policy")
+    params: dict[str, Any] = {"QueueUrl": settings.dead_letter_queue_url, "MessageBody": record.body}
+    attributes = _message_attributes(record)
+    if attributes:
+        params["MessageAttributes"] = attributes
+    try:
+        _sqs(consumer).send_message(**params)
+    except Exception as sqs_error:
+        logger.error(
+            "could not move the delivery to the DLQ; the record will be retried", extra={"error_code": _code(sqs_error)}
+        )
+        raise RetriesExhausted("out of attempts; the copy to the DLQ failed") from sqs_error
+    tally.count(delivery.provider, DELIVERIES_DEAD_LETTERED)
+    logger.error("delivery out of attempts: moved to the DLQ", extra={"max_attempts": settings.max_attempts})
+    return DEAD_LETTERED
+
+
+class RetriesExhausted(Exception):
+    """The delivery used every attempt and could not be moved to the DLQ by the consumer: SQS retries the record."""
+
+
+def _message_attributes(record: SQSRecord) -> dict[str, dict[str, str]]:
+    """The record's string attributes in SendMessage's shape (Lambda's event spells them in camelCase)."""
+    found: dict[str, dict[str, str]] = {}
+    for name, value in (record.raw_event.get("messageAttributes") or {}).items():
+        text = value.get("stringValue")
+        if text is not None:
+            found[name] = {"DataType": value.get("dataType", "String"), "StringValue": text}
+    return found
+
+
+def _sqs(consumer: Consumer) -> Any:
+    return consumer.sqs if consumer.sqs is not None else default_sqs_client()
+
+
+@cache
+def default_sqs_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2))
+
+
+def _record_failure(
+    table_name: str,
+    delivery: ledger.Delivery,
+    owner: str,
+    error: Exception | None,
+    client: Any,
+    *,
+    next_attempt_at: float | None = None,
+    dead_lettered_at: float | None = None,
+) -> None:
     """Best effort: if even this write fails, the lease expires and the delivery is claimable again anyway."""
     try:
-        if not ledger.fail_delivery(table_name, delivery, owner=owner, error=error, client=client):
+        settled = ledger.fail_delivery(
+            table_name,
+            delivery,
+            owner=owner,
+            error=error,
+            next_attempt_at=next_attempt_at,
+            dead_lettered_at=dead_lettered_at,
+            client=client,
+        )
+        if not settled:
             logger.warning("could not record the failure: the lease was taken over by another consumer")
     except ClientError as ledger_error:
         logger.warning("could not record the failure in the ledger", extra={"error_code": _code(ledger_error)})
@@ -346,5 +585,6 @@ def _receive_count(record: SQSRecord) -> int:
         return 1
 
 
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
+def _code(error: Exception) -> str:
+    response = getattr(error, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", "")) or type(error).__name__

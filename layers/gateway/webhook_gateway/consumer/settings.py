@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from webhook_gateway.consumer.retry import (
+    DEFAULT_JITTER,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_SCHEDULE,
+    RetryPolicy,
+    parse_schedule,
+)
+
+# DynamoDB's item limit is 400 KB; an archive item also holds the delivery's metadata (headers, ids, times).
+MAX_ARCHIVE_INLINE_BYTES = 350_000
 
 
 class ConsumerSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, ignored_types=(cached_property,))
 
     # The deliveries ledger (idempotency record and audit trail), see webhook_gateway.consumer.ledger.
     table_name: str = Field(alias="TABLE_NAME", min_length=3, max_length=255)
@@ -18,11 +30,57 @@ class ConsumerSettings(BaseModel):
     # this is processed again, so keep it above every provider's retry horizon (Stripe: 3 days).
     delivery_ttl_days: int = Field(alias="DELIVERY_TTL_DAYS", default=30, gt=0, le=3650)
     # Must equal the queue's redrive policy maxReceiveCount: a record failing on that receive is dead-lettered.
-    max_receive_count: int = Field(alias="MAX_RECEIVE_COUNT", default=5, ge=1, le=1000)
+    max_receive_count: int = Field(alias="MAX_RECEIVE_COUNT", default=20, ge=1, le=1000)
     # Added to the invocation's remaining time to form the claim lease (clock skew between Lambda hosts).
     lease_margin_ms: int = Field(alias="LEASE_MARGIN_MS", default=1_000, ge=0, le=60_000)
     # Lease used when no Lambda context is available (local runs, scripts): Lambda's maximum timeout.
     default_lease_ms: int = Field(alias="DEFAULT_LEASE_MS", default=900_000, gt=0)
+
+    # The archive (webhook_gateway.consumer.archive): every delivery's exact body and headers, kept this many days;
+    # 0 turns it off. Bodies up to archive_inline_max_bytes live in the ledger table, larger ones in archive_bucket.
+    archive_retention_days: int = Field(alias="ARCHIVE_RETENTION_DAYS", default=0, ge=0, le=3650)
+    archive_bucket: str = Field(alias="ARCHIVE_BUCKET", default="", max_length=63)
+    archive_inline_max_bytes: int = Field(
+        alias="ARCHIVE_INLINE_MAX_BYTES", default=6_144, ge=0, le=MAX_ARCHIVE_INLINE_BYTES
+    )
+
+    # Retry with backoff (webhook_gateway.consumer.retry). Without QUEUE_URL a failed delivery comes back after the
+    # queue's visibility timeout; without DEAD_LETTER_QUEUE_URL one past MAX_ATTEMPTS is left to the redrive policy.
+    queue_url: str = Field(alias="QUEUE_URL", default="")
+    dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", default="")
+    retry_schedule: tuple[int, ...] = Field(alias="RETRY_SCHEDULE", default=parse_schedule(DEFAULT_SCHEDULE))
+    # Keep MAX_RECEIVE_COUNT above it: short retries count receives too, and when SQS's redrive policy comes first it
+    # dead-letters the delivery with fewer attempts (safe, nothing is lost, but earlier than the schedule says).
+    max_attempts: int = Field(alias="MAX_ATTEMPTS", default=DEFAULT_MAX_ATTEMPTS, ge=1, le=1000)
+    # The queue's MessageRetentionPeriod: a message still hidden when it runs out is deleted by SQS, so the consumer
+    # never schedules a retry past it (it dead-letters instead), and the schedule must fit in it.
+    queue_retention_seconds: int = Field(alias="QUEUE_RETENTION_SECONDS", default=345_600, ge=60, le=1_209_600)
+    retry_jitter: float = Field(alias="RETRY_JITTER", default=DEFAULT_JITTER, ge=0, lt=1)
+
+    @field_validator("retry_schedule", mode="before")
+    @classmethod
+    def _schedule_from_text(cls, value: object) -> object:
+        return parse_schedule(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _limits_agree(self) -> ConsumerSettings:
+        if self.archive_retention_days and len(self.archive_bucket) < 3:
+            raise ValueError("ARCHIVE_BUCKET is required when ARCHIVE_RETENTION_DAYS is above 0")
+        longest = self.retry_policy.total_bounds()[1]
+        if longest >= self.queue_retention_seconds:
+            raise ValueError(
+                f"RETRY_SCHEDULE can take up to {longest} s over {self.max_attempts} attempts, longer than the queue "
+                f"keeps a message (QUEUE_RETENTION_SECONDS {self.queue_retention_seconds})"
+            )
+        return self
+
+    @property
+    def archive_enabled(self) -> bool:
+        return self.archive_retention_days > 0
+
+    @cached_property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.retry_schedule, self.max_attempts, self.retry_jitter)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ConsumerSettings:

@@ -30,6 +30,9 @@ POISON_MESSAGES = "PoisonMessages"
 DELIVERIES_DEAD_LETTERED = "DeliveriesDeadLettered"
 LEDGER_ERRORS = "LedgerErrors"  # the ledger could not be written (throttling after retries, outage): retried
 LEASE_LOST = "LeaseLost"  # a handler finished after its lease was taken over: it may have run twice
+RETRIES_SCHEDULED = "RetriesScheduled"  # a handler failure whose next attempt waits for the retry schedule
+ARCHIVE_ERRORS = "ArchiveErrors"  # the archive could not be written: nothing claimed, the record is retried
+REPLAYS_PROCESSED = "ReplaysProcessed"  # replay copies (hookctl replay) whose handler ran and completed
 
 # EMF allows at most 100 values in one metric's array (Powertools' MAX_METRICS): more lag samples than that for one
 # provider go out in several documents.
