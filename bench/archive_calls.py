@@ -44,6 +44,7 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
+from bench import cost  # noqa: E402
 from bench.cost import GsiSchema as Index  # noqa: E402
 from bench.cost import dynamodb_item_size as item_size  # noqa: E402
 from bench.cost import gsi_write_units as index_units  # noqa: E402
@@ -64,6 +65,9 @@ from webhook_gateway.consumer.registry import Registry  # noqa: E402
 from webhook_gateway.consumer.settings import ConsumerSettings  # noqa: E402
 
 WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
+ARCHIVE_BUCKET = "webhook-gateway-archivebucket-1x2y3z4a5b6c"  # as long as a CloudFormation-generated name
+# The template's ArchiveInlineMaxBytes default (the consumer setting's default as well).
+INLINE_MAX_BYTES = 6144
 
 
 @dataclass
@@ -137,6 +141,20 @@ class Accountant:
         return result
 
 
+def model_units(consumer: Consumer, bodies: list[int], archive_bytes: list[int], new: bool) -> tuple[int, int, int]:
+    """What bench/cost.py charges for these deliveries (table WRU, GSI WRU, S3 PUTs), given the archive items' measured
+    sizes: a new delivery 2 ledger units + 5 index units (LEDGER_*_WRITE_UNITS), a duplicate 1 (the failed claim);
+    with the archive, the archive item's units per delivery, and one PUT per body above the threshold."""
+    settings = consumer.settings
+    ledger = (cost.LEDGER_TABLE_WRITE_UNITS if new else 1) * len(bodies)
+    indexes = cost.LEDGER_INDEX_WRITE_UNITS * len(bodies) if new else 0
+    if not settings.archive_enabled:
+        return ledger, indexes, 0
+    archive_units = sum(cost.write_units(size) for size in archive_bytes)
+    puts = sum(1 for size in bodies if size > settings.archive_inline_max_bytes)
+    return ledger + archive_units, indexes, puts
+
+
 def stripe_body(size: int, n: int) -> bytes:
     """A JSON body of exactly ``size`` bytes."""
     head = b'{"id":"evt_%08d","type":"payment_intent.succeeded","pad":"' % n
@@ -145,10 +163,12 @@ def stripe_body(size: int, n: int) -> bytes:
 
 def main() -> int:
     rows: list[list[object]] = []
+    missed: list[bool] = []
     with mock_aws():
         dynamodb, s3 = boto3.client("dynamodb"), boto3.client("s3")
         create_deliveries_table(dynamodb)
         s3.create_bucket(Bucket=OVERFLOW_BUCKET)
+        s3.create_bucket(Bucket=ARCHIVE_BUCKET)
         accountant = Accountant(dynamodb, s3, reader=boto3.client("dynamodb"))
         registry = Registry()
         registry.on("stripe", "payment_intent.succeeded")(Recorder())
@@ -157,10 +177,18 @@ def main() -> int:
 
         def consumer_for(archive: bool) -> Consumer:
             environment = {"TABLE_NAME": DELIVERIES_TABLE, "OVERFLOW_BUCKET": OVERFLOW_BUCKET}
+            if archive:
+                environment |= {
+                    "ARCHIVE_RETENTION_DAYS": "30",
+                    "ARCHIVE_BUCKET": ARCHIVE_BUCKET,
+                    "ARCHIVE_INLINE_MAX_BYTES": str(INLINE_MAX_BYTES),
+                }
             settings = ConsumerSettings.from_env(environment)
             return Consumer(settings=settings, registry=registry, dynamodb=dynamodb, s3=s3)
 
-        def run(label: str, consumer: Consumer, sizes: list[int], *, again: list | None = None) -> list:
+        def run(
+            label: str, consumer: Consumer, sizes: list[int], *, again: list | None = None, new: bool = True
+        ) -> list:
             envelopes = again or [
                 make_envelope(delivery_id=f"evt_{n:08d}", raw=stripe_body(size, n))
                 for size, n in ((size, next(counter)) for size in sizes)
@@ -169,6 +197,9 @@ def main() -> int:
             tally = accountant.take()
             records = len(envelopes)
             archive_bytes = [size for key, size in tally.item_bytes if key.endswith("#archive")]
+            expected = model_units(consumer, [len(e.inline_body_bytes()) for e in envelopes], archive_bytes, new)
+            measured = (tally.table_units, sum(tally.index_units.values()), tally.s3_puts)
+            missed.append(expected != measured)
             rows.append(
                 [
                     label,
@@ -180,14 +211,23 @@ def main() -> int:
                     max(archive_bytes) if archive_bytes else "-",
                     f"{tally.s3_puts / records:g}",
                     f"{tally.s3_put_bytes / records:,.0f}",
+                    f"{expected[0] / records:g} + {expected[1] / records:g}, {expected[2] / records:g}",
+                    "agrees" if expected == measured else "DIFFERS",
                 ]
             )
             return envelopes
 
         off = consumer_for(archive=False)
         first = run("archive off: new delivery, 1 KiB", off, [1024])
-        run("archive off: duplicate", off, [], again=first)
+        run("archive off: duplicate", off, [], again=first, new=False)
         run("archive off: batch of 10 new, 1 KiB", off, [1024] * 10)
+        on = consumer_for(archive=True)
+        small = run("archive on: new delivery, 1 KiB (inline)", on, [1024])
+        run("archive on: duplicate of it", on, [], again=small, new=False)
+        run(f"archive on: new delivery, {INLINE_MAX_BYTES:,} B (inline, at the threshold)", on, [INLINE_MAX_BYTES])
+        large = run("archive on: new delivery, 16 KiB (S3)", on, [16384])
+        run("archive on: duplicate of it", on, [], again=large, new=False)
+        run("archive on: batch of 10 new, 1 KiB", on, [1024] * 10)
 
     print("# Consumer on moto: DynamoDB and S3 calls, write units and bytes per delivery")
     print()
@@ -202,12 +242,14 @@ def main() -> int:
                 "archive item bytes",
                 "S3 PUT / delivery",
                 "S3 bytes / delivery",
+                "bench/cost.py model: table + GSI WRU, S3 PUT",
+                "",
             ],
             rows,
-            align="lrlrlrrr",
+            align="lrlrlrrrrl",
         )
     )
-    return 0
+    return 1 if any(missed) else 0
 
 
 if __name__ == "__main__":

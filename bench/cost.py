@@ -226,7 +226,14 @@ CONSUMER_CPU_US_PER_INVOCATION, CONSUMER_CPU_US_PER_RECORD = _per_invocation_and
     CONSUMER_CPU_US_PER_DELIVERY
 )
 # A ledger item after completion, by DynamoDB's item-size rules (names + values): well under 1 KB, so 1 unit a write.
-LEDGER_ITEM_BYTES = 328
+LEDGER_ITEM_BYTES = 342
+# The archive item the consumer writes (webhook_gateway.consumer.archive.archive_delivery, main 91535ec, on the
+# DynamoDB fake) for the real receiver's GitHub envelope: the body + 929 bytes when the body is inline (the envelope's
+# JSON without its body is 700 bytes: ids, times, 7 forwarded headers, sha256, size; then the sha256 and size again,
+# archived_at, expires_at, names and keys), and 1,057 bytes when it points at an S3 object (a 42-character
+# CloudFormation bucket name and the <provider>/<sha256> key): just over 1 KB, so 2 write units.
+ARCHIVE_METADATA_BYTES = 929
+ARCHIVE_S3_ITEM_BYTES = 1057
 
 # ---------------------------------------------------------------------------------------------------------------
 # Assumed: what cannot be measured in this container. Change them on the command line or here, and say why.
@@ -260,8 +267,6 @@ LOGS_COMPRESSION = 0.15  # archived log storage is billed compressed; JSON lines
 LEDGER_TABLE_WRITE_UNITS = 2
 LEDGER_INDEX_WRITE_UNITS = 3 + 2
 LEDGER_INDEXES = 2  # both project ALL: each stores a copy of the ledger item
-# Archive item metadata (headers, ids, sha256, sizes, times): the lead's design figure, to be checked against the code.
-ARCHIVE_METADATA_BYTES = 700
 DYNAMODB_ITEM_OVERHEAD_BYTES = 100  # storage is billed on item size + 100 bytes (DynamoDB pricing page)
 DYNAMODB_ITEM_LIMIT = 400 * 1024
 # Lambda's SQS event source long-polls (20 s) with several pollers even when the queue is empty; 5 pollers assumed
@@ -386,6 +391,8 @@ class Inputs:
     dynamodb_write_ms: float = DYNAMODB_WRITE_MS
     s3_put_ms: float = S3_PUT_MS
     handler_ms: float = 0.0  # the user's own handler time per record (not the gateway's): 0 by default
+    archive_metadata_bytes: int = ARCHIVE_METADATA_BYTES  # provider-dependent (its forwarded headers)
+    archive_s3_item_bytes: int = ARCHIVE_S3_ITEM_BYTES
     prices: Mapping[str, Price] = field(default_factory=lambda: PRICES)
 
     def usd(self, name: str) -> float:
@@ -515,7 +522,7 @@ def consumer_invocation_ms(batch_size: int, archive_s3: bool, archive: bool, inp
 
 def archive_inline_usd(size: int, inputs: Inputs) -> dict[str, float]:
     """Archive item holding metadata and body: its write units and its storage for the retention."""
-    item = size + ARCHIVE_METADATA_BYTES
+    item = size + inputs.archive_metadata_bytes
     return {
         "archive write (DynamoDB)": write_units(item) * inputs.usd("dynamodb_wru"),
         "archive storage (DynamoDB)": (item + DYNAMODB_ITEM_OVERHEAD_BYTES)
@@ -527,8 +534,8 @@ def archive_inline_usd(size: int, inputs: Inputs) -> dict[str, float]:
 def archive_s3_usd(size: int, inputs: Inputs) -> dict[str, float]:
     """Metadata item in DynamoDB, body in S3 (one PUT, stored for the retention)."""
     return {
-        "archive write (DynamoDB)": write_units(ARCHIVE_METADATA_BYTES) * inputs.usd("dynamodb_wru"),
-        "archive storage (DynamoDB)": (ARCHIVE_METADATA_BYTES + DYNAMODB_ITEM_OVERHEAD_BYTES)
+        "archive write (DynamoDB)": write_units(inputs.archive_s3_item_bytes) * inputs.usd("dynamodb_wru"),
+        "archive storage (DynamoDB)": (inputs.archive_s3_item_bytes + DYNAMODB_ITEM_OVERHEAD_BYTES)
         * inputs.dynamodb_storage_usd_per_byte_month
         * inputs.retention_months,
         "archive PUT (S3)": inputs.usd("s3_put"),
@@ -542,7 +549,7 @@ def break_even_bytes(inputs: Inputs) -> int:
     The difference DynamoDB - S3 only grows with the body (each extra KiB adds write units and costs more to keep in
     DynamoDB than in S3), so the first crossing is the only one. Bodies the item limit cannot hold go to S3 anyway.
     """
-    limit = DYNAMODB_ITEM_LIMIT - ARCHIVE_METADATA_BYTES
+    limit = DYNAMODB_ITEM_LIMIT - inputs.archive_metadata_bytes
     low, high = 0, limit
     if sum(archive_s3_usd(high, inputs).values()) > sum(archive_inline_usd(high, inputs).values()):
         return limit  # S3 never wins below the item limit
@@ -671,9 +678,9 @@ def replay_usd(size: int, inputs: Inputs) -> float:
     """One replay: read the archived body back, re-enqueue it, process it again (consumer side of a delivery)."""
     to_s3 = size > inline_max_bytes(inputs)
     if to_s3:
-        read = inputs.usd("dynamodb_rru") + inputs.usd("s3_get")
+        read = math.ceil(inputs.archive_s3_item_bytes / 4096) * inputs.usd("dynamodb_rru") + inputs.usd("s3_get")
     else:
-        read = math.ceil((size + ARCHIVE_METADATA_BYTES) / 4096) * inputs.usd("dynamodb_rru")
+        read = math.ceil((size + inputs.archive_metadata_bytes) / 4096) * inputs.usd("dynamodb_rru")
     delivery = per_delivery_usd(size, False, inputs)
     consumer_side = sum(
         value for name, value in delivery.items() if name.startswith(("SQS", "consumer", "DynamoDB ledger writes"))
@@ -960,6 +967,18 @@ def main(argv: list[str] | None = None) -> int:
         help="share of deliveries whose id is unsigned (GitHub: one more ledger write); default 0",
     )
     parser.add_argument("--handler-ms", type=float, default=0.0, help="your handler's time per record (default 0)")
+    parser.add_argument(
+        "--archive-metadata-bytes",
+        type=int,
+        default=ARCHIVE_METADATA_BYTES,
+        help=f"archive item bytes besides an inline body (default {ARCHIVE_METADATA_BYTES}, GitHub)",
+    )
+    parser.add_argument(
+        "--archive-s3-item-bytes",
+        type=int,
+        default=ARCHIVE_S3_ITEM_BYTES,
+        help=f"archive item bytes when the body is in S3 (default {ARCHIVE_S3_ITEM_BYTES})",
+    )
     parser.add_argument("--sqs-send-ms", type=float, default=SQS_SEND_MS)
     parser.add_argument("--dynamodb-write-ms", type=float, default=DYNAMODB_WRITE_MS)
     parser.add_argument("--s3-put-ms", type=float, default=S3_PUT_MS)
@@ -981,6 +1000,8 @@ def main(argv: list[str] | None = None) -> int:
         dynamodb_write_ms=args.dynamodb_write_ms,
         s3_put_ms=args.s3_put_ms,
         handler_ms=args.handler_ms,
+        archive_metadata_bytes=args.archive_metadata_bytes,
+        archive_s3_item_bytes=args.archive_s3_item_bytes,
     )
     modes = {"both": (False, True), "on": (True,), "off": (False,)}[args.archive]
     print(report(inputs, args.size or [1024, 4096, 16384, 65536], args.mix, modes))

@@ -46,9 +46,11 @@ from tests.unit.consumer.fakes import (  # noqa: E402
     sqs_record,
 )
 from tools.make_events import build_event  # noqa: E402
+from webhook_gateway.consumer import archive
 from webhook_gateway.consumer.processor import Consumer, process_batch  # noqa: E402
 from webhook_gateway.consumer.registry import Registry  # noqa: E402
 from webhook_gateway.consumer.settings import ConsumerSettings  # noqa: E402
+from webhook_gateway.envelope import Envelope
 from webhook_gateway.observability import logger  # noqa: E402
 
 SIZES = (1024, 4 * 1024, 16 * 1024, 64 * 1024)
@@ -111,6 +113,7 @@ def receiver_figures(deliveries: int) -> list[dict[str, Any]]:
             for name, value in attributes.items()
         )
         body_bytes = len(sqs.last["MessageBody"].encode("utf-8"))
+        inline_item, metadata_item = archive_item_bytes(sqs.last["MessageBody"])
         lines = output.splitlines()
         emf = sum(1 for line in lines if b'"_aws"' in line)
         results.append(
@@ -121,10 +124,41 @@ def receiver_figures(deliveries: int) -> list[dict[str, Any]]:
                 "emf_documents": emf / deliveries,
                 "sqs_body_bytes": body_bytes,
                 "sqs_attribute_bytes": attribute_bytes,
+                "archive_inline_item_bytes": inline_item,
+                "archive_metadata_item_bytes": metadata_item,
                 "cpu_us": cpu_per_call(lambda event=event: receiver_app.handler(event, context), 200) * 1e6,
             }
         )
     return results
+
+
+class _S3Sink:
+    def put_object(self, **kwargs: Any) -> dict[str, Any]:
+        return {"ETag": '"0"'}
+
+
+def archive_item_bytes(message_body: str) -> tuple[int, int]:
+    """The archive item the consumer writes for this envelope (the real ``archive_delivery`` on the DynamoDB fake):
+    its DynamoDB size with the body inline, and as a metadata item pointing at an S3 object."""
+    envelope = Envelope.model_validate_json(message_body)
+    sizes = []
+    for inline_max in (10**6, 0):
+        dynamodb = FakeDynamoDB()
+        archive.archive_delivery(
+            envelope,
+            table_name=DELIVERIES_TABLE,
+            bucket="webhook-gateway-archivebucket-1x2y3z4a5b6c",  # a CloudFormation-generated name
+            now=time.time(),
+            retention_days=30,
+            inline_max_bytes=inline_max,
+            dynamodb=dynamodb,
+            s3=_S3Sink(),
+        )
+        item = dynamodb.items[DELIVERIES_TABLE][
+            (envelope.provider + archive.ARCHIVE_PARTITION_SUFFIX, envelope.delivery_id)
+        ]
+        sizes.append(item_size(item))
+    return sizes[0], sizes[1]
 
 
 def stripe_payload(n: int) -> bytes:
@@ -198,7 +232,17 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         table(
-            ["body", "stdout bytes", "lines", "EMF docs", "SQS body bytes", "SQS attribute bytes", "CPU µs (median)"],
+            [
+                "body",
+                "stdout bytes",
+                "lines",
+                "EMF docs",
+                "SQS body bytes",
+                "SQS attribute bytes",
+                "archive item, inline",
+                "archive item, S3",
+                "CPU µs (median)",
+            ],
             [
                 [
                     f"{r['size'] // 1024} KiB",
@@ -207,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{r['emf_documents']:.2f}",
                     r["sqs_body_bytes"],
                     r["sqs_attribute_bytes"],
+                    r["archive_inline_item_bytes"],
+                    r["archive_metadata_item_bytes"],
                     f"{r['cpu_us']:.0f}",
                 ]
                 for r in receiver

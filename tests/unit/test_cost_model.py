@@ -49,26 +49,26 @@ def test_the_receiver_is_billed_its_cpu_at_its_cpu_share_plus_one_send_round_tri
 
 
 def test_an_inline_archive_item_pays_its_write_units_and_its_storage_for_the_retention():
-    """Given a 4,000-byte body and 30 days of retention with PITR, when it is archived inline, then the item (4,700
-    bytes) takes 5 write units, and 4,800 bytes (with DynamoDB's 100-byte overhead) are stored at table + PITR rates
-    for 30/30.44 of a month."""
-    inputs = Inputs(retention_days=30, pitr=True, inline_max_bytes=10_000)
+    """Given a 4,000-byte body and 30 days of retention with PITR, when it is archived inline, then the item (the body
+    + the measured 929 bytes of metadata: 4,929 bytes) takes 5 write units, and 5,029 bytes (with DynamoDB's 100-byte
+    overhead) are stored at table + PITR rates for 30/30.44 of a month."""
+    inputs = Inputs(retention_days=30, pitr=True, inline_max_bytes=10_000, archive_metadata_bytes=929)
     costs = cost.per_delivery_usd(4000, archive=True, inputs=inputs)
 
     rate = cost.PRICES["dynamodb_storage_gb_month"].usd + cost.PRICES["dynamodb_pitr_gb_month"].usd
     assert costs["archive write (DynamoDB)"] == pytest.approx(5 * WRU)
-    assert costs["archive storage (DynamoDB)"] == pytest.approx(4800 / GB * rate * 30 / MONTH_DAYS)
+    assert costs["archive storage (DynamoDB)"] == pytest.approx(5029 / GB * rate * 30 / MONTH_DAYS)
     assert "archive PUT (S3)" not in costs
 
 
-def test_a_body_above_the_threshold_goes_to_s3_with_a_one_unit_metadata_item():
+def test_a_body_above_the_threshold_goes_to_s3_with_a_metadata_item():
     """Given a body above ARCHIVE_INLINE_MAX_BYTES, when it is archived, then it costs one S3 PUT, its bytes in S3
-    for the retention and a metadata item of one write unit."""
-    inputs = Inputs(inline_max_bytes=1000)
+    for the retention and the metadata item, whose measured 1,057 bytes take 2 write units."""
+    inputs = Inputs(inline_max_bytes=1000, archive_s3_item_bytes=1057)
     costs = cost.per_delivery_usd(16384, archive=True, inputs=inputs)
 
     assert costs["archive PUT (S3)"] == pytest.approx(cost.PRICES["s3_put"].usd)
-    assert costs["archive write (DynamoDB)"] == pytest.approx(WRU)
+    assert costs["archive write (DynamoDB)"] == pytest.approx(2 * WRU)
     assert costs["archive storage (S3)"] == pytest.approx(
         16384 / GB * cost.PRICES["s3_storage_gb_month"].usd * 30 / MONTH_DAYS
     )
