@@ -286,7 +286,8 @@ COLD_START_FULL_VCPU_MS = 320.0
 # Metrics published every hour per active provider: receiver DeliveriesReceived, DeliveriesEnqueued,
 # VerifiedWithCurrentSecret; consumer DeliveriesProcessed, EndToEndLagMs (EMF, tests/contract/scenarios.py lists
 # them); the HTTP API's detailed route metrics (Count, 4xx, 5xx, Latency, IntegrationLatency, DataProcessed: 6, from
-# memory). Occasional ones (ColdStart, DuplicatesDropped, rejections, failures) assumed present 10 % of the hours.
+# memory). Occasional ones (ColdStart, DuplicatesDropped, rejections, failures, RetriesScheduled, ArchiveErrors, ...)
+# assumed: 3 per provider, present 10 % of the hours.
 STEADY_METRICS_PER_PROVIDER = 3 + 2 + 6
 OCCASIONAL_METRICS_PER_PROVIDER = 3
 OCCASIONAL_METRIC_HOURS = 0.10
