@@ -25,3 +25,17 @@ bench-receiver-warm: $(STAMP)  ## Receiver: warm handler time for 1 KiB/64 KiB/1
 
 bench-receiver-cold: $(STAMP)  ## Receiver: cold start (python3.13 process, moto server) vs boto3-only process
 	$(PY) -m bench.receiver_cold_start $(RECEIVER_COLD_START_ARGS)
+
+# Cost model: pure arithmetic from the price table and the measured inputs in bench/cost.py (no AWS call), and the
+# in-process measurement of those inputs (log bytes, SQS message size, CPU per delivery). Results: docs/cost.md.
+COST_ARGS ?=
+
+.PHONY: bench-cost bench-cost-inputs
+
+bench:: bench-cost
+
+bench-cost: $(STAMP)  ## Cost per million deliveries with/without the archive, S3/DynamoDB break-even (docs/cost.md)
+	$(PY) -m bench.cost $(COST_ARGS)
+
+bench-cost-inputs: $(STAMP)  ## Measure the cost model's inputs: log bytes, SQS message bytes, CPU per delivery
+	$(PY) -m bench.cost_inputs
