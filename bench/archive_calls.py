@@ -66,8 +66,8 @@ from webhook_gateway.consumer.settings import ConsumerSettings  # noqa: E402
 
 WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
 ARCHIVE_BUCKET = "webhook-gateway-archivebucket-1x2y3z4a5b6c"  # as long as a CloudFormation-generated name
-# The template's ArchiveInlineMaxBytes default (the consumer setting's default as well).
-INLINE_MAX_BYTES = 6144
+# The consumer setting's default (the template's ArchiveInlineMaxBytes default too: a contract test ties them).
+INLINE_MAX_BYTES: int = ConsumerSettings.model_fields["archive_inline_max_bytes"].default
 
 
 @dataclass

@@ -41,7 +41,7 @@ class ConsumerSettings(BaseModel):
     archive_retention_days: int = Field(alias="ARCHIVE_RETENTION_DAYS", default=0, ge=0, le=3650)
     archive_bucket: str = Field(alias="ARCHIVE_BUCKET", default="", max_length=63)
     archive_inline_max_bytes: int = Field(
-        alias="ARCHIVE_INLINE_MAX_BYTES", default=6_144, ge=0, le=MAX_ARCHIVE_INLINE_BYTES
+        alias="ARCHIVE_INLINE_MAX_BYTES", default=5_120, ge=0, le=MAX_ARCHIVE_INLINE_BYTES
     )
 
     # Retry with backoff (webhook_gateway.consumer.retry). Without QUEUE_URL a failed delivery comes back after the
