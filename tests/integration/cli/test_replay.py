@@ -452,6 +452,24 @@ def test_one_request_runs_once_however_often_its_copy_arrives_and_two_requests_r
     assert not entry.get("pending_replays")
 
 
+def test_stacked_requests_each_run_once_even_beyond_max_attempts(stack):
+    """Given a processed delivery and MAX_ATTEMPTS + 1 replay requests made before the consumer gets to them
+    When the consumer processes their copies one after the other
+    Then the handler runs once per request: a success gives the next request the whole retry budget (core fix: the
+    third copy used to find run_attempts 3 > MAX_ATTEMPTS 2 and was dead-lettered without running)."""
+    recorder = handled_by(stack)
+    stack.deliver(stripe("evt_stacked"))
+    for _ in range(MAX_ATTEMPTS + 1):
+        assert stack.hookctl("replay", "stripe", "evt_stacked", "--force").code == 0
+
+    stack.consume()
+
+    assert recorder.calls == 1 + MAX_ATTEMPTS + 1
+    entry = stack.ledger("stripe", "evt_stacked")
+    assert entry["status"] == "processed" and "dead_lettered_at" not in entry
+    assert queue_depth(stack.aws, stack.aws.dlq_url) == 0
+
+
 class StsFailing:
     """A session whose STS client refuses GetCallerIdentity; every other client is the real (moto) one."""
 
