@@ -175,16 +175,13 @@ def _state(entry: dict[str, Any]) -> str:
 # -- one replay ----------------------------------------------------------------------------------------------------
 
 
-def replay_delivery(
-    provider: str, delivery_id: str, target: ReplayTarget, *, entry: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def replay_delivery(provider: str, delivery_id: str, target: ReplayTarget) -> dict[str, Any]:
     """Replay one delivery; returns its report. Raises :class:`Skipped` (lease held, processed without ``--force``)
     or :class:`Failed` (no archive nor DLQ copy, integrity error, a send that failed), with the report so far."""
     from webhook_gateway.consumer.archive import ArchiveIntegrityError, load_archived
     from webhook_gateway.envelope import ReplayRequest
 
-    if entry is None:
-        entry = get_delivery(target.table, provider, delivery_id, dynamodb=target.dynamodb) or {}
+    entry = get_delivery(target.table, provider, delivery_id, dynamodb=target.dynamodb) or {}
     report: dict[str, Any] = {
         "provider": provider,
         "delivery_id": delivery_id,

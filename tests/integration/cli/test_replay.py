@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from hookctl import replay
@@ -494,6 +495,33 @@ def test_when_sts_cannot_tell_who_asks_the_replay_is_recorded_as_unknown_with_a_
     assert "warning: STS GetCallerIdentity failed" in result.err
     assert result.json()["requested_by"] == "unknown"
     assert stack.ledger("stripe", "evt_anon")["replays"][0]["by"] == "unknown"
+
+
+def test_a_send_that_fails_after_the_request_is_reported_and_runs_nothing(stack):
+    """Given a failed delivery, and SendMessage refused (AccessDenied) after the request was recorded
+    When replaying it
+    Then it exits 1 naming the recorded request; the pending id stays unconsumed, the queue gets nothing, and the
+    original retry still runs the handler once (the stray request makes nothing run)."""
+    recorder = handled_by(stack, failures=1)
+    stack.receive(stripe("evt_unsent"))
+    records = stack.take()
+    stack.consume(records)
+    session = stack.session()
+
+    def refuse(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not allowed"}}, "SendMessage")
+
+    session.events.register("provide-client-params.sqs.SendMessage", refuse)
+
+    result = stack.hookctl("replay", "stripe", "evt_unsent", session=session)
+
+    assert result.code == 1
+    assert "was recorded but the message could not be sent" in result.err and "AccessDenied" in result.err
+    entry = stack.ledger("stripe", "evt_unsent")
+    assert entry["replay_count"] == 1 and entry["pending_replays"] == [entry["replays"][0]["id"]]
+    assert stack.take() == []
+    stack.consume(records)  # the original message, back after its scheduled delay
+    assert recorder.calls == 2 and len(recorder.events) == 1
 
 
 # -- byte for byte -----------------------------------------------------------------------------------------------
