@@ -369,23 +369,28 @@ def test_neither_archive_nor_dlq_copy_exits_1_with_what_to_do(stack):
 
 
 def test_reset_only_lets_a_provider_redelivery_of_a_processed_delivery_run(stack):
-    """Given a delivery processed on its last allowed attempt, with no archive
+    """Given a processed delivery whose run_attempts is MAX_ATTEMPTS (as a consumer that did not reset it on completion
+    left it), with no archive
     When its entry is reset (--reset-only) and the provider redelivers it (same id, no replay request)
     Then the redelivery runs the handler (run_attempts starts again: no instant dead-lettering)."""
-    recorder = handled_by(stack, failures=MAX_ATTEMPTS - 1)
-    stack.receive(stripe("evt_reset"))
-    records = stack.take()
-    for _ in range(MAX_ATTEMPTS):
-        stack.consume(records)
-    assert stack.ledger("stripe", "evt_reset")["run_attempts"] == MAX_ATTEMPTS
-    calls = recorder.calls
+    recorder = handled_by(stack)
+    stack.deliver(stripe("evt_reset"))
+    stack.aws.dynamodb.update_item(
+        TableName=DELIVERIES_TABLE,
+        Key={"provider": {"S": "stripe"}, "delivery_id": {"S": "evt_reset"}},
+        UpdateExpression="SET run_attempts = :max",
+        ExpressionAttributeValues={":max": {"N": str(MAX_ATTEMPTS)}},
+    )
+    stack.aws.dynamodb.delete_item(TableName=DELIVERIES_TABLE, Key=archive_key("stripe", "evt_reset"))
 
     reset = stack.hookctl("replay", "stripe", "evt_reset", "--reset-only", "--json")
     stack.deliver(stripe("evt_reset"))
 
-    assert reset.code == 0, reset.err and reset.json()["ledger_reset"] is True
-    assert recorder.calls == calls + 1
-    assert stack.ledger("stripe", "evt_reset")["status"] == "processed"
+    assert reset.code == 0, reset.err
+    assert reset.json()["ledger_reset"] is True
+    assert recorder.calls == 2
+    entry = stack.ledger("stripe", "evt_reset")
+    assert entry["status"] == "processed" and "dead_lettered_at" not in entry
 
 
 def test_a_delivery_held_by_a_consumer_is_not_replayed(stack):
