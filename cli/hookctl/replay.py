@@ -407,10 +407,12 @@ def reset_to_failed(
 
 def caller_identity(ctx: CommandContext) -> str:
     """Who asks, for the ledger's ``replays``: STS ``GetCallerIdentity``'s ARN (through the context's client, so
-    --profile/--region/--endpoint-url apply); "unknown", with a warning, if STS cannot tell."""
+    --profile/--region/--endpoint-url apply); "unknown", with a warning, if STS refuses or does not answer it."""
     try:
         return str(ctx.client("sts").get_caller_identity()["Arn"])
     except (ClientError, BotoCoreError, KeyError) as error:
+        if not isinstance(error, KeyError) and classify(error, endpoint_url=ctx.endpoint_url) is not None:
+            raise  # no credentials, an unreachable endpoint: every other call would fail the same way (exit 3, 4)
         problem = describe_client_error(error) if isinstance(error, ClientError) else type(error).__name__
         ctx.note(f"warning: STS GetCallerIdentity failed ({problem}); the replay is recorded as requested by 'unknown'")
         return "unknown"
