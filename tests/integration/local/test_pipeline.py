@@ -144,14 +144,15 @@ def test_a_dead_lettered_delivery_is_replayed_once_its_handler_is_fixed(pipeline
     code, out, err = hookctl("replay", "github", delivery, "--wait", "30", "--json")
     assert code == 0, err
     report = json.loads(out)
-    assert report["replayed_from"] == "dlq" and report["dlq_copies_removed"] == 1
-    assert report["ledger_status_after"] == "processed"
+    assert report["replayed_from"] == "archive" and report["replay_count"] == 1
+    assert report["replay_processed"] is True and report["ledger_status_after"] == "processed"
     assert runs(pipeline).count(f"github {delivery}") == 1
 
-    code, _, err = hookctl("replay", "github", delivery)  # processed: a replay would be dropped as a duplicate
+    code, _, err = hookctl("replay", "github", delivery)  # processed: only with --force
     assert code == 1 and "--force" in err
-    code, _, err = hookctl("replay", "github", delivery, "--force")  # and its envelope is no longer anywhere
-    assert code == 1 and "not in the dead-letter queue" in err and "--reset-only" in err
+    code, out, err = hookctl("replay", "github", delivery, "--force", "--wait", "30", "--json")
+    assert code == 0, err
+    assert json.loads(out)["replay_count"] == 2 and runs(pipeline).count(f"github {delivery}") == 2
     code, out, err = hookctl("replay", "github", delivery, "--reset-only", "--json")
     assert code == 0, err
     code, out, _ = hookctl("deliveries", "show", "github", delivery, "--json")

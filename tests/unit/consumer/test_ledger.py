@@ -117,6 +117,21 @@ def test_completion_marks_processed_and_releases_the_lease():
     assert item["lease_owner"] == "me"
 
 
+def test_completion_gives_the_next_replay_the_whole_retry_budget():
+    # Given a delivery that failed once, then was claimed again
+    dynamodb = FakeDynamoDB()
+    claim(dynamodb)
+    ledger.fail_delivery(DELIVERIES_TABLE, DELIVERY, owner="me", error=RuntimeError("503"), client=dynamodb)
+    assert claim(dynamodb, owner="again", now=NOW + 60).run_attempts == 2
+
+    # When it completes
+    ledger.complete_delivery(DELIVERIES_TABLE, DELIVERY, owner="again", now=NOW + 61, client=dynamodb)
+
+    # Then run_attempts (what MAX_ATTEMPTS counts) starts again; attempts keeps the history
+    item = dynamodb.item("stripe", "evt_1")
+    assert (item["run_attempts"], item["attempts"]) == (0, 2)
+
+
 def test_a_processed_delivery_is_a_duplicate_for_one_failed_write():
     # Given a processed delivery
     dynamodb = FakeDynamoDB()

@@ -135,14 +135,23 @@ _CLAIMABLE = (
 )
 _REPLAY_CLAIMABLE = f"{_CLAIMABLE} OR (#status = :processed AND contains(#pending_replays, :replay_id))"
 _ATTEMPT = (
-    "#attempts = if_not_exists(#attempts, :zero) + :one, #run_attempts = if_not_exists(#run_attempts, :zero) + :one, "
+    "#attempts = if_not_exists(#attempts, :zero) + :one, "
     "#first_seen_at = if_not_exists(#first_seen_at, :now), "
     "#last_attempt_at = :now, #lease_owner = :owner, #event_type = :event_type, #received_at = :received_at, "
     "#message_id = :message_id, #body_location = :body_location, #expires_at = :expires_at"
 )
-_CLAIM_UPDATE = f"SET #status = :processing, #lease_expires_at = :lease_expires_at, {_ATTEMPT} REMOVE #next_attempt_at"
+# run_attempts is what the retry schedule and MAX_ATTEMPTS count: a claim or a skip adds one, and completing (the
+# handler succeeded) sets it back to 0, so that several replay requests of one delivery, consumed one after the
+# other, each get the whole budget instead of sharing it (the third of three would be dead-lettered unrun with
+# MAX_ATTEMPTS 2).
+_RUN_ATTEMPT = "#run_attempts = if_not_exists(#run_attempts, :zero) + :one"
+_RUN_SETTLED = "#run_attempts = :zero"
+_CLAIM_UPDATE = (
+    f"SET #status = :processing, #lease_expires_at = :lease_expires_at, {_ATTEMPT}, {_RUN_ATTEMPT} "
+    "REMOVE #next_attempt_at"
+)
 _SKIP_UPDATE = (
-    f"SET #status = :processed, #outcome = :skipped, #processed_at = :now, {_ATTEMPT} "
+    f"SET #status = :processed, #outcome = :skipped, #processed_at = :now, {_ATTEMPT}, {_RUN_ATTEMPT} "
     "REMOVE #lease_expires_at, #next_attempt_at"
 )
 _CLAIM_NAMES = _names(
@@ -163,7 +172,7 @@ _CLAIM_NAMES = _names(
 _SKIP_NAMES = {**_CLAIM_NAMES, **_names("#outcome", "#processed_at")}
 _DUPLICATE_BODY_UPDATE = (
     "SET #status = :processed, #outcome = :duplicate_body, #duplicate_of = :duplicate_of, #processed_at = :now, "
-    f"{_ATTEMPT} REMOVE #lease_expires_at, #next_attempt_at"
+    f"{_ATTEMPT}, {_RUN_ATTEMPT} REMOVE #lease_expires_at, #next_attempt_at"
 )
 # A replay copy consumes its request: a second copy of the same request finds it gone and is a duplicate.
 _CONSUME_REPLAY = " DELETE #pending_replays :replay_ids"
@@ -179,8 +188,10 @@ _BODY_NAMES = _names("#provider", "#first_delivery_id", "#first_seen_at", "#expi
 
 # Only the current lease holder may settle the delivery.
 _HELD_BY_ME = "#lease_owner = :owner AND #status = :processing"
-_COMPLETE_UPDATE = "SET #status = :processed, #outcome = :outcome, #processed_at = :now REMOVE #lease_expires_at"
-_COMPLETE_NAMES = _names("#lease_owner", "#status", "#outcome", "#processed_at", "#lease_expires_at")
+_COMPLETE_UPDATE = (
+    f"SET #status = :processed, #outcome = :outcome, #processed_at = :now, {_RUN_SETTLED} REMOVE #lease_expires_at"
+)
+_COMPLETE_NAMES = _names("#lease_owner", "#status", "#outcome", "#processed_at", "#lease_expires_at", "#run_attempts")
 _FAIL_NAMES = _names("#lease_owner", "#status", "#lease_expires_at")
 
 # A replay request may be recorded unless a consumer holds a live lease on the delivery right now.
@@ -393,6 +404,7 @@ def complete_delivery(
         ":processed": _S_PROCESSED,
         ":outcome": {"S": outcome},
         ":now": {"S": iso_utc(now)},
+        ":zero": _N_ZERO,
     }
     return _settle(table_name, delivery, _COMPLETE_UPDATE, _COMPLETE_NAMES, values, owner, STATUS_PROCESSED, client)
 
