@@ -199,7 +199,9 @@ class Cursor:
 
 
 def encode_page_token(filters: ListFilters, cursor: Cursor) -> str:
-    document = {"v": _TOKEN_VERSION, "f": asdict(filters), "c": [cursor.at, cursor.provider, cursor.delivery_id]}
+    # Only the filters that are set: a token stays short enough to paste.
+    fields = {name: value for name, value in asdict(filters).items() if value not in (None, False)}
+    document = {"v": _TOKEN_VERSION, "f": fields, "c": [cursor.at, cursor.provider, cursor.delivery_id]}
     raw = json.dumps(document, separators=(",", ":"), sort_keys=True).encode("utf-8")
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
@@ -420,6 +422,8 @@ def _query(
     low = max(filter(None, (filters.since, lower)), default=None)
     # Upper bound: the cursor (inclusive: its ties are re-read, then dropped by sort key), else --until (exclusive).
     high, inclusive = (cursor.at, True) if cursor is not None and not filters.waiting else (filters.until, False)
+    if low is not None and high is not None and low > high:
+        return  # an empty window (--since after --until): DynamoDB refuses a BETWEEN with its bounds reversed
     key_condition = "#hash = :hash"
     if low is not None:
         values[":low"] = {"S": low}
@@ -738,7 +742,9 @@ def run_list(args: argparse.Namespace, ctx: CommandContext) -> int:
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     except ClientError as exc:
-        if PROVIDER_INDEX in str(exc) and exc.response.get("Error", {}).get("Code") == "ValidationException":
+        # DynamoDB: ValidationException "The table does not have the specified index"; moto: ResourceNotFound.
+        code = exc.response.get("Error", {}).get("Code")
+        if PROVIDER_INDEX in str(exc) and code in ("ValidationException", "ResourceNotFoundException"):
             raise CliError(
                 f"{describe_client_error(exc)} (table {table} predates the {PROVIDER_INDEX} index: deploy the "
                 "current template; --status still works)",

@@ -22,7 +22,7 @@ from webhook_gateway.consumer.archive import archive_delivery, archive_key
 from webhook_gateway.envelope import Envelope
 
 from .conftest import CliRun, fresh_session
-from .gateway import ago, ledger_item, put_ledger
+from .gateway import TABLE_PROPERTIES, ago, ledger_item, put_ledger
 
 
 @pytest.fixture
@@ -506,6 +506,8 @@ def pages(cli, *argv: str) -> tuple[list[list[str]], list[CliRun]]:
         assert len(ids_per_page) < 50, "the tokens never end"
 
 
+iso = consumer_ledger.iso_utc
+
 LIST_PATHS = {
     "everything": ((), lambda r: True),
     "provider": (("--provider", "github"), lambda r: r.provider == "github"),
@@ -520,11 +522,11 @@ LIST_PATHS = {
     ),
     "type": (("--type", "charge.succeeded"), lambda r: r.event_type == "charge.succeeded"),
     "provider and type": (("--provider", "twilio", "--type", "message"), lambda r: r.provider == "twilio"),
-    "since": (("--since", "1h"), lambda r: r.last_attempt_at >= consumer_ledger.iso_utc(T0 - 3600)),
-    "until": (("--until", "1h"), lambda r: r.last_attempt_at < consumer_ledger.iso_utc(T0 - 3600)),
+    "since": (("--since", "1h"), lambda r: r.last_attempt_at >= iso(T0 - 3600)),
+    "until": (("--until", "1h"), lambda r: r.last_attempt_at < iso(T0 - 3600)),
     "since and until": (
         ("--since", "1d", "--until", "2m", "--provider", "stripe"),
-        lambda r: r.provider == "stripe" and consumer_ledger.iso_utc(T0 - 86_400) <= r.last_attempt_at < consumer_ledger.iso_utc(T0 - 120),
+        lambda r: r.provider == "stripe" and iso(T0 - 86_400) <= r.last_attempt_at < iso(T0 - 120),
     ),
 }  # fmt: skip
 
@@ -814,3 +816,27 @@ def test_a_tampered_s3_archive_exits_1(cli, archived, aws):
 
     assert result.code == 1 and result.raw == b""
     assert "does not match its recorded SHA-256" in result.err
+
+
+def test_an_unreadable_s3_archive_fails_the_body_and_is_a_note_for_plain_show(cli, archived, aws):
+    # Given the archive object of a large body is gone (a lifecycle rule, a manual delete)
+    aws.s3.delete_object(Bucket=ARCHIVE_BUCKET, Key=f"github/{hashlib.sha256(BINARY_BODY).hexdigest()}")
+
+    body = cli("deliveries", "show", "github", "bin-s3", "--body")
+    plain = cli("deliveries", "show", "github", "bin-s3")
+
+    # Then --body exits 1 naming the S3 error; plain show still prints the ledger entry, with a note
+    assert body.code == 1 and "GetObject failed: NoSuchKey" in body.err
+    assert plain.code == 0 and "status:" in plain.out and "archive not read: GetObject failed" in plain.err
+
+
+def test_a_table_without_the_by_provider_index_gets_a_hint(hookctl, session):
+    # Given a ledger table created before the by-provider index
+    properties = {**TABLE_PROPERTIES, "GlobalSecondaryIndexes": TABLE_PROPERTIES["GlobalSecondaryIndexes"][:1]}
+    session.client("dynamodb").create_table(TableName="old-ledger", **properties)
+
+    by_provider = hookctl("deliveries", "list", "--provider", "github", "--table", "old-ledger")
+    by_status = hookctl("deliveries", "list", "--status", "failed", "--table", "old-ledger")
+
+    assert by_provider.code == 1 and "predates the by-provider index" in by_provider.err
+    assert by_status.code == 0

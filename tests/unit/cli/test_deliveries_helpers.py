@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -143,6 +144,15 @@ def test_list_page_refuses_a_token_for_other_filters():
         list_page("t", provider="stripe", page_token=token, dynamodb=PagedQueries({}))
 
 
+def test_an_empty_time_window_reads_nothing():
+    client = PagedQueries({"processed": [[item("github", "a", "2026-01-31T12:00:00.000Z")]]})
+    since, until = datetime(2026, 1, 31, 13, tzinfo=UTC), datetime(2026, 1, 31, 12, tzinfo=UTC)
+
+    page = list_page("t", since=since, until=until, dynamodb=client)
+
+    assert page.items == [] and page.next_page_token is None and client.calls == []
+
+
 def test_optional_columns_appear_only_when_a_row_fills_them():
     plain = [column.header for column in list_columns([item("github", "a", "t")])]
     filled = [column.header for column in list_columns([{**item("github", "a", "t"), "replay_count": 1}])]
@@ -190,9 +200,8 @@ def test_binary_is_not_rendered_and_the_note_names_size_and_digest():
     raw = b"\x89PNG\r\n\x1a\n\x00\xff"
 
     assert render_body(raw, "image/png") is None
-    assert binary_note(raw) == (
-        f"the body is binary (10 bytes, sha256 {hashlib.sha256(raw).hexdigest()}): write its exact bytes with --raw FILE"
-    )
+    digest = hashlib.sha256(raw).hexdigest()
+    assert binary_note(raw) == f"the body is binary (10 bytes, sha256 {digest}): write its exact bytes with --raw FILE"
 
 
 def test_a_declared_charset_decodes_the_text():
