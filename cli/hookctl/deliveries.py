@@ -24,8 +24,8 @@ Access paths of ``list`` (never a Scan; every path reads newest ``last_attempt_a
   window is read whole and sorted here (nothing indexes ``next_attempt_at``).
 
 ``--since`` (inclusive) and ``--until`` (exclusive) bound ``last_attempt_at`` in every key condition, at whole-second
-precision; ``--type`` (an exact ``event_type``) is a filter on every path. Pages read ``limit + 1`` items (more with a
-filter) so that the command knows whether another page exists.
+precision; ``--type`` (an exact ``event_type``) is a filter on every path. Each query reads ``limit + 1`` items (at
+least 100 with a filter; per status on the merged path) so that the command knows whether another page exists.
 
 Pagination: the page token is opaque to the operator, base64url of JSON: the filters (time bounds resolved, so that a
 relative ``--since 2h`` keeps the first page's window) and the cursor, the sort key of the last item shown:
@@ -290,8 +290,8 @@ def list_deliveries(
     """Ledger entries matching the filters, newest ``last_attempt_at`` first (soonest ``next_attempt_at`` first with
     ``waiting``), at most ``limit``: the first page of :func:`list_page`.
 
-    ``page_size`` caps the items DynamoDB evaluates per request (its ``Limit``); by default a request reads what the
-    page still needs plus one, or at least 100 items when a filter drops some of them.
+    ``page_size`` caps the items DynamoDB evaluates per request (its ``Limit``); by default a request reads the
+    page's size plus one, or at least 100 items when a filter drops some of them.
     """
     return list_page(
         table,
@@ -365,11 +365,11 @@ def list_page(
 
 
 def _describe(filters: ListFilters) -> str:
-    parts = [f"--{name.replace('_', '-') if name != 'event_type' else 'type'} {value}"
-             for name, value in (("provider", filters.provider), ("status", filters.status),
-                                 ("event_type", filters.event_type)) if value]  # fmt: skip
+    """The selection a token was issued for, as the flags that make it."""
+    flags = (("--provider", filters.provider), ("--status", filters.status), ("--type", filters.event_type))
+    parts = [f"{flag} {value}" for flag, value in flags if value]
     if filters.waiting:
-        parts.append("--waiting")
+        parts = [part for part in parts if part != "--status failed"] + ["--waiting"]
     return " ".join(parts) or "no filter"
 
 
