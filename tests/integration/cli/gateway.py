@@ -16,7 +16,7 @@ TABLE = "webhook-gateway-deliveries"
 QUEUE = "webhook-gateway-ingest"
 DLQ = "webhook-gateway-dlq"
 
-# Key schema and index of the ledger (fixed by the consumer's contract).
+# Key schema and indexes of the ledger (fixed by the consumer's contract).
 TABLE_PROPERTIES: dict[str, Any] = {
     "BillingMode": "PAY_PER_REQUEST",
     "AttributeDefinitions": [
@@ -35,7 +35,15 @@ TABLE_PROPERTIES: dict[str, Any] = {
                 {"AttributeName": "last_attempt_at", "KeyType": "RANGE"},
             ],
             "Projection": {"ProjectionType": "ALL"},
-        }
+        },
+        {
+            "IndexName": "by-provider",
+            "KeySchema": [
+                {"AttributeName": "provider", "KeyType": "HASH"},
+                {"AttributeName": "last_attempt_at", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        },
     ],
 }
 
