@@ -57,7 +57,7 @@ from hookctl.context import (
     CommandContext,
     describe_client_error,
 )
-from hookctl.deliveries import get_delivery, list_deliveries, parse_since, since_bound
+from hookctl.deliveries import get_delivery, list_deliveries, parse_since
 from hookctl.dlq import message_attribute_names, release_messages
 from hookctl.output import Column, iso_utc, render_record, render_table
 from webhook_gateway.consumer.ledger import (
@@ -484,17 +484,19 @@ def select_deliveries(
 ) -> tuple[list[dict[str, Any]], bool]:
     """The ledger entries a bulk replay selects, newest first, at most ``limit``; and whether more may match."""
     index_status = STATUS_FAILED if status == DEAD_LETTERED else status
+    # The time window and the event type are conditions of the query itself (deliveries.list_page); only "moved to
+    # the DLQ by the consumer" is a property the index cannot select.
     items = list_deliveries(
-        table, provider=provider, status=index_status, since=since, limit=BULK_READ_LIMIT, dynamodb=dynamodb
+        table,
+        provider=provider,
+        status=index_status,
+        since=since,
+        until=until,
+        event_type=event_type,
+        limit=BULK_READ_LIMIT,
+        dynamodb=dynamodb,
     )
-    upper = since_bound(until) if until is not None else None
-    selected = [
-        item
-        for item in items
-        if (upper is None or str(item.get("last_attempt_at", "")) < upper)
-        and (event_type is None or item.get("event_type") == event_type)
-        and (status != DEAD_LETTERED or item.get("dead_lettered_at"))
-    ]
+    selected = [item for item in items if status != DEAD_LETTERED or item.get("dead_lettered_at")]
     return selected[:limit], len(selected) > limit or len(items) >= BULK_READ_LIMIT
 
 
