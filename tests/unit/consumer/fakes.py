@@ -254,6 +254,7 @@ class _Parser:
         if self.peek() in ("+", "-"):
             sign = 1 if self.take() == "+" else -1
             right = self.operand()
+
             def arithmetic(item: dict, n: dict, v: dict) -> dict:
                 return {"N": str(Decimal(left(item, n, v)["N"]) + sign * Decimal(right(item, n, v)["N"]))}
 
@@ -321,7 +322,7 @@ def _change_sets(item: dict, n: dict, v: dict, adds: list[tuple[str, str]], dele
 
 
 def _plain(value: dict[str, Any]) -> Any:
-    (kind, raw), = value.items()
+    ((kind, raw),) = value.items()
     if kind == "N":
         return int(raw)
     if kind == "SS":
@@ -370,11 +371,16 @@ def _compile_update(expression: str) -> Callable[[dict, dict, dict], list[str]]:
 
 
 class FakeS3:
-    """``get_object`` over a dict of (bucket, key) -> bytes; a missing object raises NoSuchKey like S3."""
+    """``get_object``, ``put_object`` and ``copy_object`` over a dict of (bucket, key) -> bytes; a missing object
+    raises NoSuchKey like S3. ``metadata``: (bucket, key) -> the user metadata last written; ``writes``: the write
+    operations, in order; ``errors``: exceptions to raise on the next writes."""
 
     def __init__(self, objects: dict[tuple[str, str], bytes] | None = None) -> None:
         self.objects = dict(objects or {})
+        self.metadata: dict[tuple[str, str], dict[str, str]] = {}
         self.reads: list[tuple[str, str]] = []
+        self.writes: list[str] = []
+        self.errors: list[Exception] = []
 
     def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
         self.reads.append((Bucket, Key))
@@ -382,6 +388,67 @@ class FakeS3:
             return {"Body": io.BytesIO(self.objects[(Bucket, Key)])}
         except KeyError:
             raise client_error("NoSuchKey", "GetObject", "The specified key does not exist.") from None
+
+    def put_object(
+        self, *, Bucket: str, Key: str, Body: bytes, Metadata: dict[str, str] | None = None, **_: Any
+    ) -> dict[str, Any]:
+        self._write("PutObject")
+        self.objects[(Bucket, Key)] = bytes(Body)
+        self.metadata[(Bucket, Key)] = dict(Metadata or {})
+        return {}
+
+    def copy_object(
+        self,
+        *,
+        Bucket: str,
+        Key: str,
+        CopySource: dict[str, str],
+        MetadataDirective: str = "COPY",
+        Metadata: dict[str, str] | None = None,
+        **_: Any,
+    ) -> dict[str, Any]:
+        self._write("CopyObject")
+        source = (CopySource["Bucket"], CopySource["Key"])
+        if source not in self.objects:
+            raise client_error("NoSuchKey", "CopyObject", "The specified key does not exist.")
+        self.objects[(Bucket, Key)] = self.objects[source]
+        copied = Metadata if MetadataDirective == "REPLACE" else self.metadata.get(source)
+        self.metadata[(Bucket, Key)] = dict(copied or {})
+        return {}
+
+    def _write(self, operation: str) -> None:
+        self.writes.append(operation)
+        if self.errors:
+            raise self.errors.pop(0)
+
+
+class FakeSQS:
+    """The SQS calls the consumer makes itself (the retry delay, the move to the DLQ), recorded in order as
+    (operation, parameters); ``errors``: exceptions to raise on the next calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.errors: list[Exception] = []
+
+    def change_message_visibility(self, **params: Any) -> dict[str, Any]:
+        self._call("ChangeMessageVisibility", params)
+        return {}
+
+    def send_message(self, **params: Any) -> dict[str, Any]:
+        self._call("SendMessage", params)
+        return {"MessageId": f"dlq-{len(self.calls)}"}
+
+    def visibility_changes(self) -> list[tuple[str, int]]:
+        """(receipt handle, visibility timeout) of every ChangeMessageVisibility, in order."""
+        return [(p["ReceiptHandle"], p["VisibilityTimeout"]) for op, p in self.calls if op == "ChangeMessageVisibility"]
+
+    def sent(self) -> list[dict[str, Any]]:
+        return [params for operation, params in self.calls if operation == "SendMessage"]
+
+    def _call(self, operation: str, params: dict[str, Any]) -> None:
+        self.calls.append((operation, params))
+        if self.errors:
+            raise self.errors.pop(0)
 
 
 @dataclass
