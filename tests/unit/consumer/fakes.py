@@ -322,7 +322,7 @@ def _change_sets(item: dict, n: dict, v: dict, adds: list[tuple[str, str]], dele
 
 
 def _plain(value: dict[str, Any]) -> Any:
-    ((kind, raw),) = value.items()
+    (kind, raw), = value.items()
     if kind == "N":
         return int(raw)
     if kind == "SS":

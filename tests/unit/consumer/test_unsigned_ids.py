@@ -171,12 +171,7 @@ def test_two_local_receipts_of_one_message_do_not_both_claim(consumer, registry,
     # Given a delivery claimed by one local consumer (no Lambda context) that is still running
     delivery = ledger.Delivery("stripe", "evt_1", "payment_intent.succeeded", make_envelope().received_at, "m-1")
     claim = ledger.claim_delivery(
-        "deliveries",
-        delivery,
-        owner=lease_owner(None, "m-1"),
-        now=1_750_000_000,
-        lease_ms=60_000,
-        ttl_days=1,
+        "deliveries", delivery, owner=lease_owner(None, "m-1"), now=1_750_000_000, lease_ms=60_000, ttl_days=1,
         client=dynamodb,
     )
     assert claim.status is ledger.ClaimStatus.CLAIMED
