@@ -205,9 +205,8 @@ HUBSPOT_EVENTS = [
 HUBSPOT_IDS = ["62515:1205300:100:1764590000000", "62515:1205301:101:1764590000117"]
 
 
-def test_each_event_of_a_hubspot_batch_is_archived_as_its_own_exact_bytes(pipeline):
-    # Given a HubSpot array of two events, signed with hubspot-api-client
-    body = b"[" + b" ,\n ".join(HUBSPOT_EVENTS) + b"]"
+def hubspot_event(body: bytes) -> dict[str, Any]:
+    """A HubSpot request signed (v3) with hubspot-api-client."""
     timestamp = str(int(time.time() * 1000))
     signature = HubSpotSignature.get_signature(
         SAMPLE_SECRETS["hubspot"],
@@ -216,15 +215,18 @@ def test_each_event_of_a_hubspot_batch_is_archived_as_its_own_exact_bytes(pipeli
         http_uri=f"https://{HUBSPOT_HOST}/webhooks/hubspot",
         timestamp=timestamp,
     )
-    event = api_event(
-        "hubspot",
-        body=body,
-        headers={
-            "content-type": "application/json",
-            "x-hubspot-signature-v3": signature,
-            "x-hubspot-request-timestamp": timestamp,
-        },
-    )
+    headers = {
+        "content-type": "application/json",
+        "x-hubspot-signature-v3": signature,
+        "x-hubspot-request-timestamp": timestamp,
+    }
+    return api_event("hubspot", body=body, headers=headers)
+
+
+def test_each_event_of_a_hubspot_batch_is_archived_as_its_own_exact_bytes(pipeline):
+    # Given a HubSpot array of two events, signed with hubspot-api-client
+    body = b"[" + b" ,\n ".join(HUBSPOT_EVENTS) + b"]"
+    event = hubspot_event(body)
     pipeline.deliver("hubspot", event)
 
     # When the consumer processes the queue
@@ -246,3 +248,23 @@ def test_each_event_of_a_hubspot_batch_is_archived_as_its_own_exact_bytes(pipeli
     )["Items"]
     assert sorted(item["delivery_id"]["S"] for item in items) == sorted(HUBSPOT_IDS)
     assert json.loads(items[0]["envelope"]["S"])["provider"] == "hubspot"
+
+
+def test_a_provider_retry_with_other_bytes_leaves_the_archived_copy_alone(pipeline):
+    """Given a HubSpot array processed once, then HubSpot's retry of it (the same event ids; each event's bytes now
+    say attemptNumber 1) When the consumer processes the retry (duplicates: nothing runs) Then the archive still holds
+    the bytes the handler processed, not the retry's: a replay re-runs what was processed."""
+    first = b"[" + b" ,\n ".join(HUBSPOT_EVENTS) + b"]"
+    retry = first.replace(b'"attemptNumber":0', b'"attemptNumber":1').replace(
+        b'"attemptNumber": 0', b'"attemptNumber": 1'
+    )
+    assert retry != first
+    for body in (first, retry):
+        pipeline.deliver("hubspot", hubspot_event(body))
+        pipeline.drain()
+
+    assert sorted(pipeline.handled) == sorted(zip(HUBSPOT_IDS, HUBSPOT_EVENTS, strict=True))
+    for delivery_id, part in zip(HUBSPOT_IDS, HUBSPOT_EVENTS, strict=True):
+        archived = pipeline.archived("hubspot", delivery_id)
+        assert archived.raw == part
+        assert archived.metadata["batch"]["request_sha256"] == hashlib.sha256(first).hexdigest()

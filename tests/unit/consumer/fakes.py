@@ -54,6 +54,8 @@ class FakeDynamoDB:
         self.items: dict[str, dict[tuple, dict[str, Any]]] = {name: {} for name in self.key_schema}
         self.errors: list[Exception] = []
         self.calls: list[str] = []
+        # ConsistentRead of every GetItem, in order
+        self.consistent_reads: list[bool] = []
         self._lock = threading.Lock()
 
     # -- operations -------------------------------------------------------------------------------------------
@@ -109,6 +111,7 @@ class FakeDynamoDB:
     def get_item(self, *, TableName: str, Key: dict[str, Any], ConsistentRead: bool = False) -> dict[str, Any]:
         with self._lock:
             self._call("GetItem")
+            self.consistent_reads.append(ConsistentRead)
             item = self.items[TableName].get(self._key(TableName, Key))
         return {"Item": dict(item)} if item is not None else {}
 
@@ -378,6 +381,7 @@ class FakeS3:
     def __init__(self, objects: dict[tuple[str, str], bytes] | None = None) -> None:
         self.objects = dict(objects or {})
         self.metadata: dict[tuple[str, str], dict[str, str]] = {}
+        self.content_types: dict[tuple[str, str], str | None] = {}
         self.reads: list[tuple[str, str]] = []
         self.writes: list[str] = []
         self.errors: list[Exception] = []
@@ -390,11 +394,19 @@ class FakeS3:
             raise client_error("NoSuchKey", "GetObject", "The specified key does not exist.") from None
 
     def put_object(
-        self, *, Bucket: str, Key: str, Body: bytes, Metadata: dict[str, str] | None = None, **_: Any
+        self,
+        *,
+        Bucket: str,
+        Key: str,
+        Body: bytes,
+        Metadata: dict[str, str] | None = None,
+        ContentType: str | None = None,
+        **_: Any,
     ) -> dict[str, Any]:
         self._write("PutObject")
         self.objects[(Bucket, Key)] = bytes(Body)
         self.metadata[(Bucket, Key)] = dict(Metadata or {})
+        self.content_types[(Bucket, Key)] = ContentType
         return {}
 
     def copy_object(
@@ -405,6 +417,7 @@ class FakeS3:
         CopySource: dict[str, str],
         MetadataDirective: str = "COPY",
         Metadata: dict[str, str] | None = None,
+        ContentType: str | None = None,
         **_: Any,
     ) -> dict[str, Any]:
         self._write("CopyObject")
@@ -412,8 +425,9 @@ class FakeS3:
         if source not in self.objects:
             raise client_error("NoSuchKey", "CopyObject", "The specified key does not exist.")
         self.objects[(Bucket, Key)] = self.objects[source]
-        copied = Metadata if MetadataDirective == "REPLACE" else self.metadata.get(source)
-        self.metadata[(Bucket, Key)] = dict(copied or {})
+        replace = MetadataDirective == "REPLACE"
+        self.metadata[(Bucket, Key)] = dict((Metadata if replace else self.metadata.get(source)) or {})
+        self.content_types[(Bucket, Key)] = ContentType if replace else self.content_types.get(source)
         return {}
 
     def _write(self, operation: str) -> None:

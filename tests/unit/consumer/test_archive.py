@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.unit.consumer.fakes import (
     ARCHIVE_BUCKET,
@@ -15,6 +16,7 @@ from tests.unit.consumer.fakes import (
     OVERFLOW_BUCKET,
     FakeDynamoDB,
     FakeS3,
+    client_error,
     make_envelope,
 )
 from webhook_gateway.consumer import archive
@@ -22,7 +24,7 @@ from webhook_gateway.consumer.archive import ArchiveIntegrityError, archive_deli
 from webhook_gateway.envelope import BatchPosition, BodyRef, Envelope, ReplayRequest
 
 NOW = 1_750_000_000.0
-LIMIT = 100
+LIMIT = 1_000  # above make_envelope()'s default body (about 110 bytes)
 REPLAY = ReplayRequest(id="r-1", requested_at=datetime(2025, 6, 20, tzinfo=UTC), requested_by="alice")
 
 
@@ -68,41 +70,87 @@ def test_a_body_up_to_the_inline_limit_stays_in_the_item_one_byte_more_goes_to_s
         assert (item["body_bucket"], item["body_key"]) == ({"S": ARCHIVE_BUCKET}, {"S": f"stripe/{sha}"})
         assert s3.objects[(ARCHIVE_BUCKET, f"stripe/{sha}")] == raw
         assert s3.metadata[(ARCHIVE_BUCKET, f"stripe/{sha}")] == {"sha256": sha}
+        assert s3.content_types[(ARCHIVE_BUCKET, f"stripe/{sha}")] == "application/octet-stream"
         assert s3.writes == ["PutObject"]
     assert (item["body_sha256"], item["body_size"]) == ({"S": sha}, {"N": str(size)})
     assert load(dynamodb, s3).raw == raw
 
 
-def test_the_archive_item_is_one_update_in_its_own_partition_with_expiry_and_first_archive_time():
-    # Given a delivery archived once, then again a day later (a retried record)
+def test_the_archive_item_is_one_update_in_its_own_partition_with_its_expiry_and_archive_time():
+    # Given a delivery archived
     dynamodb, s3 = FakeDynamoDB(), FakeS3()
-    store(make_envelope(), dynamodb, s3)
-    store(make_envelope(), dynamodb, s3, now=NOW + 86_400)
+    assert store(make_envelope(), dynamodb, s3) == "inline"
 
-    # Then each time was one UpdateItem on <provider>#archive, keeping the first archive time and moving the expiry
-    assert dynamodb.calls == ["UpdateItem", "UpdateItem"]
+    # Then it was one UpdateItem on <provider>#archive, in no index (no status, no last_attempt_at)
+    assert dynamodb.calls == ["UpdateItem"]
     assert list(dynamodb.items[DELIVERIES_TABLE]) == [("stripe#archive", "evt_1")]
     item = archive_item(dynamodb)
     assert item["archived_at"] == {"S": "2025-06-15T15:06:40.000Z"}
-    assert item["expires_at"] == {"N": str(int(NOW) + 86_400 + 30 * 86_400)}
+    assert item["expires_at"] == {"N": str(int(NOW) + 30 * 86_400)}
     assert "status" not in item and "last_attempt_at" not in item
     loaded = load(dynamodb, s3)
-    assert (loaded.archived_at, loaded.expires_at) == ("2025-06-15T15:06:40.000Z", int(NOW) + 31 * 86_400)
+    assert (loaded.archived_at, loaded.expires_at) == ("2025-06-15T15:06:40.000Z", int(NOW) + 30 * 86_400)
 
 
-def test_a_body_moving_from_s3_to_inline_drops_the_object_reference():
-    # Given a delivery archived to S3 (a lower limit then), archived again with a higher limit
+@pytest.mark.parametrize(
+    ("later", "limit"),
+    [
+        (make_envelope(), LIMIT),  # a retried record, or the provider's retry with the same bytes
+        (make_envelope(raw=b'{"id": "evt_1", "attemptNumber": 1}'), LIMIT),  # the same id with other bytes
+        (make_envelope(raw=b"z" * (LIMIT + 1), headers={"x-retry": "1"}), LIMIT),  # other bytes, S3-sized
+        (make_envelope(), 0),  # the same bytes with a lower inline limit (a redeploy)
+    ],
+)
+def test_a_later_copy_leaves_the_first_archived_copy_as_it_is(later, limit):
+    # Given a delivery archived a day ago
     dynamodb, s3 = FakeDynamoDB(), FakeS3()
-    raw = b"y" * 50
-    store(make_envelope(raw=raw), dynamodb, s3, limit=10)
-    store(make_envelope(raw=raw), dynamodb, s3, limit=100)
+    first = make_envelope()
+    store(first, dynamodb, s3)
+    before = dict(archive_item(dynamodb))
 
-    # Then the item holds the body and no stale reference, and vice versa
-    item = archive_item(dynamodb)
-    assert item["body"] == {"B": raw} and "body_bucket" not in item and "body_key" not in item
-    store(make_envelope(raw=raw), dynamodb, s3, limit=10)
-    item = archive_item(dynamodb)
-    assert "body" not in item and item["body_key"]["S"].startswith("stripe/")
+    # When a later copy of it is archived
+    where = store(later, dynamodb, s3, now=NOW + 86_400, limit=limit)
+
+    # Then nothing changed (one refused conditional write), and the answer is where the first copy's body is
+    assert where == "inline"
+    assert archive_item(dynamodb) == before
+    assert dynamodb.calls == ["UpdateItem", "UpdateItem"]
+    assert load(dynamodb, s3).raw == first.inline_body_bytes()
+
+
+def test_a_later_copy_of_an_s3_archived_body_answers_s3():
+    # Given a large body archived in S3 / When the same delivery is archived again / Then it is still in S3
+    dynamodb, s3 = FakeDynamoDB(), FakeS3()
+    raw = b"y" * (LIMIT + 1)
+    store(make_envelope(raw=raw), dynamodb, s3)
+    assert store(make_envelope(raw=raw), dynamodb, s3, limit=10 * LIMIT) == "s3"
+    assert "body" not in archive_item(dynamodb) and load(dynamodb, s3).raw == raw
+
+
+def test_an_expired_archive_item_is_archived_anew():
+    # Given an archive item past its expiry that DynamoDB has not deleted yet (TTL deletes lag)
+    dynamodb, s3 = FakeDynamoDB(), FakeS3()
+    store(make_envelope(raw=b"old"), dynamodb, s3)
+    expired = NOW + 30 * 86_400
+
+    # When the delivery comes again at its expiry (new to the ledger too: processed again) / Then it is rewritten
+    store(make_envelope(raw=b"new"), dynamodb, s3, now=expired)
+    assert load(dynamodb, s3).raw == b"new"
+    assert archive_item(dynamodb)["archived_at"] == {"S": "2025-07-15T15:06:40.000Z"}
+
+    # And a second earlier than that, it would not have been
+    dynamodb, s3 = FakeDynamoDB(), FakeS3()
+    store(make_envelope(raw=b"old"), dynamodb, s3)
+    store(make_envelope(raw=b"new"), dynamodb, s3, now=expired - 1)
+    assert load(dynamodb, s3).raw == b"old"
+
+
+def test_an_archive_write_error_other_than_the_condition_propagates():
+    # Given a throttled table / When a delivery is archived / Then the error propagates (the record is retried)
+    dynamodb, s3 = FakeDynamoDB(), FakeS3()
+    dynamodb.errors.append(client_error("ProvisionedThroughputExceededException"))
+    with pytest.raises(ClientError, match="ProvisionedThroughputExceededException"):
+        store(make_envelope(), dynamodb, s3)
 
 
 def test_a_claim_checked_body_is_copied_server_side_to_the_archive_bucket():
@@ -121,6 +169,8 @@ def test_a_claim_checked_body_is_copied_server_side_to_the_archive_bucket():
     assert s3.writes == ["CopyObject"] and s3.reads == []
     assert s3.objects[(ARCHIVE_BUCKET, f"stripe/{sha}")] == raw
     assert s3.metadata[(ARCHIVE_BUCKET, f"stripe/{sha}")] == {"sha256": sha}
+    # The archive object is bytes, whatever the overflow object said it was
+    assert s3.content_types[(ARCHIVE_BUCKET, f"stripe/{sha}")] == "application/octet-stream"
     assert load(dynamodb, s3).raw == raw
 
 
@@ -165,8 +215,10 @@ def test_inline_binary_and_non_ascii_bodies_round_trip_byte_for_byte(raw):
     store(envelope, dynamodb, s3)
     loaded = load(dynamodb, s3)
 
-    # Then the bytes, the headers and the envelope fields are what was received
+    # Then the bytes, the headers and the envelope fields are what was received, read consistently, no object named
     assert (loaded.raw, loaded.location, loaded.headers) == (raw, "inline", {"x-h": "v"})
+    assert (loaded.body_bucket, loaded.body_key) == ("", "")
+    assert dynamodb.consistent_reads == [True]
     assert loaded.metadata["delivery_id"] == "evt_1"
     assert loaded.metadata["body_encoding"] == envelope.body_encoding
 
@@ -268,3 +320,53 @@ def test_the_object_key_is_content_addressed_per_provider():
     # Given / When the key for a body hash is built / Then it is <provider>/<lowercase sha>
     assert archive.object_key("github", "ABC") == "github/abc"
     assert archive.archive_key("github", "d-1") == {"provider": {"S": "github#archive"}, "delivery_id": {"S": "d-1"}}
+
+
+def test_an_item_without_its_optional_times_loads_with_empty_ones():
+    # Given an archive item without archived_at and expires_at (written by hand, or by an older consumer)
+    dynamodb, s3 = FakeDynamoDB(), FakeS3()
+    store(make_envelope(), dynamodb, s3)
+    del archive_item(dynamodb)["archived_at"], archive_item(dynamodb)["expires_at"]
+
+    # When loaded / Then the body is there and the times are empty, not an error
+    loaded = load(dynamodb, s3)
+    assert (loaded.archived_at, loaded.expires_at) == ("", 0)
+    assert loaded.raw == make_envelope().inline_body_bytes()
+
+
+def test_an_s3_archive_whose_metadata_still_holds_a_body_replays_by_reference_only():
+    # Given archived metadata that still carries an inline body (written by hand), the body archived in S3
+    raw = b"payload"
+    metadata = json.loads(archive.envelope_metadata(make_envelope(raw=raw)))
+    metadata["body"] = "stale"
+    archived = archive.ArchivedDelivery(
+        metadata=metadata,
+        raw=raw,
+        location=archive.LOCATION_S3,
+        archived_at="",
+        expires_at=0,
+        body_bucket=ARCHIVE_BUCKET,
+        body_key="stripe/k",
+    )
+
+    # When the replay envelope is built / Then it travels by reference alone
+    replay = archived.envelope_for_replay(REPLAY)
+    assert (replay.body, replay.body_ref) == (None, BodyRef(bucket=ARCHIVE_BUCKET, key="stripe/k", size=len(raw)))
+
+
+def test_an_inline_replay_of_exactly_one_sqs_message_is_accepted_one_byte_more_is_refused():
+    # Given archived ASCII bodies whose replay envelope is exactly the SQS limit, and one byte over
+    def archived_of(size: int) -> archive.ArchivedDelivery:
+        raw = b"a" * size
+        metadata = json.loads(archive.envelope_metadata(make_envelope(raw=raw)))
+        return archive.ArchivedDelivery(metadata, raw, archive.LOCATION_INLINE, "", 0)
+
+    guess = 999_000  # body_size has as many digits as the answer: the envelope's overhead is the same
+    overhead = len(archived_of(guess).envelope_for_replay(REPLAY).sqs_message_body().encode()) - guess
+    fits = archive.REPLAY_INLINE_LIMIT_BYTES - overhead
+    at_limit = archived_of(fits).envelope_for_replay(REPLAY)
+
+    # When built / Then the message of exactly the limit is accepted, the next size refused
+    assert len(at_limit.sqs_message_body().encode()) == archive.REPLAY_INLINE_LIMIT_BYTES
+    with pytest.raises(ArchiveIntegrityError):
+        archived_of(fits + 1).envelope_for_replay(REPLAY)
