@@ -370,3 +370,11 @@ def test_an_inline_replay_of_exactly_one_sqs_message_is_accepted_one_byte_more_i
     assert len(at_limit.sqs_message_body().encode()) == archive.REPLAY_INLINE_LIMIT_BYTES
     with pytest.raises(ArchiveIntegrityError):
         archived_of(fits + 1).envelope_for_replay(REPLAY)
+
+
+def test_an_archive_write_error_without_an_error_code_propagates_as_it_is():
+    # Given a ClientError that carries no Error element (botocore allows it) / When archiving / Then it propagates
+    dynamodb, s3 = FakeDynamoDB(), FakeS3()
+    dynamodb.errors.append(ClientError({}, "UpdateItem"))
+    with pytest.raises(ClientError):
+        store(make_envelope(), dynamodb, s3)

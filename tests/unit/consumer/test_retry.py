@@ -8,6 +8,7 @@ from webhook_gateway.consumer.retry import (
     DEFAULT_JITTER,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_SCHEDULE,
+    MAX_DELAY_SECONDS,
     MAX_VISIBILITY_SECONDS,
     RetryPolicy,
     parse_duration,
@@ -129,14 +130,20 @@ def test_jitter_spreads_a_step_over_plus_or_minus_the_jitter():
     assert policy.delay_after(2, lambda: 0.75) == 660
 
 
-def test_a_jittered_delay_stays_within_1_second_and_12_hours():
+def test_a_jittered_delay_stays_within_1_second_and_what_sqs_accepts_after_the_handler_ran():
     # Given steps at the limits and a large jitter
-    # When the jitter would take them past SQS's limits / Then they are held at 1 s and at 12 h
+    # When the jitter would take them past the limits / Then they are held at 1 s and at 12 h minus the time the
+    # record may have spent since its receive (batching window and function timeout at their maximums: 20 min)
+    assert MAX_DELAY_SECONDS == 12 * 3600 - 20 * 60
     assert RetryPolicy((1,), max_attempts=3, jitter=0.9).delay_after(1, lambda: 0.0) == 1
-    assert RetryPolicy((MAX_VISIBILITY_SECONDS,), max_attempts=3, jitter=0.5).delay_after(1, lambda: ALMOST_ONE) == (
-        MAX_VISIBILITY_SECONDS
+    twelve_hours = RetryPolicy((MAX_VISIBILITY_SECONDS,), max_attempts=3, jitter=0.5)
+    assert twelve_hours.delay_after(1, lambda: ALMOST_ONE) == MAX_DELAY_SECONDS
+    assert twelve_hours.delay_after(1, lambda: 0.5) == MAX_DELAY_SECONDS
+    assert twelve_hours.delay_after(1, lambda: 0.0) == 21_600
+    # A step just under the limit keeps its value without jitter
+    assert RetryPolicy((MAX_DELAY_SECONDS,), max_attempts=3, jitter=0.0).delay_after(1, lambda: 0.5) == (
+        MAX_DELAY_SECONDS
     )
-    assert RetryPolicy((MAX_VISIBILITY_SECONDS,), max_attempts=3, jitter=0.5).delay_after(1, lambda: 0.0) == 21_600
 
 
 def test_there_is_no_delay_after_the_last_allowed_attempt():
@@ -165,7 +172,11 @@ def test_total_bounds_apply_the_same_limits_as_each_delay():
     assert RetryPolicy((1,), max_attempts=3, jitter=0.9).total_bounds() == (2, 4)
     assert RetryPolicy((MAX_VISIBILITY_SECONDS,), max_attempts=3, jitter=0.5).total_bounds() == (
         2 * 21_600,
-        2 * MAX_VISIBILITY_SECONDS,
+        2 * MAX_DELAY_SECONDS,
+    )
+    assert RetryPolicy((MAX_VISIBILITY_SECONDS,), max_attempts=3, jitter=0.0).total_bounds() == (
+        2 * MAX_DELAY_SECONDS,
+        2 * MAX_DELAY_SECONDS,
     )
 
 
