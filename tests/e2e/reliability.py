@@ -28,9 +28,9 @@ The invariants checked afterwards:
    under the same provider and delivery id.
 
 Retries: a handler failure waits for the retry schedule (ChangeMessageVisibility), whose default starts at a minute;
-the run shortens it to 1 s (``RetrySchedule``), as the local pipeline test does, so that a failed delivery comes back
-within the run. ``MaxAttempts`` equals ``MaxReceiveCount``: the consumer dead-letters a delivery out of attempts itself
-(its own SendMessage to the DLQ, under the same injected SendMessage faults), before SQS's redrive would.
+the run shortens every step to ``retry_step_seconds`` (``RetrySchedule``), as the local pipeline test does, so that a
+failed delivery comes back within the run. ``MaxAttempts`` equals ``MaxReceiveCount``: the consumer dead-letters a
+delivery out of attempts itself (its own SendMessage to the DLQ, under the same injected SendMessage faults).
 """
 
 from __future__ import annotations
@@ -80,9 +80,9 @@ class RunConfig:
     kill_probability: float = 0.015  # per consumer batch
     # pipeline
     max_receive_count: int = 3
-    retry_schedule: str = "1s"  # the template's default starts at a minute: too long for a run of minutes
     consumer_timeout: int = 4
     visibility_timeout: int = 6
+    retry_step_seconds: int = 2  # every step of the retry schedule (backoff after a handler failure)
     receiver_instances: int = 2
     consumer_concurrency: int = 4
     sdk_max_attempts: int = 2  # the receivers' SDK clients (the ledger's client sets its own: 5)
@@ -188,10 +188,12 @@ def pipeline_config(config: RunConfig, workdir: Path) -> LocalConfig:
         port=0,
         endpoint_port=0,
         log_dir=workdir / "logs",
+        # The retry schedule shrunk to the test's time scale (the default starts at a minute and spans a day), and
+        # as many attempts as receives: a delivery its handler always fails reaches the DLQ within seconds.
         parameter_overrides={
             "MaxReceiveCount": str(config.max_receive_count),
             "MaxAttempts": str(config.max_receive_count),
-            "RetrySchedule": config.retry_schedule,
+            "RetrySchedule": str(config.retry_step_seconds),
             "LogLevel": "INFO",
         },
         overrides={
