@@ -22,7 +22,15 @@ The invariants checked afterwards:
    consumer documents as at-least-once (the instance died, or the completion write failed after the handler ran);
 3. a forged delivery was never enqueued (the endpoint's audit of every SendMessage), processed or dead-lettered;
 4. poison deliveries are dead-lettered and never processed; nothing else is in the DLQ; the queue is empty;
-5. no secret, signature or payload fragment appears in any function's output.
+5. no secret, signature or payload fragment appears in any function's output;
+6. every processed delivery is archived (the template's ArchiveRetentionDays default, 30, applies): its archive item
+   reads back with a body whose size and SHA-256 are the ones the receiver recorded (``load_archived`` checks them),
+   under the same provider and delivery id.
+
+Retries: a handler failure waits for the retry schedule (ChangeMessageVisibility), whose default starts at a minute;
+the run shortens every step to ``retry_step_seconds`` (``RetrySchedule``), as the local pipeline test does, so that a
+failed delivery comes back within the run. ``MaxAttempts`` equals ``MaxReceiveCount``: the consumer dead-letters a
+delivery out of attempts itself (its own SendMessage to the DLQ, under the same injected SendMessage faults).
 """
 
 from __future__ import annotations
@@ -289,6 +297,8 @@ def _collect(pipeline: LocalPipeline) -> dict[str, Any]:
     assert pipeline.endpoint is not None
     return {
         "ledger": ledger,
+        "archive": _archived(pipeline, ledger),
+        "queue_name": stack.output("QueueUrl").rsplit("/", 1)[-1],
         "dead": dead,
         "endpoint": pipeline.endpoint.stats(),
         "queue_depth": pipeline.queue_depth("WebhookQueue"),
@@ -298,6 +308,32 @@ def _collect(pipeline: LocalPipeline) -> dict[str, Any]:
 
 
 Key = tuple[str, str]  # (provider, delivery id)
+
+
+def _archived(pipeline: LocalPipeline, ledger: list[dict[str, Any]]) -> dict[str, str]:
+    """For every processed delivery: "ok" when its archive reads back intact and names it, else what is wrong."""
+    from webhook_gateway.consumer.archive import ArchiveIntegrityError, load_archived
+
+    stack = pipeline.stack
+    assert stack is not None
+    table, dynamodb, s3 = stack.output("DeliveriesTableName"), pipeline.client("dynamodb"), pipeline.client("s3")
+    found: dict[str, str] = {}
+    for item in ledger:
+        if item.get("status") != "processed":
+            continue
+        provider, delivery_id = item["provider"], item["delivery_id"]
+        try:
+            archived = load_archived(table, provider, delivery_id, dynamodb=dynamodb, s3=s3)
+        except ArchiveIntegrityError as error:
+            found[f"{provider}/{delivery_id}"] = str(error)
+            continue
+        if archived is None:
+            found[f"{provider}/{delivery_id}"] = "not archived"
+        elif (archived.metadata.get("provider"), archived.metadata.get("delivery_id")) != (provider, delivery_id):
+            found[f"{provider}/{delivery_id}"] = "archived under another delivery"
+        else:
+            found[f"{provider}/{delivery_id}"] = "ok"
+    return found
 
 
 @dataclass
@@ -365,7 +401,12 @@ def _outcome(
         - accepted,
         forged={(r.job.provider, d) for r in results if r.job.forged for d in r.gateway_ids},
         forged_answers=Counter(r.status for r in results if r.job.forged),
-        enqueued=Counter((s["provider"], s["delivery_id"]) for s in evidence["endpoint"]["sent"]),
+        # Sent to the main queue: the consumer's own copies to the DLQ (out of attempts) are not enqueued deliveries.
+        enqueued=Counter(
+            (sent["provider"], sent["delivery_id"])
+            for sent in evidence["endpoint"]["sent"]
+            if sent["queue"] == evidence["queue_name"]
+        ),
         ledger=ledger,
         processed={key for key, item in ledger.items() if item.get("status") == "processed"},
         dead=Counter((m["provider"], m["delivery_id"]) for m in evidence["dead"]),
@@ -428,6 +469,14 @@ def _check_dead_letters(outcome: _Outcome, violations: list[str]) -> None:
         violations.append(f"{len(processed - enqueued)} processed deliveries that were never enqueued")
 
 
+def _check_archive(evidence: dict[str, Any], violations: list[str]) -> None:
+    """Invariant 6: every processed delivery has its archive, intact."""
+    problems = {key: problem for key, problem in evidence["archive"].items() if problem != "ok"}
+    if problems:
+        examples = sorted(problems.items())[:3]
+        violations.append(f"{len(problems)} processed deliveries without an intact archive: {examples}")
+
+
 def _check_log_hygiene(report: Report, workdir: Path) -> None:
     """Invariant 5: log hygiene of every function's output."""
     from tests.log_hygiene import find_leaks
@@ -456,6 +505,7 @@ def _check(
     _check_forged_kept_out(outcome, report.violations)
     _check_dead_letters(outcome, report.violations)
     _check_log_hygiene(report, workdir)
+    _check_archive(evidence, report.violations)
     _fill_report(report, sent, evidence, tracker, outcome)
 
 
@@ -499,6 +549,7 @@ def _fill_report(
         "dead-lettered deliveries (DLQ)": len(dead),
         "dead-lettered poison deliveries": len(poison & set(dead)),
         "dead-lettered copies of processed deliveries": len(set(dead) & processed),
+        "processed deliveries archived intact": sum(1 for problem in evidence["archive"].values() if problem == "ok"),
         "duplicates dropped": metrics.get("DuplicatesDropped", 0),
         "handler runs": sum(len(v) for v in outcome.runs.values()),
         "handler re-runs, explained": dict(outcome.reruns),

@@ -37,6 +37,8 @@ def test_every_accepted_delivery_is_processed_exactly_once_or_dead_lettered(tmp_
     assert faults["consumer instances killed mid-batch"] > 0, text
     assert outcomes["503 answered (enqueue failed)"] > 0 and report.traffic["provider_resends_after_5xx"] > 0, text
     assert outcomes["duplicates dropped"] > 0 and outcomes["dead-lettered poison deliveries"] > 0, text
+    # every processed delivery was archived (the template's default ArchiveRetentionDays, 30, is on)
+    assert outcomes["processed deliveries archived intact"] == outcomes["processed (ledger)"] > 0, text
     # and every genuine delivery was eventually acknowledged, every forged one refused
     assert outcomes["deliveries accepted (2xx)"] == report.traffic["genuine"], text
     assert outcomes["forged rejected (401)"] == report.traffic["forged"], text

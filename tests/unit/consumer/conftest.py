@@ -51,4 +51,3 @@ def context() -> FakeLambdaContext:
 @pytest.fixture
 def consumer(settings, registry, dynamodb, s3, clock) -> Consumer:
     return Consumer(settings=settings, registry=registry, dynamodb=dynamodb, s3=s3, clock=clock)
-

@@ -54,6 +54,8 @@ class FakeDynamoDB:
         self.items: dict[str, dict[tuple, dict[str, Any]]] = {name: {} for name in self.key_schema}
         self.errors: list[Exception] = []
         self.calls: list[str] = []
+        # ConsistentRead of every GetItem, in order
+        self.consistent_reads: list[bool] = []
         self._lock = threading.Lock()
 
     # -- operations -------------------------------------------------------------------------------------------
@@ -109,6 +111,7 @@ class FakeDynamoDB:
     def get_item(self, *, TableName: str, Key: dict[str, Any], ConsistentRead: bool = False) -> dict[str, Any]:
         with self._lock:
             self._call("GetItem")
+            self.consistent_reads.append(ConsistentRead)
             item = self.items[TableName].get(self._key(TableName, Key))
         return {"Item": dict(item)} if item is not None else {}
 
@@ -254,6 +257,7 @@ class _Parser:
         if self.peek() in ("+", "-"):
             sign = 1 if self.take() == "+" else -1
             right = self.operand()
+
             def arithmetic(item: dict, n: dict, v: dict) -> dict:
                 return {"N": str(Decimal(left(item, n, v)["N"]) + sign * Decimal(right(item, n, v)["N"]))}
 
@@ -370,11 +374,17 @@ def _compile_update(expression: str) -> Callable[[dict, dict, dict], list[str]]:
 
 
 class FakeS3:
-    """``get_object`` over a dict of (bucket, key) -> bytes; a missing object raises NoSuchKey like S3."""
+    """``get_object``, ``put_object`` and ``copy_object`` over a dict of (bucket, key) -> bytes; a missing object
+    raises NoSuchKey like S3. ``metadata``: (bucket, key) -> the user metadata last written; ``writes``: the write
+    operations, in order; ``errors``: exceptions to raise on the next writes."""
 
     def __init__(self, objects: dict[tuple[str, str], bytes] | None = None) -> None:
         self.objects = dict(objects or {})
+        self.metadata: dict[tuple[str, str], dict[str, str]] = {}
+        self.content_types: dict[tuple[str, str], str | None] = {}
         self.reads: list[tuple[str, str]] = []
+        self.writes: list[str] = []
+        self.errors: list[Exception] = []
 
     def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
         self.reads.append((Bucket, Key))
@@ -382,6 +392,77 @@ class FakeS3:
             return {"Body": io.BytesIO(self.objects[(Bucket, Key)])}
         except KeyError:
             raise client_error("NoSuchKey", "GetObject", "The specified key does not exist.") from None
+
+    def put_object(
+        self,
+        *,
+        Bucket: str,
+        Key: str,
+        Body: bytes,
+        Metadata: dict[str, str] | None = None,
+        ContentType: str | None = None,
+        **_: Any,
+    ) -> dict[str, Any]:
+        self._write("PutObject")
+        self.objects[(Bucket, Key)] = bytes(Body)
+        self.metadata[(Bucket, Key)] = dict(Metadata or {})
+        self.content_types[(Bucket, Key)] = ContentType
+        return {}
+
+    def copy_object(
+        self,
+        *,
+        Bucket: str,
+        Key: str,
+        CopySource: dict[str, str],
+        MetadataDirective: str = "COPY",
+        Metadata: dict[str, str] | None = None,
+        ContentType: str | None = None,
+        **_: Any,
+    ) -> dict[str, Any]:
+        self._write("CopyObject")
+        source = (CopySource["Bucket"], CopySource["Key"])
+        if source not in self.objects:
+            raise client_error("NoSuchKey", "CopyObject", "The specified key does not exist.")
+        self.objects[(Bucket, Key)] = self.objects[source]
+        replace = MetadataDirective == "REPLACE"
+        self.metadata[(Bucket, Key)] = dict((Metadata if replace else self.metadata.get(source)) or {})
+        self.content_types[(Bucket, Key)] = ContentType if replace else self.content_types.get(source)
+        return {}
+
+    def _write(self, operation: str) -> None:
+        self.writes.append(operation)
+        if self.errors:
+            raise self.errors.pop(0)
+
+
+class FakeSQS:
+    """The SQS calls the consumer makes itself (the retry delay, the move to the DLQ), recorded in order as
+    (operation, parameters); ``errors``: exceptions to raise on the next calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.errors: list[Exception] = []
+
+    def change_message_visibility(self, **params: Any) -> dict[str, Any]:
+        self._call("ChangeMessageVisibility", params)
+        return {}
+
+    def send_message(self, **params: Any) -> dict[str, Any]:
+        self._call("SendMessage", params)
+        return {"MessageId": f"dlq-{len(self.calls)}"}
+
+    def visibility_changes(self) -> list[tuple[str, int]]:
+        """(receipt handle, visibility timeout) of every ChangeMessageVisibility, in order."""
+        return [(p["ReceiptHandle"], p["VisibilityTimeout"]) for op, p in self.calls if op == "ChangeMessageVisibility"]
+
+    def sent(self) -> list[dict[str, Any]]:
+        return [params for operation, params in self.calls if operation == "SendMessage"]
+
+    def _call(self, operation: str, params: dict[str, Any]) -> None:
+        self.calls.append((operation, params))
+        if self.errors:
+            raise self.errors.pop(0)
 
 
 @dataclass

@@ -3,8 +3,11 @@ so that anything can be read again (``hookctl deliveries show --body``) and repl
 SQS message is long gone.
 
 Written by the consumer, before it claims the delivery, never by the receiver: the receiver's hot path stays one
-``SendMessage``. Archiving first means no delivery is ever recorded in the ledger without its archive; the write is
-idempotent (the same bytes under the same key), so a retried record or a duplicate rewrites it harmlessly.
+``SendMessage``. Archiving first means no delivery is ever recorded in the ledger without its archive. The first copy
+of a delivery is the one archived, and it is never overwritten: the item write is conditional on there being none yet,
+so a retried record or a duplicate leaves it as it is. A duplicate's bytes may differ from the first copy's under the
+same delivery id (HubSpot's retry of an event says ``"attemptNumber": 1``): rewriting would archive bytes the handler
+never saw, and a replay would run them.
 
 Where a body goes (docs/cost.md: ``bench/cost.py`` computes the break-even size):
 
@@ -17,7 +20,7 @@ The archive item is one UpdateItem (the consumer's role has no PutItem): partiti
 (S: the envelope's JSON without its body), ``body`` (B) or ``body_bucket``/``body_key`` (S), ``body_sha256``,
 ``body_size``, ``archived_at`` (S, first archived), ``expires_at`` (N, DynamoDB TTL). Both stores are encrypted with
 KMS (the table's SSE, the bucket's default encryption); only the consumer writes them and only roles given the
-stack's ``ArchiveReaderPolicy`` read them.
+stack's ``DeliveryOperatorPolicy`` read them.
 
 Reading back (:func:`load_archived`) checks size and SHA-256 against what the receiver recorded: a replay never
 re-enqueues bytes that differ from what the provider signed.
@@ -31,7 +34,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from webhook_gateway.consumer.ledger import PK, SK, default_client, iso_utc
+from botocore.exceptions import ClientError
+
+from webhook_gateway.consumer.ledger import CONDITIONAL_CHECK_FAILED, PK, SK, default_client, iso_utc
 from webhook_gateway.envelope import OPTIONAL_FIELDS, BodyRef, Envelope, ReplayRequest
 
 ARCHIVE_PARTITION_SUFFIX = "#archive"
@@ -43,20 +48,22 @@ REPLAY_INLINE_LIMIT_BYTES = 1_000_000
 _BODY_FIELDS = {"body", "body_ref", "replay"}
 _SET_COMMON = (
     "#envelope = :envelope, #body_sha256 = :body_sha256, #body_size = :body_size, "
-    "#archived_at = if_not_exists(#archived_at, :now), #expires_at = :expires_at"
+    "#archived_at = :now, #expires_at = :expires_at"
 )
-_INLINE_UPDATE = f"SET #body = :body, {_SET_COMMON} REMOVE #body_bucket, #body_key"
-_OBJECT_UPDATE = f"SET #body_bucket = :body_bucket, #body_key = :body_key, {_SET_COMMON} REMOVE #body"
-_NAMES = {
+_INLINE_UPDATE = f"SET #body = :body, {_SET_COMMON}"
+_OBJECT_UPDATE = f"SET #body_bucket = :body_bucket, #body_key = :body_key, {_SET_COMMON}"
+# The first copy archived stays: a later one (a retried record, a duplicate) finds the item and changes nothing. An
+# expired item (DynamoDB deletes it up to days after its TTL) is archived anew: the delivery is new to the ledger too.
+_NOT_ARCHIVED = "attribute_not_exists(#body_sha256) OR #expires_at <= :now_epoch"
+_COMMON_NAMES = {
     "#envelope": "envelope",
     "#body_sha256": "body_sha256",
     "#body_size": "body_size",
     "#archived_at": "archived_at",
     "#expires_at": "expires_at",
-    "#body": "body",
-    "#body_bucket": "body_bucket",
-    "#body_key": "body_key",
 }
+_INLINE_NAMES = {**_COMMON_NAMES, "#body": "body"}
+_OBJECT_NAMES = {**_COMMON_NAMES, "#body_bucket": "body_bucket", "#body_key": "body_key"}
 
 
 class ArchiveIntegrityError(Exception):
@@ -84,7 +91,8 @@ def archive_delivery(
     dynamodb: Any = None,
     s3: Any = None,
 ) -> str:
-    """Archive the delivery ``envelope`` carries: its body (inline or S3) and metadata. Returns where the body went.
+    """Archive the delivery ``envelope`` carries: its body (inline or S3) and metadata, unless an earlier copy of it
+    is archived already. Returns where the archived body is.
 
     Raises whatever the write raises (``ClientError``, ...): the caller must not claim the delivery then.
     """
@@ -94,23 +102,33 @@ def archive_delivery(
         ":body_size": {"N": str(envelope.body_size)},
         ":now": {"S": iso_utc(now)},
         ":expires_at": {"N": str(int(now) + retention_days * 86_400)},
+        ":now_epoch": {"N": str(int(now))},
     }
     if envelope.body_ref is None and envelope.body_size <= inline_max_bytes:
         values[":body"] = {"B": envelope.inline_body_bytes()}
-        update, location = _INLINE_UPDATE, LOCATION_INLINE
+        update, names, location = _INLINE_UPDATE, _INLINE_NAMES, LOCATION_INLINE
     else:
         key = object_key(envelope.provider, envelope.body_sha256)
         _store_object(envelope, bucket, key, s3 or _default_s3())
         values[":body_bucket"] = {"S": bucket}
         values[":body_key"] = {"S": key}
-        update, location = _OBJECT_UPDATE, LOCATION_S3
-    (dynamodb or default_client()).update_item(
-        TableName=table_name,
-        Key=archive_key(envelope.provider, envelope.delivery_id),
-        UpdateExpression=update,
-        ExpressionAttributeNames=_NAMES,
-        ExpressionAttributeValues=values,
-    )
+        update, names, location = _OBJECT_UPDATE, _OBJECT_NAMES, LOCATION_S3
+    try:
+        (dynamodb or default_client()).update_item(
+            TableName=table_name,
+            Key=archive_key(envelope.provider, envelope.delivery_id),
+            UpdateExpression=update,
+            ConditionExpression=_NOT_ARCHIVED,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != CONDITIONAL_CHECK_FAILED:
+            raise
+        # Already archived (by an earlier copy): where that copy's body is.
+        existing = error.response.get("Item") or {}
+        return LOCATION_INLINE if "body" in existing else LOCATION_S3
     return location
 
 

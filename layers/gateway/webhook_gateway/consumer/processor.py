@@ -347,7 +347,7 @@ def _run_handler(
     except Exception as error:
         tally.count(delivery.provider, HANDLER_FAILURES)
         delay = settings.retry_policy.delay_after(claim.run_attempts, consumer.random)
-        if delay is not None and not _outlives_retention(record, delay, consumer):
+        if delay is not None and not _back_before_retention_ends(record, delay, consumer):
             delay = None  # SQS would delete the message while it waits: dead-letter it now instead
         if delay is None:
             logger.exception(
@@ -454,7 +454,7 @@ def _archive(envelope: Envelope, consumer: Consumer, tally: BatchTally) -> None:
 RETENTION_MARGIN_SECONDS = 3_600
 
 
-def _outlives_retention(record: SQSRecord, delay: int, consumer: Consumer) -> bool:
+def _back_before_retention_ends(record: SQSRecord, delay: int, consumer: Consumer) -> bool:
     """Whether the message, hidden for ``delay`` seconds, still has time left in the queue when it comes back."""
     try:
         sent_at = int(record.raw_event["attributes"]["SentTimestamp"]) / 1000

@@ -8,7 +8,9 @@ A handler failure on attempt ``n`` (attempts since the delivery was received or 
 ``schedule[n - 1]`` seconds (the last step repeats), each multiplied by a random factor in ``[1 - jitter,
 1 + jitter]`` so that deliveries that failed together (a downstream outage) do not all come back in the same second.
 SQS's ``ChangeMessageVisibility`` carries the wait: the message stays in the queue, invisible, and the consumer
-holds nothing meanwhile. A step is at most 12 hours (SQS's limit, counted from the receive). After ``max_attempts``
+holds nothing meanwhile. A step is at most 12 hours, and a wait at most :data:`MAX_DELAY_SECONDS`: SQS refuses a
+visibility that ends more than 12 hours after the receive that returned the message, and the consumer changes it only
+after the handler ran (a 12 h step waits 11 h 40 min). After ``max_attempts``
 failed attempts the consumer dead-letters the delivery itself, so the queue's ``maxReceiveCount`` only has to be
 larger than ``max_attempts`` (short retries count receives too) and its retention longer than the whole schedule;
 a contract test ties them together in template.yaml.
@@ -25,6 +27,10 @@ from dataclasses import dataclass
 
 # SQS: "the maximum is 12 hours" for a message's visibility timeout, counted from the receive that returned it.
 MAX_VISIBILITY_SECONDS = 43_200
+# The most time between the receive and the visibility change: the event source's longest batching window (300 s)
+# plus Lambda's longest timeout (900 s). A wait above MAX_VISIBILITY_SECONDS minus this could be refused by SQS.
+RECEIVE_TO_RETRY_MAX_SECONDS = 1_200
+MAX_DELAY_SECONDS = MAX_VISIBILITY_SECONDS - RECEIVE_TO_RETRY_MAX_SECONDS
 DEFAULT_SCHEDULE = "1m,2m,4m,8m,16m,32m,1h,2h,4h,8h,8h"
 DEFAULT_MAX_ATTEMPTS = 12
 DEFAULT_JITTER = 0.2
@@ -82,11 +88,11 @@ class RetryPolicy:
         if attempt >= self.max_attempts:
             return None
         factor = 1 - self.jitter + 2 * self.jitter * random()
-        return max(1, min(MAX_VISIBILITY_SECONDS, round(self.step(attempt) * factor)))
+        return max(1, min(MAX_DELAY_SECONDS, round(self.step(attempt) * factor)))
 
     def total_bounds(self) -> tuple[int, int]:
         """Shortest and longest time, in seconds, from the first failure to the last attempt (waits only)."""
         steps = [self.step(attempt) for attempt in range(1, self.max_attempts)]
-        low = sum(max(1, round(step * (1 - self.jitter))) for step in steps)
-        high = sum(min(MAX_VISIBILITY_SECONDS, round(step * (1 + self.jitter))) for step in steps)
+        low = sum(max(1, min(MAX_DELAY_SECONDS, round(step * (1 - self.jitter)))) for step in steps)
+        high = sum(min(MAX_DELAY_SECONDS, round(step * (1 + self.jitter))) for step in steps)
         return low, high
