@@ -163,6 +163,13 @@ def test_the_archive_lasts_as_long_as_the_ledger_by_default(template):
     assert default(template, "ArchiveRetentionDays") == default(template, "DeliveryTtlDays") == 30
 
 
+def test_the_archive_inline_limit_is_the_same_in_the_template_and_the_consumer(template):
+    """Given the ArchiveInlineMaxBytes parameter and the consumer's default, then they are one number (the break-even
+    bench/cost.py computes: docs/cost.md), so a consumer run without the template archives like a deployed one."""
+    settings_default = ConsumerSettings.model_fields["archive_inline_max_bytes"].default
+    assert default(template, "ArchiveInlineMaxBytes") == settings_default == 5_120
+
+
 def test_the_archive_bucket_expires_objects_after_archive_retention_days(template):
     # Given the archive bucket's lifecycle / Then objects expire after ArchiveRetentionDays (1 day when it is off)
     [rule] = template["Resources"]["ArchiveBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
