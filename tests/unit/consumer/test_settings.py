@@ -45,7 +45,7 @@ def test_archive_and_retry_defaults_leave_the_archive_off_and_apply_the_default_
 
     # Then the archive is off and the default retry policy applies, with the queue's 4-day retention
     assert (settings.archive_retention_days, settings.archive_enabled, settings.archive_bucket) == (0, False, "")
-    assert settings.archive_inline_max_bytes == 6_144
+    assert settings.archive_inline_max_bytes == 5_120
     assert (settings.queue_url, settings.dead_letter_queue_url) == ("", "")
     assert settings.retry_policy == RetryPolicy(parse_schedule(DEFAULT_SCHEDULE), 12, 0.2)
     assert settings.queue_retention_seconds == 345_600
