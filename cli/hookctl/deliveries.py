@@ -674,7 +674,7 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
         help="only failed deliveries whose retry is scheduled in the future, soonest first",
     )
     list_parser.add_argument(
-        "--limit", type=_positive_int, default=DEFAULT_LIMIT, metavar="N", help="at most N per page (default 50)"
+        "--limit", type=positive_int, default=DEFAULT_LIMIT, metavar="N", help="at most N per page (default 50)"
     )
     list_parser.add_argument(
         "--page-token", metavar="TOKEN", help="the next page: the token a previous run printed (same filters)"
@@ -709,7 +709,8 @@ def list_columns(items: Sequence[Mapping[str, Any]], *, waiting: bool = False) -
     return [column for column in LIST_COLUMNS if optional.get(column.key, True)]
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: a whole number, at least 1 (``--limit``)."""
     try:
         value = int(text)
     except ValueError:

@@ -57,7 +57,7 @@ from hookctl.context import (
     CommandContext,
     describe_client_error,
 )
-from hookctl.deliveries import get_delivery, list_deliveries, parse_since
+from hookctl.deliveries import get_delivery, list_deliveries, parse_since, positive_int
 from hookctl.dlq import message_attribute_names, release_messages
 from hookctl.output import Column, iso_utc, render_record, render_table
 from webhook_gateway.consumer.ledger import (
@@ -553,16 +553,7 @@ def run_bulk(args: argparse.Namespace, ctx: CommandContext) -> int:
         _confirm(len(to_replay), len(rows) - len(to_replay), ctx)
     counts = {RESULT_REPLAYED: 0, RESULT_SKIPPED: len(rows) - len(to_replay), RESULT_FAILED: 0}
     if to_replay:
-        target = ReplayTarget(
-            table=table,
-            queue_url=ctx.resources.get("queue_url"),
-            dynamodb=dynamodb,
-            sqs=ctx.client("sqs"),
-            s3=ctx.client("s3"),
-            requested_by=caller_identity(ctx),
-            force=args.force,
-            before_send=TokenBucket(args.rate, clock=CLOCK).acquire,
-        )
+        target = _target(args, ctx, before_send=TokenBucket(args.rate, clock=CLOCK).acquire)
         summary["requested_by"] = target.requested_by
         _replay_rows(to_replay, target, counts, ctx)
     summary.update(counts)
@@ -676,7 +667,7 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
     bulk.add_argument("--provider", dest="provider_filter", metavar="P", help="only this provider")
     bulk.add_argument("--type", dest="event_type", metavar="T", help="only this event type (exact)")
     bulk.add_argument(
-        "--limit", type=_positive_int, default=DEFAULT_BULK_LIMIT, metavar="N", help="at most N (default 1000)"
+        "--limit", type=positive_int, default=DEFAULT_BULK_LIMIT, metavar="N", help="at most N (default 1000)"
     )
     bulk.add_argument("--dry-run", action="store_true", help="list what would be replayed; send nothing")
     bulk.add_argument(
@@ -688,16 +679,6 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
     )
     bulk.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     parser.set_defaults(handler=run_replay)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def _positive_float(text: str) -> float:
@@ -743,20 +724,22 @@ def run_replay(args: argparse.Namespace, ctx: CommandContext) -> int:
     return _run_one(args, ctx)
 
 
-def _run_one(args: argparse.Namespace, ctx: CommandContext) -> int:
-    table = ctx.resources.get("table")
-    dynamodb = ctx.client("dynamodb")
-    target = ReplayTarget(
-        table=table,
+def _target(args: argparse.Namespace, ctx: CommandContext, **options: Any) -> ReplayTarget:
+    """The stack's resources and clients for replays, who asks (STS), ``--force``; ``options``: the mode's own."""
+    return ReplayTarget(
+        table=ctx.resources.get("table"),
         queue_url=ctx.resources.get("queue_url"),
-        dynamodb=dynamodb,
+        dynamodb=ctx.client("dynamodb"),
         sqs=ctx.client("sqs"),
         s3=ctx.client("s3"),
         requested_by=caller_identity(ctx),
         force=args.force,
-        dlq_url=lambda: ctx.resources.get("dlq_url"),
-        max_scan=args.max_scan,
+        **options,
     )
+
+
+def _run_one(args: argparse.Namespace, ctx: CommandContext) -> int:
+    target = _target(args, ctx, dlq_url=lambda: ctx.resources.get("dlq_url"), max_scan=args.max_scan)
     try:
         report = replay_delivery(args.provider, args.delivery_id, target)
     except NotReplayed as outcome:
@@ -767,11 +750,11 @@ def _run_one(args: argparse.Namespace, ctx: CommandContext) -> int:
         ctx.note(f"its body was first processed as delivery {report['duplicate_of']}: its handler runs for it again")
     if args.wait > 0:
         report["replay_processed"], report["ledger_status_after"] = wait_processed(
-            table,
+            target.table,
             args.provider,
             args.delivery_id,
             report["replay_id"],
-            dynamodb=dynamodb,
+            dynamodb=target.dynamodb,
             timeout=args.wait,
             clock=target.clock,
         )
