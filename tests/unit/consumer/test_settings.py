@@ -132,3 +132,16 @@ def test_the_schedule_must_end_strictly_before_the_retention(retention, accepted
     else:
         with pytest.raises(ValidationError, match="longer than the queue keeps a message"):
             ConsumerSettings.from_env(environ)
+
+
+def test_a_copy_with_other_values_derives_its_policy_and_buckets_from_them():
+    # Given settings whose retry policy and body buckets have been read once
+    settings = ConsumerSettings.from_env({**BASE, "ARCHIVE_RETENTION_DAYS": "30", "ARCHIVE_BUCKET": "archive"})
+    assert (settings.retry_policy.max_attempts, settings.body_buckets) == (12, frozenset({"overflow", "archive"}))
+
+    # When a copy changes the values they come from (as tests and scripts do with model_copy)
+    copy = settings.model_copy(update={"max_attempts": 3, "retry_schedule": (30,), "archive_bucket": "other"})
+
+    # Then the copy's policy and buckets are its own, not the original's
+    assert copy.retry_policy == RetryPolicy((30,), 3, 0.2)
+    assert copy.body_buckets == frozenset({"overflow", "other"})

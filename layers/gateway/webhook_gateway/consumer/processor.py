@@ -335,7 +335,7 @@ def _run_handler(
     record is retried: after the schedule's delay for a handler error) or, out of attempts, dead-lettered."""
     settings = consumer.settings
     try:
-        raw = load_body(envelope, allowed_buckets=_body_buckets(settings), client=consumer.s3)
+        raw = load_body(envelope, allowed_buckets=settings.body_buckets, client=consumer.s3)
     except Exception as error:
         # Not the handler's failure: the queue's short retry, no backoff.
         tally.count(delivery.provider, HANDLER_FAILURES)
@@ -462,11 +462,6 @@ def _back_before_retention_ends(record: SQSRecord, delay: int, consumer: Consume
         return True  # no timestamp (a hand-made event): the settings already fit the schedule in the retention
     expires_at = sent_at + consumer.settings.queue_retention_seconds
     return consumer.clock() + delay + RETENTION_MARGIN_SECONDS < expires_at
-
-
-def _body_buckets(settings: ConsumerSettings) -> frozenset[str]:
-    # A replayed large body is read from its archive object; everything else from the overflow bucket.
-    return frozenset(bucket for bucket in (settings.overflow_bucket, settings.archive_bucket) if bucket)
 
 
 def _schedule_retry(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cached_property
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -79,10 +80,28 @@ class ConsumerSettings(BaseModel):
         return self.archive_retention_days > 0
 
     @cached_property
+    def body_buckets(self) -> frozenset[str]:
+        """Where a body by reference may be read: the overflow bucket, and the archive bucket (a replayed large
+        body travels by reference to its archive object)."""
+        return frozenset(bucket for bucket in (self.overflow_bucket, self.archive_bucket) if bucket)
+
+    @cached_property
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(self.retry_schedule, self.max_attempts, self.retry_jitter)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> ConsumerSettings:
+        """A copy whose derived values (built once per cold start, cached on the instance) are derived again from
+        its own fields: pydantic copies the instance's cache along with the fields."""
+        copy = super().model_copy(update=update, deep=deep)
+        for name in _DERIVED:
+            copy.__dict__.pop(name, None)
+        return copy
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ConsumerSettings:
         # An empty variable means "not set": the template declares every variable so that SAM can override them.
         return cls.model_validate({key: value for key, value in environ.items() if value != ""})
+
+
+# The cached properties above: derived from the fields, dropped from a copy (ConsumerSettings.model_copy).
+_DERIVED = ("body_buckets", "retry_policy")
