@@ -1,4 +1,4 @@
-"""A headless Chromium driven by selenium, for the inbox's browser test and its screenshots (``tools/inbox_screenshots.py``).
+"""A headless Chromium driven by selenium: the inbox's browser test and its screenshots (tools/inbox_screenshots.py).
 
 Debian's ``chromium`` and ``chromium-driver`` packages (``/usr/bin/chromium``, ``/usr/bin/chromedriver``; ``.ci/run``
 installs them). The driver's path is given to selenium explicitly, so that selenium-manager never tries to download
@@ -60,5 +60,7 @@ def headless_chrome(chromium: str, driver: str, *, width: int = 1200, height: in
     ):
         options.add_argument(argument)
     browser = webdriver.Chrome(service=Service(driver), options=options)
-    browser.set_window_size(width, height)
+    # The window's size includes what little frame headless Chromium keeps: make the viewport width x height
+    inner = browser.execute_script("return [window.innerWidth, window.innerHeight]")
+    browser.set_window_size(2 * width - int(inner[0]), 2 * height - int(inner[1]))
     return browser

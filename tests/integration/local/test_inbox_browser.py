@@ -60,6 +60,12 @@ def wait_for(browser: Any, condition: Any, message: str) -> Any:
     return WebDriverWait(browser, WAIT_SECONDS, poll_frequency=0.1).until(condition, message)
 
 
+def text_of(browser: Any, element_id: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return str(browser.find_element(By.ID, element_id).text)
+
+
 def test_a_delivery_sent_from_the_inbox_appears_processed_and_its_replay_shows_in_its_timeline(
     pipeline: LocalPipeline, browser: Any
 ):
@@ -88,7 +94,7 @@ def test_a_delivery_sent_from_the_inbox_appears_processed_and_its_replay_shows_i
     row.click()
     wait_for(
         browser,
-        lambda b: "processed" in b.find_element(By.ID, "timeline").text and b.find_element(By.ID, "detail").is_displayed(),
+        lambda b: b.find_element(By.ID, "detail").is_displayed() and "processed" in text_of(b, "timeline"),
         "the detail view did not show the processed delivery",
     )
     assert key.split("/", 1)[1] in browser.find_element(By.ID, "detail-title").text

@@ -68,7 +68,7 @@ async function refreshList() {
       el("td", {}, shortTime(item.at)),
       el("td", {}, item.provider),
       el("td", {}, statusBadge(item.status)),
-      el("td", {}, item.event_type || ""),
+      el("td", { class: "type", title: item.event_type || "" }, item.event_type || ""),
       el("td", { class: "id", title: item.delivery_id || item.detail }, item.delivery_id || "(" + (item.detail || "no id") + ")"),
     );
     if (item.key === state.selected) row.classList.add("selected");
