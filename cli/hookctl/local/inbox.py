@@ -30,6 +30,7 @@ has no such route (``tests/contract/test_inbox_contract.py``).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import ipaddress
 import json
 import shlex
@@ -169,12 +170,26 @@ class InboxRing:
             self._outcome(facts)
 
     def entries(self) -> list[Entry]:
+        """The entries, newest first (live objects: read their lists through :meth:`get`)."""
         with self._changed:
             return list(reversed(self._entries.values()))
 
-    def get(self, key: str) -> Entry | None:
+    def summaries(self) -> list[dict[str, Any]]:
         with self._changed:
-            return self._entries.get(key)
+            return [entry.summary() for entry in reversed(self._entries.values())]
+
+    def get(self, key: str) -> Entry | None:
+        """A copy of one entry, taken under the lock (the tracker's threads keep appending to the live one)."""
+        with self._changed:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            return dataclasses.replace(
+                entry,
+                verification=dict(entry.verification),
+                events=deque(entry.events, maxlen=MAX_EVENTS),
+                logs=deque(entry.logs, maxlen=MAX_LOGS),
+            )
 
     def newest_request(self, provider: str, since: float, timeout: float = 1.0) -> str | None:
         """The key of the newest request entry (no delivery id: rejected) of ``provider`` seen since ``since``; the
@@ -453,7 +468,8 @@ class InboxApi:
         hostname = urlsplit(f"//{host}").hostname or ""
         if not (hostname in LOOPBACK_NAMES or is_loopback_host(hostname) or (self.any_host and _is_ip(hostname))):
             return _forbidden(f"Host {host!r} is not a loopback address: open http://127.0.0.1:{self.port()}/_inbox")
-        if headers.get("sec-fetch-site") == "cross-site":
+        navigation = method in ("GET", "HEAD") and headers.get("sec-fetch-mode") == "navigate"
+        if headers.get("sec-fetch-site") == "cross-site" and not navigation:  # a link to the page is fine
             return _forbidden("cross-site requests are refused")
         if method in ("GET", "HEAD"):
             return None
@@ -514,7 +530,7 @@ class InboxApi:
 
     def list_deliveries(self, query: dict[str, str]) -> Answer:
         version = self.ring.version
-        rows: dict[str, dict[str, Any]] = {entry.key: entry.summary() for entry in self.ring.entries()}
+        rows: dict[str, dict[str, Any]] = {row["key"]: row for row in self.ring.summaries()}
         note = None
         try:
             for item in self._ledger_items(query.get("provider") or None):

@@ -189,7 +189,9 @@ def test_the_page_is_served_with_a_strict_content_security_policy_and_the_static
         ("GET", {"host": "rebound.example:3000"}, "127.0.0.1", 403),  # DNS rebinding
         ("GET", {"host": "abc.ngrok.app"}, "127.0.0.1", 403),  # a tunnel to 127.0.0.1
         ("GET", {"host": "127.0.0.1:3000", "x-forwarded-for": "203.0.113.9"}, "127.0.0.1", 403),
-        ("GET", {"host": "127.0.0.1:3000", "sec-fetch-site": "cross-site"}, "127.0.0.1", 403),
+        ("GET", {"host": "127.0.0.1:3000", "sec-fetch-site": "cross-site"}, "127.0.0.1", 403),  # another site's fetch
+        ("GET", {"host": "127.0.0.1:3000", "sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate"}, "127.0.0.1",
+         None),  # a link to the page
         ("POST", POST_HEADERS, "127.0.0.1", None),
         ("POST", {**POST_HEADERS, "x-inbox": ""}, "127.0.0.1", 403),  # a cross-site form or simple fetch
         ("POST", {**POST_HEADERS, "content-type": "text/plain"}, "127.0.0.1", 415),
