@@ -548,7 +548,7 @@ class InboxApi:
         return Answer.json(200, {"version": version, "items": items[:LIST_LIMIT], "note": note})
 
     def _ledger_items(self, provider: str | None) -> list[dict[str, Any]]:
-        if self.backend is None:
+        if self.backend is None or not self.backend.table:
             return []
         from hookctl.deliveries import list_deliveries
 
@@ -573,7 +573,7 @@ class InboxApi:
 
     def _stack_view(self, provider: str, delivery_id: str) -> tuple[dict[str, Any] | None, Any, str | None]:
         """The ledger entry and the archive, each None when absent; a note when they could not be read."""
-        if self.backend is None:
+        if self.backend is None or not self.backend.table:
             return None, None, None
         from hookctl.deliveries import get_delivery
         from webhook_gateway.consumer.archive import ArchiveIntegrityError, load_archived
@@ -675,8 +675,10 @@ class InboxApi:
         from hookctl.replay import NotReplayed, ReplayTarget, replay_delivery
 
         provider, delivery_id = str(document.get("provider") or ""), str(document.get("delivery_id") or "")
-        if not provider or not delivery_id or self.backend is None:
+        if not provider or not delivery_id:
             return Answer.json(400, {"message": "provider and delivery_id"})
+        if self.backend is None or not (self.backend.table and self.backend.queue_url):
+            return Answer.json(409, {"message": "this stack has no deliveries table or queue output to replay with"})
         backend = self.backend
         target = ReplayTarget(
             table=backend.table,
@@ -863,10 +865,13 @@ def backend_for(pipeline: Any) -> InboxBackend:
         instances[name] = Instance(name, kind, route.path, route.method)
     environ = pipeline.config.environ
 
+    def output(name: str) -> str:  # a template without it: the inbox shows what the tracker saw only
+        return str(stack.outputs.get(name, ("",))[0])
+
     return InboxBackend(
-        table=stack.output("DeliveriesTableName"),
-        queue_url=stack.output("QueueUrl"),
-        dlq_url=stack.output("DeadLetterQueueUrl"),
+        table=output("DeliveriesTableName"),
+        queue_url=output("QueueUrl"),
+        dlq_url=output("DeadLetterQueueUrl"),
         client=pipeline.client,
         api_url=lambda: pipeline.api.url,
         instances=instances,
