@@ -139,3 +139,31 @@ def test_a_forged_sample_appears_rejected_with_its_reason(pipeline: LocalPipelin
         "the rejected request's detail did not show its reason",
     )
     assert "401" in browser.find_element(By.ID, "detail-verification").text
+
+
+def test_without_server_sent_events_the_page_polls_and_still_updates_without_a_reload(
+    pipeline: LocalPipeline, browser: Any
+):
+    """Given the inbox opened with ?poll (the fallback when the event stream cannot be used)
+    When a delivery is sent from elsewhere (hookctl send, here the inbox's API from Python)
+    Then it appears in the list, processed, without a page reload."""
+    import http.client
+    import json
+
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{pipeline.api_url}/_inbox?poll")
+    wait_for(browser, lambda b: b.execute_script("return document.body.dataset.ready"), "the page did not start")
+    assert text_of(browser, "live") == "live (polling)"
+    browser.execute_script("window.__sameDocument = true")
+    connection = http.client.HTTPConnection("127.0.0.1", pipeline.api.port if pipeline.api else 0, timeout=30)
+    headers = {"content-type": "application/json", "x-inbox": "1"}
+    connection.request("POST", "/_inbox/api/send", json.dumps({"provider": "slack", "variant": "valid"}), headers)
+    key = json.loads(connection.getresponse().read())["key"]
+    connection.close()
+    wait_for(
+        browser,
+        lambda b: b.find_elements(By.CSS_SELECTOR, f"#list tr[data-key='{key}'][data-status='processed']"),
+        "the polled list did not show the processed delivery",
+    )
+    assert browser.execute_script("return window.__sameDocument === true"), "the page reloaded"

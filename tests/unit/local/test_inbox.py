@@ -456,3 +456,43 @@ def test_the_send_form_offers_each_instance_with_its_delivery_kinds(stack):
     assert offered["variants"] == ["valid", "duplicate", "forged"]
     bad = api.respond("POST", f"{PREFIX}/api/send", POST_HEADERS, b'{"provider": "nope"}')
     assert bad.status == 400
+
+
+# -- wiring --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "inbox", "any_host", "note"),
+    [
+        ("0.0.0.0", True, False, "off: the HTTP API listens on 0.0.0.0, not loopback (--inbox-on-any-host)"),
+        ("127.0.0.1", False, False, ""),  # --no-inbox
+    ],
+)
+def test_the_inbox_is_not_mounted_off_loopback_nor_with_no_inbox(host, inbox, any_host, note):
+    """Given hookctl dev's HTTP API on a non-loopback address, or --no-inbox
+    When the pipeline mounts its inbox
+    Then /_inbox is not mounted (the gateway answers 404 there), and the banner's note says why when it was asked."""
+    from hookctl.local.runner import LocalConfig, LocalPipeline
+
+    pipeline = LocalPipeline(
+        LocalConfig(template=ROOT / "template.yaml", host=host, inbox=inbox, inbox_any_host=any_host)
+    )
+    pipeline.api = HttpApi([], Recorder(), host=host, listen=False)
+    pipeline._mount_inbox()
+    assert pipeline.inbox is None and pipeline.api.mounted(PREFIX) is None
+    assert pipeline.inbox_note == note
+
+
+def test_an_observer_that_fails_does_not_stop_the_console():
+    """Given a tracker with an observer that raises
+    When a delivery's facts arrive
+    Then the tracker still counts it, and the other observers still see it."""
+    seen: list[str] = []
+
+    def broken(kind: str, facts: dict[str, Any]) -> None:
+        raise RuntimeError("observer bug")
+
+    tracker = Tracker(observers=[broken, lambda kind, facts: seen.append(kind)])
+    feed_accepted(tracker)
+    assert tracker.summary()["accepted"] == 1
+    assert seen == ["log", "exchange"]
