@@ -64,3 +64,19 @@ def headless_chrome(chromium: str, driver: str, *, width: int = 1200, height: in
     inner = browser.execute_script("return [window.innerWidth, window.innerHeight]")
     browser.set_window_size(2 * width - int(inner[0]), 2 * height - int(inner[1]))
     return browser
+
+
+def click_when_ready(browser: Any, css: str, timeout: float = 20.0) -> None:
+    """Click the element ``css`` selects once it exists, again if the page re-rendered it meanwhile (the inbox
+    redraws its list when a delivery changes)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def click(driver: Any) -> bool:
+        try:
+            driver.find_element("css selector", css).click()
+        except (NoSuchElementException, StaleElementReferenceException):
+            return False
+        return True
+
+    WebDriverWait(browser, timeout, poll_frequency=0.1).until(click, f"nothing to click at {css}")

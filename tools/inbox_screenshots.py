@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hookctl.local.runner import LocalConfig, LocalPipeline
-from tools.browser import find_browser, headless_chrome
+from tools.browser import click_when_ready, find_browser, headless_chrome
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = [("github", "valid"), ("stripe", "valid"), ("slack", "duplicate"), ("twilio", "forged")]
@@ -57,7 +57,7 @@ def main(argv: list[str]) -> int:
                 _wait(lambda: browser.execute_script("return document.body.dataset.ready"))
                 _wait(lambda: len(browser.find_elements("css selector", "#list tbody tr")) >= len(SAMPLES))
                 browser.save_screenshot(str(out / "inbox-list.png"))
-                browser.find_element("css selector", f"#list tr[data-key='{github}']").click()
+                click_when_ready(browser, f"#list tr[data-key='{github}']")
                 _wait(lambda: "replay" in browser.find_element("id", "timeline").text)
                 browser.save_screenshot(str(out / "inbox-detail.png"))
             finally:

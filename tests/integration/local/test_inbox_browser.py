@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from hookctl.local.runner import LocalConfig, LocalPipeline
-from tools.browser import find_browser, headless_chrome
+from tools.browser import click_when_ready, find_browser, headless_chrome
 
 pytestmark = pytest.mark.slow
 
@@ -60,6 +60,17 @@ def wait_for(browser: Any, condition: Any, message: str) -> Any:
     return WebDriverWait(browser, WAIT_SECONDS, poll_frequency=0.1).until(condition, message)
 
 
+def attribute_of(browser: Any, css: str, name: str) -> str | None:
+    """An attribute of the first element ``css`` selects, or None (none yet, or redrawn while it was read)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        found = browser.find_elements("css selector", css)
+        return found[0].get_attribute(name) if found else None
+    except StaleElementReferenceException:
+        return None
+
+
 def text_of(browser: Any, element_id: str) -> str:
     from selenium.webdriver.common.by import By
 
@@ -83,15 +94,12 @@ def test_a_delivery_sent_from_the_inbox_appears_processed_and_its_replay_shows_i
     Select(browser.find_element(By.ID, "send-variant")).select_by_value("valid")
     browser.find_element(By.ID, "send-button").click()
 
-    row = wait_for(
+    key = wait_for(
         browser,
-        lambda b: next(
-            iter(b.find_elements(By.CSS_SELECTOR, "#list tr[data-provider='github'][data-status='processed']")), None
-        ),
+        lambda b: attribute_of(b, "#list tr[data-provider='github'][data-status='processed']", "data-key"),
         "no processed GitHub delivery in the list",
     )
-    key = row.get_attribute("data-key")
-    row.click()
+    click_when_ready(browser, f"#list tr[data-key='{key}']")  # the list may have been redrawn since
     wait_for(
         browser,
         lambda b: b.find_element(By.ID, "detail").is_displayed() and "processed" in text_of(b, "timeline"),

@@ -4,7 +4,7 @@
 "use strict";
 
 const API = "/_inbox/api";
-const state = { selected: null, bodyView: "pretty", detail: null, polling: null, refreshTimer: null };
+const state = { selected: null, bodyView: "pretty", detail: null, polling: null, refreshTimer: null, shownList: "" };
 
 const $ = (id) => document.getElementById(id);
 
@@ -60,6 +60,10 @@ function filterQuery() {
 
 async function refreshList() {
   const page = await getJson("/deliveries?" + filterQuery());
+  $("list-note").textContent = page.note || "";
+  const shown = JSON.stringify(page.items);
+  if (shown === state.shownList) return page.version; // unchanged: keep the rows (and what is hovered)
+  state.shownList = shown;
   const body = $("list").tBodies[0];
   const rows = page.items.map((item) => {
     const row = el(
@@ -77,7 +81,6 @@ async function refreshList() {
   });
   body.replaceChildren(...rows);
   $("list-empty").hidden = rows.length > 0;
-  $("list-note").textContent = page.note || "";
   return page.version;
 }
 
@@ -119,6 +122,7 @@ async function refreshDetail() {
   state.detail = detail;
   const summary = detail.summary;
   $("detail").hidden = false;
+  $("detail-empty").hidden = true;
   $("detail-title").textContent = (summary.provider || "") + " " + (summary.delivery_id || "(rejected request)");
   $("replay-button").disabled = !summary.delivery_id || !detail.archive;
   $("replay-button").title = detail.archive ? "send the archived delivery through the consumer again" : "no archive";
