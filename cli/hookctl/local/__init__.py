@@ -8,6 +8,8 @@
 * ``gateway``        the HTTP API: HTTP request -> payload format 2.0 event -> receiver -> HTTP response;
 * ``poller``         the SQS event source mapping of the consumer (batch size, partial batch failures);
 * ``console``        one readable line per delivery, from the handlers' answers and their JSON log lines;
+* ``inbox``          the web inbox at ``/_inbox`` (page in ``inbox_static/``): the console's facts per delivery, the
+                     ledger, the archive, replay and signed samples, loopback-only;
 * ``runner``         wires them together (``LocalPipeline``); ``command`` is the ``hookctl dev`` command.
 
 It needs the development dependencies (moto[server], PyYAML), imported only when a local command runs. Nothing

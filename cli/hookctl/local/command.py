@@ -86,7 +86,8 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
         description="Start moto's server as the AWS endpoint, create template.yaml's queues, table, bucket and "
         "secrets in it (secrets seeded with the sample secrets, or HOOKCTL_<PROVIDER>_SECRET), serve the template's "
         "HTTP API routes on http://127.0.0.1:3000 with the real receiver handlers, and run the consumer on the "
-        "queue as its event source mapping does. One line per delivery; Ctrl-C stops everything.",
+        "queue as its event source mapping does. One line per delivery, and a web inbox at "
+        "http://127.0.0.1:3000/_inbox (loopback only); Ctrl-C stops everything.",
     )
     add_runner_options(parser, api_port=DEFAULT_API_PORT, endpoint_port=DEFAULT_ENDPOINT_PORT)
     parser.add_argument("--no-api", action="store_true", help="no HTTP API (e.g. to run `sam local start-api`)")
@@ -96,6 +97,15 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
         metavar="URL",
         help="where providers reach this gateway through a tunnel (e.g. https://abc.ngrok.app): the functions see "
         "every request as sent there (host, https), as API Gateway shows its own domain; Twilio signs that URL",
+    )
+    parser.add_argument(
+        "--no-inbox", action="store_true", help="do not serve the web inbox (http://127.0.0.1:3000/_inbox)"
+    )
+    parser.add_argument(
+        "--inbox-on-any-host",
+        action="store_true",
+        help="serve the inbox even when --host is not a loopback address (any peer; the Host must be an IP address "
+        "or localhost, POSTs still need its X-Inbox header)",
     )
     parser.add_argument("--verbose", action="store_true", help="also print every log line of the functions")
     parser.add_argument("--quiet", action="store_true", help="no per-delivery lines")
@@ -169,6 +179,8 @@ def run_dev(args: argparse.Namespace, ctx: CommandContext) -> int:
     config.api = not args.no_api
     config.consumers = not args.no_consumer
     config.public_url = args.public_url
+    config.inbox = not args.no_inbox
+    config.inbox_any_host = args.inbox_on_any_host
     if args.print_env_vars:
         ctx.emit(json.dumps(env_vars(config, args.docker_host), indent=2))
         return EXIT_OK

@@ -7,7 +7,9 @@ as skipped``, failures with their exception, ``... moves it to the DLQ``), and t
 CloudWatch would). The consumer logs nothing for a delivery it processed normally, so a record that succeeded
 without a duplicate or skip line is "processed".
 
-Every line a function writes also goes, unchanged, to ``<log_dir>/<LogicalId>.log``.
+Every line a function writes also goes, unchanged, to ``<log_dir>/<LogicalId>.log``. Observers (the local inbox,
+``hookctl.local.inbox``) are told the same facts: every exchange with its log facts, every JSON log line, every
+consumer outcome.
 """
 
 from __future__ import annotations
@@ -91,6 +93,8 @@ class Tracker:
     lease_lost: list[tuple[str, str]] = field(default_factory=list)
     dead_lettered: list[tuple[str, str]] = field(default_factory=list)
     worker_exits: list[dict[str, Any]] = field(default_factory=list)
+    # Called as observer(kind, facts) for "exchange", "log" and "outcome" (see _observe's callers)
+    observers: list[Callable[[str, dict[str, Any]], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -133,6 +137,15 @@ class Tracker:
                 handle.close()
             self._logs.clear()
 
+    def _observe(self, kind: str, **facts: Any) -> None:
+        for observer in list(self.observers):
+            try:
+                observer(kind, facts)
+            except Exception:  # noqa: BLE001 (an observer's bug must not stop the console or a function's reader)
+                import traceback
+
+                traceback.print_exc(file=sys.stderr)
+
     # -- function output ------------------------------------------------------------------------------------------
 
     def function_output(self, worker: Any, line: str) -> None:
@@ -154,6 +167,7 @@ class Tracker:
             return
         if self.verbose:
             self.note(f"  [{worker.label}] {line}")
+        self._observe("log", function=function, record=record)
         message = record.get("message")
         with self._lock:
             if message in RECEIVER_MESSAGES and record.get("function_request_id"):
@@ -218,6 +232,7 @@ class Tracker:
         delivery_id = str(facts.get("delivery_id") or facts.get("correlation_id") or "")
         event_type = str(facts.get("event_type", ""))
         status = exchange.status
+        self._observe("exchange", exchange=exchange, provider=provider, facts=facts, accepted=events)
         if exchange.function is None:
             self._count("no_route")
             self.line("", "", "", "no route", f"{status}  {exchange.method} {exchange.path}")
@@ -293,6 +308,7 @@ class Tracker:
                 self._count(outcome_name, provider)
                 detail = facts.detail if outcome_name != "processed" else f"receive {receives}"
                 self.line(provider, delivery_id, event_type, outcome_name, detail)
+                self._observe_outcome(record, provider, delivery_id, event_type, outcome_name, detail)
                 continue
             self._count("failed_attempts", provider)
             if not invocation.ok:
@@ -311,14 +327,41 @@ class Tracker:
                 with self._lock:
                     self.dead_lettered.append((provider, delivery_id))
                 self._count("dead_lettered", provider)
-                self.line(provider, delivery_id, event_type, "dead-lettered", f"failed on receive {receives}: {detail}")
+                detail = f"failed on receive {receives}: {detail}"
+                self.line(provider, delivery_id, event_type, "dead-lettered", detail)
+                self._observe_outcome(record, provider, delivery_id, event_type, "dead-lettered", detail)
             else:
                 later = (
                     f"; retried after the visibility timeout ({self.visibility_timeout} s)"
                     if self.visibility_timeout
                     else ""
                 )
-                self.line(provider, delivery_id, event_type, "failed", f"receive {receives}: {detail}{later}")
+                detail = f"receive {receives}: {detail}{later}"
+                self.line(provider, delivery_id, event_type, "failed", detail)
+                self._observe_outcome(record, provider, delivery_id, event_type, "failed", detail)
+
+    def _observe_outcome(
+        self, record: Mapping[str, Any], provider: str, delivery_id: str, event_type: str, outcome: str, detail: str
+    ) -> None:
+        """What the consumer did with one SQS record; ``replay`` names the replay request a copy carried."""
+        if not self.observers:
+            return
+        replay = None
+        try:
+            body = json.loads(record.get("body") or "{}")
+            replay = body.get("replay") if isinstance(body, dict) else None
+        except ValueError:
+            pass
+        self._observe(
+            "outcome",
+            provider=provider,
+            delivery_id=delivery_id,
+            event_type=event_type,
+            outcome=outcome,
+            detail=detail,
+            receives=record.get("attributes", {}).get("ApproximateReceiveCount"),
+            replay=replay if isinstance(replay, dict) else None,
+        )
 
     def worker_exit(self, worker: Any) -> None:
         with self._lock:

@@ -19,8 +19,9 @@ Answers as HTTP API gives them: the function's ``statusCode``/``headers``/``cook
 ``isBase64Encoded``); a result without ``statusCode`` is sent as ``200`` JSON; a failed invocation (error, timeout,
 crash), or a failure of the gateway itself, is ``500 {"message":"Internal Server Error"}``: every request gets an
 answer. No route is ``404 {"message":"Not Found"}``; a body over 10 MB is ``413``; an unreadable request (a bad
-``Content-Length`` or chunk size) is ``400``. Not emulated: throttling, authorizers, CORS, custom domains, stage
-variables.
+``Content-Length`` or chunk size) is ``400``. A path under a prefix given to :meth:`HttpApi.mount` (the local inbox,
+``/_inbox``) is answered by that handler before any route is looked up, and reported to no one. Not emulated:
+throttling, authorizers, CORS, custom domains, stage variables.
 """
 
 from __future__ import annotations
@@ -92,6 +93,10 @@ class Exchange:
     error: dict[str, Any] | None = None  # a failed invocation
     response_body: bytes = b""
     invocation_id: str = ""  # the Lambda request id (the function's log lines carry it)
+    # The request as received (header names and values as sent, in order; the raw body), for the inbox
+    request_headers: list[tuple[str, str]] | None = None
+    request_body: bytes = b""
+    query: str = ""
 
 
 def _request_id() -> str:
@@ -148,6 +153,7 @@ class HttpApi:
         self.on_exchange = on_exchange
         self.public = parse_public_url(public_url) if public_url else None
         self.handler_class = self._handler_class()
+        self._mounts: dict[str, Callable[[BaseHTTPRequestHandler], None]] = {}
         # listen=False: no socket; connections are handed to handler_class directly (tests)
         self._server = ThreadingHTTPServer((host, port), self.handler_class) if listen else None
         self._address: tuple[str, int] = (host, port)
@@ -187,6 +193,17 @@ class HttpApi:
             thread.join(5)
         if self._server is not None:
             self._server.server_close()
+
+    def mount(self, prefix: str, handler: Callable[[BaseHTTPRequestHandler], None]) -> None:
+        """Answer ``prefix`` and every path below it with ``handler`` (it reads the request and writes the answer),
+        before the routes: the local inbox (``/_inbox``), never a route of the template."""
+        self._mounts[prefix.rstrip("/")] = handler
+
+    def mounted(self, path: str) -> Callable[[BaseHTTPRequestHandler], None] | None:
+        for prefix, handler in self._mounts.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return handler
+        return None
 
     def route_for(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:
@@ -271,6 +288,16 @@ class HttpApi:
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
         started = time.perf_counter()
         raw_path = request.path.partition("?")[0]
+        handler = self.mounted(raw_path)
+        if handler is not None:
+            try:
+                handler(request)
+            except Exception as error:  # noqa: BLE001 (the inbox's bug: answered 500, printed, the gateway goes on)
+                traceback.print_exc(file=sys.stderr)
+                request.close_connection = True
+                message = json.dumps({"message": f"inbox error: {type(error).__name__}"}).encode("utf-8")
+                _answer(request, 500, {"content-type": "application/json"}, message)
+            return
         found = self.route_for(request.command, raw_path)
         route = found[0] if found else None
         exchange = Exchange(
@@ -316,6 +343,9 @@ class HttpApi:
             _answer(request, 404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
             exchange.status = 404
         else:
+            exchange.request_headers = list(request.headers.items())
+            exchange.request_body = body
+            exchange.query = request.path.partition("?")[2]
             event = self.event_for(request, found[0], found[1], body)
             exchange.request_id = event["requestContext"]["requestId"]
             invocation = self.invoke(found[0].function, event)

@@ -60,6 +60,8 @@ class LocalConfig:
     api: bool = True
     consumers: bool = True
     public_url: str | None = None  # where providers reach the HTTP API (a tunnel): what the functions are shown
+    inbox: bool = False  # serve the web inbox at <api>/_inbox (hookctl dev), only on a loopback address...
+    inbox_any_host: bool = False  # ... unless this is set (--inbox-on-any-host)
     log_dir: Path | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     # Faults (tests and benchmarks)
@@ -80,6 +82,8 @@ class LocalPipeline:
         self.stack: LocalStack | None = None
         self.endpoint: Endpoint | None = None
         self.api: HttpApi | None = None
+        self.inbox: Any = None  # hookctl.local.inbox.InboxApi when the inbox is served
+        self.inbox_note = ""  # why it is not, when it was asked for
         self.pools: dict[str, FunctionPool] = {}
         self.pollers: list[SqsPoller] = []
         self.kill_faults: KillFaults | None = None
@@ -129,6 +133,7 @@ class LocalPipeline:
             api_url = config.public_url or (self.api.url if self.api else f"http://{config.host}:{config.port}")
             self.stack = create_stack(self.template, self.client, environ=config.environ, api_base_url=api_url)
             self._start_functions()
+            self._mount_inbox()
             if self.api is not None:
                 self.api.set_routes(Route(r.method, r.path, r.function) for r in self.stack.routes())
                 self.api.start()
@@ -140,6 +145,22 @@ class LocalPipeline:
                 self.stop()
             raise
         return self
+
+    def _mount_inbox(self) -> None:
+        """The web inbox on the HTTP API's server (``/_inbox``), fed by the tracker: see ``hookctl.local.inbox``."""
+        config = self.config
+        if not config.inbox or self.api is None:
+            return
+        from hookctl.local.inbox import PREFIX, InboxApi, InboxRing, backend_for, is_loopback_host
+
+        if not (is_loopback_host(config.host) or config.inbox_any_host):
+            self.inbox_note = f"off: the HTTP API listens on {config.host}, not loopback (--inbox-on-any-host)"
+            return
+        api = self.api
+        ring = InboxRing()
+        self.tracker.observers.append(ring)
+        self.inbox = InboxApi(ring, backend_for(self), port=lambda: api.port, any_host=config.inbox_any_host)
+        api.mount(PREFIX, self.inbox.serve)
 
     def _start_functions(self) -> None:
         assert self.stack is not None and self.endpoint is not None
@@ -222,6 +243,10 @@ class LocalPipeline:
         if self.pollers and self.endpoint is not None:
             attempt(self._count_left_in_queues)
         self.pollers = []
+        if self.inbox is not None:  # the inbox's event streams end first: they hold the server's threads
+            attempt(self.inbox.ring.close)
+            with contextlib.suppress(ValueError):
+                self.tracker.observers.remove(self.inbox.ring)
         if self.api is not None:
             attempt(self.api.stop)
             self.api = None
@@ -352,6 +377,10 @@ class LocalPipeline:
         if self.api is None:
             return []
         lines = [f"  HTTP API      {self.api.url}"]
+        if self.inbox is not None:
+            lines.append(f"  Inbox         {self.api.url}/_inbox   (every delivery live; replay, send samples)")
+        elif self.inbox_note:
+            lines.append(f"  Inbox         {self.inbox_note}")
         public = self.api.public_url
         if public:
             lines.append(f"  Public URL    {public} -> {self.api.url}   (the functions see requests as sent to it)")

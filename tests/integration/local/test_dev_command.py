@@ -229,7 +229,23 @@ def test_send_local_finds_the_running_dev_and_its_shutdown_summary_adds_up(dev, 
     connection.close()
     running.wait_for(r"\b(processed|skipped)\b", count=3, timeout=60)
 
-    # And it is stopped with Ctrl-C
+    # And its inbox (in the banner) answers on 127.0.0.1, not through the tunnel, and keeps an event stream open
+    assert f"Inbox         {api_url}/_inbox" in text
+    connection = http.client.HTTPConnection(api_url.removeprefix("http://"), timeout=30)
+    connection.request("GET", "/_inbox")
+    page = connection.getresponse()
+    assert page.status == 200 and b"hookctl dev inbox" in page.read()
+    connection.request("GET", "/_inbox", headers={"host": "abc.ngrok.app", "x-forwarded-for": "203.0.113.9"})
+    tunneled = connection.getresponse()
+    assert tunneled.status == 403 and tunneled.read()
+    connection.close()
+    stream = http.client.HTTPConnection(api_url.removeprefix("http://"), timeout=30)
+    stream.request("GET", "/_inbox/api/stream")
+    events = stream.getresponse()
+    assert events.getheader("content-type") == "text/event-stream"
+    assert b"event: change" in events.readline() + events.readline()  # "retry: ...", then the first event
+
+    # And it is stopped with Ctrl-C (the open event stream does not hold it)
     running.process.send_signal(signal.SIGINT)
     assert running.process.wait(timeout=60) == 0
 
