@@ -225,6 +225,17 @@ def forward_headers(envelope: Envelope) -> dict[str, str]:
     return {name: value for name, value in envelope.headers.items() if name.lower() not in _HOP_BY_HOP}
 
 
+def gateway_headers(envelope: Envelope) -> dict[str, str]:
+    """Added to every forwarded request (the provider's signature header is not kept by the gateway, see
+    docs/local.md): what the gateway verified, for local code that skips its own check in development."""
+    return {
+        "x-hookctl-provider": envelope.provider,
+        "x-hookctl-delivery-id": envelope.delivery_id,
+        "x-hookctl-event-type": envelope.event_type,
+        "x-hookctl-verified": f"{envelope.secret_version} secret",
+    }
+
+
 # -- delivering one message ------------------------------------------------------------------------------------------
 
 
@@ -247,6 +258,17 @@ def http_forward(url: str, body: bytes, headers: Mapping[str, str], *, timeout: 
         return forward_outcome(None, f"{type(error).__name__}: {error}"[:200])
     finally:
         connection.close()
+
+
+def forward_target(url: str, *, timeout: float = FORWARD_TIMEOUT_SECONDS) -> Callable[[Envelope, bytes, str], Outcome]:
+    """``--forward-to URL``: each delivery POSTed there with its original body bytes, the headers the envelope keeps
+    and the gateway's own (:func:`gateway_headers`)."""
+
+    def deliver(envelope: Envelope, raw: bytes, message_id: str) -> Outcome:
+        headers = {**forward_headers(envelope), **gateway_headers(envelope)}
+        return http_forward(url, raw, headers, timeout=timeout)
+
+    return deliver
 
 
 @dataclass
@@ -554,10 +576,7 @@ def run_listen(args: argparse.Namespace, ctx: CommandContext) -> int:
 
         deliver: Callable[[Envelope, bytes, str], Outcome] = HandlerTarget(load_handlers(project_dir()))
     else:
-        url = args.forward_to
-
-        def deliver(envelope: Envelope, raw: bytes, message_id: str) -> Outcome:
-            return http_forward(url, raw, forward_headers(envelope))
+        deliver = forward_target(args.forward_to)
 
     listener = Listener(
         sqs=sqs,
@@ -588,3 +607,63 @@ def body_loader(bucket: str, s3: Any) -> Callable[[Envelope], bytes]:
         return load_body(envelope, allowed_buckets=frozenset({bucket} if bucket else set()), client=s3)
 
     return load
+
+
+# -- which signatures survive a forward (docs/local.md's table, derived here from the registry) ----------------------
+
+
+@dataclass(frozen=True)
+class ForwardSurvival:
+    provider: str
+    title: str
+    signs_url: bool  # the signature covers the URL the provider called
+    signs_time: bool  # the signature covers the sending time (a verifier refuses it outside its window)
+
+
+def forward_survival() -> list[ForwardSurvival]:
+    """For every registered provider with samples: whether its signature covers the URL (found by signing the same
+    sample for two URLs: the signature changes) and the time (``Samples.signs_time``)."""
+    from hookctl import samples as sample_module
+    from webhook_gateway.verifiers import registered_providers
+
+    found = []
+    for provider in registered_providers():
+        try:
+            declared = sample_module.provider_samples(provider)
+        except ValueError:
+            continue
+        kind = next(iter(sample_module.delivery_kinds_of(provider.name)))
+        sample = declared.kinds[kind]()
+        secret = provider.secret_format.sample
+
+        def signature(url: str) -> Mapping[str, str]:
+            return declared.sign(sample.body, url, sample.content_type, secret, 1_750_000_000).headers  # noqa: B023
+
+        signs_url = signature("https://a.example/webhooks/x") != signature("http://127.0.0.1:8000/webhooks/x")
+        title = provider.title or provider.name.capitalize()
+        found.append(ForwardSurvival(provider.name, title, signs_url, declared.signs_time))
+    return found
+
+
+def forward_table(rows: Iterable[ForwardSurvival] | None = None) -> str:
+    """The Markdown table of docs/local.md ("Which signatures survive a forward")."""
+    lines = [
+        "| provider | its signature covers | re-verifies after a tunnel or `stripe listen` forward |",
+        "|---|---|---|",
+    ]
+    for row in rows if rows is not None else forward_survival():
+        covers = ["the body"]
+        if row.signs_url:
+            covers.append("the URL it called")
+        if row.signs_time:
+            covers.append("the sending time")
+        if row.signs_url and row.signs_time:
+            verdict = "only at the URL the provider called (`--public-url`), and within the time window"
+        elif row.signs_url:
+            verdict = "only at the URL the provider called (`--public-url`): not at another local URL"
+        elif row.signs_time:
+            verdict = "yes, within the time window (not after the laptop slept)"
+        else:
+            verdict = "yes, whenever and wherever"
+        lines.append(f"| {row.title} (`{row.provider}`) | {', '.join(covers)} | {verdict} |")
+    return "\n".join(lines)
