@@ -390,7 +390,8 @@ def _transient(error: BaseException) -> bool:
         return True
     if isinstance(error, ClientError):
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return int(status) >= 500 or error.response.get("Error", {}).get("Code") in ("RequestExpired", "Throttling")
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        return int(status) >= 500 or code == "RequestExpired" or "Throttl" in code
     return isinstance(error, BotoCoreError)
 
 

@@ -7,6 +7,7 @@ import io
 import json
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
@@ -198,3 +199,17 @@ def test_a_stop_during_a_batch_releases_what_was_not_handled():
 
     assert sqs.deleted == ["r1"]
     assert sqs.visibility == [("r2", 0)]
+
+
+def test_the_docs_table_of_surviving_signatures_is_the_one_derived_from_the_registry():
+    """Given docs/local.md, then its table between the forward-table markers is exactly forward_table(): every
+    registered provider, what its signature covers (signing its sample for two URLs; Samples.signs_time)."""
+    text = (Path(__file__).resolve().parents[3] / "docs" / "local.md").read_text(encoding="utf-8")
+    begin, end = text.index("<!-- forward-table:begin"), text.index("<!-- forward-table:end -->")
+    documented = text[text.index("\n", begin) + 1 : end].strip()
+    assert documented == listen.forward_table()
+    rows = {row.provider: row for row in listen.forward_survival()}
+    assert (rows["twilio"].signs_url, rows["twilio"].signs_time) == (True, False)
+    assert (rows["stripe"].signs_url, rows["stripe"].signs_time) == (False, True)
+    assert (rows["github"].signs_url, rows["github"].signs_time) == (False, False)
+    assert rows["hubspot"].signs_url and rows["hubspot"].signs_time
