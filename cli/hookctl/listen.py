@@ -33,15 +33,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from hookctl.context import EXIT_OK, EXIT_USAGE, CliError, CommandContext
-from webhook_gateway.consumer.tap import TOO_LARGE
-from webhook_gateway.envelope import ATTR_PROVIDER, Envelope
+
+if TYPE_CHECKING:  # pydantic is imported by the command, not by `hookctl --help` (webhook_gateway.envelope)
+    from webhook_gateway.envelope import Envelope
 
 TAP_OUTPUT = "ListenerTapTopicArn"
 QUEUE_INFIX = "-listen-"
@@ -98,6 +99,8 @@ def listener_queue_name(stack_name: str, name: str) -> str:
 
 def filter_policy(providers: Sequence[str]) -> str:
     """The subscription's filter policy: only these providers' deliveries (``""``: every delivery)."""
+    from webhook_gateway.envelope import ATTR_PROVIDER
+
     return json.dumps({ATTR_PROVIDER: sorted(set(providers))}) if providers else ""
 
 
@@ -148,6 +151,9 @@ class Tapped:
 def parse_message(body: str) -> Tapped:
     """The queue message (raw delivery: the envelope as the consumer received it; an SNS notification wrapper is
     unwrapped too). ValueError when it is neither an envelope nor a stub."""
+    from webhook_gateway.consumer.tap import TOO_LARGE
+    from webhook_gateway.envelope import Envelope
+
     document = json.loads(body)
     if isinstance(document, dict) and document.get("Type") == "Notification" and "Message" in document:
         return parse_message(document["Message"])

@@ -114,10 +114,10 @@ class Consumer:
     dynamodb: Any = None
     s3: Any = None
     sqs: Any = None
-    sns: Any = None  # the listener tap's publisher (only with TAP_TOPIC_ARN)
     clock: Callable[[], float] = field(default=time.time)
     # The retry schedule's jitter (a float in [0, 1)); tests fix it.
     random: Callable[[], float] = field(default=random.random)
+    sns: Any = None  # the listener tap's publisher (only with TAP_TOPIC_ARN); last: the fields above are positional
 
 
 def process_batch(
