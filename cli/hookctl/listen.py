@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -198,13 +198,19 @@ def format_line(when: datetime, tapped: Tapped, outcome: Outcome) -> str:
     )
 
 
-def format_summary(counts: Mapping[str, int], queue_name: str) -> str:
-    total = sum(counts.values())
+def format_summary(counts: Mapping[str, int], queue_name: str, deliveries: int | None = None) -> str:
+    """``stopped: 2 deliveries, 3 attempts: 2 forwarded, 1 failed``: each attempt in one count; ``deliveries`` is
+    how many distinct ones were seen (a failed one comes back: several attempts)."""
+    attempts = sum(counts.values())
     parts = [f"{counts[kind]} {kind}" for kind in (FORWARDED, HANDLED, NO_HANDLER, FAILED, TOO_LARGE_OUTCOME,
                                                    UNREADABLE) if counts.get(kind)]
-    text = f"hookctl listen: stopped: {total} deliveries: {', '.join(parts) or 'none'}"
+    seen = attempts if deliveries is None else deliveries
+    text = f"hookctl listen: stopped: {seen} deliver{'y' if seen == 1 else 'ies'}"
+    if attempts != seen:
+        text += f", {attempts} attempts"
+    text += f": {', '.join(parts) or 'none'}"
     if counts.get(FAILED):
-        text += f"\n  failed attempts were left in {queue_name}: they come back when listen starts again"
+        text += f"\n  what failed last is still in {queue_name}: it comes back when listen starts again"
     return text
 
 
@@ -418,6 +424,7 @@ class Listener:
     sleep: Callable[[float], Any] | None = None  # default: waits on the stop event
     backoff: Backoff = field(default_factory=Backoff)
     counts: Counter[str] = field(default_factory=Counter)
+    seen: set[tuple[str, str]] = field(default_factory=set)  # (provider, delivery id) of every delivery received
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def stop(self) -> None:
@@ -482,6 +489,7 @@ class Listener:
             else:
                 outcome = self.deliver(tapped.envelope, raw, str(message.get("MessageId", "")))
         self.counts[outcome.kind] += 1
+        self.seen.add((tapped.provider, tapped.delivery_id))
         self._print(tapped, outcome)
         if outcome.acknowledge:
             self._acknowledge(receipt)
@@ -597,12 +605,33 @@ def run_listen(args: argparse.Namespace, ctx: CommandContext) -> int:
     where = args.forward_to or "the local consumer_handlers"
     only = f" ({', '.join(sorted(set(args.provider)))} only)" if args.provider else ""
     ctx.note(f"listening on {name}{only} -> {where}; Ctrl-C to stop")
-    try:
-        listener.run()
-    except KeyboardInterrupt:
-        listener.stop()
-    ctx.stderr.write(format_summary(listener.counts, name) + "\n")
+    with _terminate_like_ctrl_c():
+        try:
+            listener.run()
+        except KeyboardInterrupt:
+            listener.stop()
+    ctx.stderr.write(format_summary(listener.counts, name, len(listener.seen)) + "\n")
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _terminate_like_ctrl_c() -> Iterator[None]:
+    """SIGTERM (a supervisor, ``kill``) stops the listener as Ctrl-C does: the summary, nothing lost. Only in the main
+    thread (tests run the command in others)."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def body_loader(bucket: str, s3: Any) -> Callable[[Envelope], bytes]:

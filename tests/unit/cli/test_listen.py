@@ -62,11 +62,14 @@ def test_one_line_per_delivery_like_stripe_listen():
     assert failed.endswith("-> 500 (3 ms), left in the queue (back in 5 s)")
 
 
-def test_the_summary_counts_each_outcome_and_says_where_failures_wait():
-    text = listen.format_summary(Counter({"forwarded": 3, "failed": 2}), "dev-listen-ada")
-    assert text.splitlines()[0] == "hookctl listen: stopped: 5 deliveries: 3 forwarded, 2 failed"
-    assert "left in dev-listen-ada" in text
-    assert listen.format_summary(Counter(), "q") == "hookctl listen: stopped: 0 deliveries: none"
+def test_the_summary_counts_each_attempt_once_and_says_where_failures_wait():
+    """Given 3 deliveries of which one failed twice before it was forwarded, then the summary names 3 deliveries and
+    5 attempts, each attempt in one count; with failures, where they wait."""
+    text = listen.format_summary(Counter({"forwarded": 3, "failed": 2}), "dev-listen-ada", deliveries=3)
+    assert text.splitlines()[0] == "hookctl listen: stopped: 3 deliveries, 5 attempts: 3 forwarded, 2 failed"
+    assert "still in dev-listen-ada" in text
+    assert listen.format_summary(Counter({"handled": 1}), "q", 1) == "hookctl listen: stopped: 1 delivery: 1 handled"
+    assert listen.format_summary(Counter(), "q", 0) == "hookctl listen: stopped: 0 deliveries: none"
 
 
 def test_backoff_doubles_up_to_its_cap_and_resets():
