@@ -374,8 +374,8 @@ def find_subscription(sns: Any, topic_arn: str, queue_arn: str) -> str | None:
     return None
 
 
-def remove_queue(sqs: Any, sns: Any, topic_arn: str, name: str) -> list[str]:
-    """Delete the listener's subscription and queue; what was deleted (nothing when neither exists)."""
+def remove_queue(sqs: Any, sns: Any, topic_arn: str | None, name: str) -> list[str]:
+    """Delete the listener's subscription (when the tap still exists) and queue; what was deleted."""
     removed: list[str] = []
     try:
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
@@ -384,7 +384,7 @@ def remove_queue(sqs: Any, sns: Any, topic_arn: str, name: str) -> list[str]:
             raise
         return removed
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    subscription = find_subscription(sns, topic_arn, arn)
+    subscription = find_subscription(sns, topic_arn, arn) if topic_arn else None
     if subscription is not None:
         sns.unsubscribe(SubscriptionArn=subscription)
         removed.append(f"subscription {subscription}")
@@ -564,6 +564,12 @@ def run_listen(args: argparse.Namespace, ctx: CommandContext) -> int:
     outputs = ctx.resources.stack_outputs()
     topic_arn = outputs.get(TAP_OUTPUT)
     stack_name = ctx.resources.stack_name
+    name = listener_queue_name(stack_name, args.name or default_name())
+    sqs, sns = ctx.client("sqs"), ctx.client("sns")
+    if args.remove:  # also once the tap is gone (ListenerTap back to Disabled): its subscriptions went with it
+        removed = remove_queue(sqs, sns, topic_arn or None, name)
+        ctx.note(f"removed {' and '.join(removed)}" if removed else f"no listener queue {name}: nothing to remove")
+        return EXIT_OK
     if not topic_arn:
         hint = (
             "start `hookctl dev --parameter-overrides ListenerTap=Enabled`"
@@ -571,12 +577,6 @@ def run_listen(args: argparse.Namespace, ctx: CommandContext) -> int:
             else "deploy it with --parameter-overrides ListenerTap=Enabled (dev and staging stacks)"
         )
         raise CliError(f"stack {stack_name} has no listener tap (no {TAP_OUTPUT} output): {hint}", EXIT_USAGE)
-    name = listener_queue_name(stack_name, args.name or default_name())
-    sqs, sns = ctx.client("sqs"), ctx.client("sns")
-    if args.remove:
-        removed = remove_queue(sqs, sns, topic_arn, name)
-        ctx.note(f"removed {' and '.join(removed)}" if removed else f"no listener queue {name}: nothing to remove")
-        return EXIT_OK
     if not args.forward_to and not args.handlers:
         raise CliError("hookctl listen: say where deliveries go: --forward-to URL or --handlers", EXIT_USAGE)
     if args.forward_to and urlsplit(args.forward_to).scheme not in ("http", "https"):

@@ -216,3 +216,54 @@ def test_the_docs_table_of_surviving_signatures_is_the_one_derived_from_the_regi
     assert (rows["stripe"].signs_url, rows["stripe"].signs_time) == (False, True)
     assert (rows["github"].signs_url, rows["github"].signs_time) == (False, False)
     assert rows["hubspot"].signs_url and rows["hubspot"].signs_time
+
+
+class FakeSession:
+    """boto3.Session's client() for the command: a stack with the given outputs and no listener queue."""
+
+    def __init__(self, outputs: dict[str, str]):
+        self.outputs = outputs
+
+    def client(self, service, **_):
+        from botocore.exceptions import ClientError
+
+        session = self
+
+        class Client:
+            def describe_stacks(self, StackName):  # noqa: N803
+                outputs = [{"OutputKey": k, "OutputValue": v} for k, v in session.outputs.items()]
+                return {"Stacks": [{"StackName": StackName, "Outputs": outputs}]}
+
+            def get_queue_url(self, QueueName):  # noqa: N803
+                error = {"Error": {"Code": "AWS.SimpleQueueService.NonExistentQueue", "Message": QueueName}}
+                raise ClientError(error, "GetQueueUrl")
+
+        return Client()
+
+
+def run_cli(outputs: dict[str, str], *argv: str) -> tuple[int, str]:
+    from hookctl.main import main
+
+    err = io.StringIO()
+    code = main(["listen", "--stack-name", "dev", *argv], session=FakeSession(outputs), environ={},
+                stdout=io.StringIO(), stderr=err)
+    return code, err.getvalue()
+
+
+def test_a_stack_without_the_tap_is_a_usage_error_that_says_how_to_turn_it_on():
+    code, err = run_cli({"QueueUrl": "q"}, "--forward-to", "http://localhost:8000/webhooks/stripe")
+    assert code == 2
+    assert "stack dev has no listener tap (no ListenerTapTopicArn output)" in err
+    assert "ListenerTap=Enabled" in err
+
+
+def test_listen_needs_a_target_and_an_http_url():
+    assert run_cli({"ListenerTapTopicArn": TOPIC})[0] == 2
+    code, err = run_cli({"ListenerTapTopicArn": TOPIC}, "--forward-to", "localhost:8000")
+    assert code == 2 and "an http:// or https:// URL" in err
+
+
+def test_remove_works_without_the_tap_and_says_when_there_is_nothing():
+    code, err = run_cli({}, "--remove", "--name", "ada")
+    assert code == 0
+    assert "no listener queue dev-listen-ada: nothing to remove" in err
