@@ -228,6 +228,8 @@ def test_provider_filters_and_remove_through_the_command(pipeline, app_server):
     wait_for(lambda: len(app.received) == 1)
     running.stop()
     assert json.loads(app.received[0][2])["object"] == "event"  # Stripe's, not GitHub's
+    assert running.listener.counts == {"forwarded": 1}
+    assert in_queue(pipeline, "stripe-only") == 0  # the GitHub delivery never reached this queue
 
     code, _, err = hookctl(pipeline, "listen", "--name", "stripe-only", "--remove")
 
