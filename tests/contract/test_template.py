@@ -1066,9 +1066,8 @@ def _with_defaults(values: dict[str, str]) -> str:
         {"DeploymentStrategy": "Canary10Percent5Minutes"},
         {**DOMAIN},
         {**DOMAIN, "HostedZoneId": "Z0123456789ABCDEFGHIJ", "DeploymentStrategy": "Linear10PercentEvery1Minute"},
-        {"ListenerTap": "Enabled"},
     ],
-    ids=["canary", "custom-domain", "domain-record-linear", "listener-tap"],
+    ids=["canary", "custom-domain", "domain-record-linear"],
 )
 def test_cfn_lint_reports_nothing_with_the_options_on(values: dict[str, str], tmp_path: Path) -> None:
     """Given the template with gradual deployments and/or the custom domain switched on by default, when cfn-lint
