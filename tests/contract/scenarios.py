@@ -210,12 +210,15 @@ def _receiver_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch)
 
 def _consumer_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch) -> str:
     """Processed (inline and S3 bodies), duplicate, skipped, handler failure dead-lettered, poison message, claim
-    conflict, ledger error and lost lease, through the consumer's Lambda handler with real moto clients."""
+    conflict, ledger error and lost lease, through the consumer's Lambda handler with real moto clients; with the
+    listener tap on (each first receive published to its topic), and a tap publish that fails."""
     import consumer_app
 
     out = io.StringIO()
     with moto_aws() as aws:
         registry = Registry()
+        sns = boto3.client("sns")
+        topic_arn = sns.create_topic(Name="scenario-listener-tap")["TopicArn"]
         settings = ConsumerSettings.from_env(
             {
                 "TABLE_NAME": DELIVERIES_TABLE,
@@ -226,9 +229,12 @@ def _consumer_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch)
                 "QUEUE_URL": aws.queue_url,
                 "DEAD_LETTER_QUEUE_URL": aws.dlq_url,
                 "MAX_ATTEMPTS": "2",
+                "TAP_TOPIC_ARN": topic_arn,
             }
         )
-        consumer = Consumer(settings=settings, registry=registry, dynamodb=aws.dynamodb, s3=aws.s3, sqs=aws.sqs)
+        consumer = Consumer(
+            settings=settings, registry=registry, dynamodb=aws.dynamodb, s3=aws.s3, sqs=aws.sqs, sns=sns
+        )
         received_at = datetime.now(UTC)
 
         def steal_the_lease(event: Any) -> None:
@@ -298,10 +304,17 @@ def _consumer_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch)
             sqs_record(replayed),  # a replay of the processed evt_1 (hookctl replay): its handler runs again
         ]
         broken = Consumer(
-            settings=settings.model_copy(update={"table_name": "no-such-table", "archive_retention_days": 0}),
+            settings=settings.model_copy(
+                update={
+                    "table_name": "no-such-table",
+                    "archive_retention_days": 0,
+                    "tap_topic_arn": f"{topic_arn}-gone",  # the tap's publish fails too: TapPublishFailures
+                }
+            ),
             registry=registry,
             dynamodb=aws.dynamodb,
             s3=aws.s3,
+            sns=sns,
         )
         with recorder.as_component(CONSUMER), contextlib.redirect_stdout(out):
             # The deployed entry point (Lambda context in the logs), with this consumer instead of the env-built one.

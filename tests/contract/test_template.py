@@ -60,6 +60,7 @@ CONSUMER_ENV = GLOBAL_ENV | {
     "ARCHIVE_RETENTION_DAYS",
     "ARCHIVE_BUCKET",
     "ARCHIVE_INLINE_MAX_BYTES",
+    "TAP_TOPIC_ARN",
 }
 
 OUTPUTS = {
@@ -174,6 +175,21 @@ def grants(statements: Iterator[dict[str, Any]] | list[dict[str, Any]]) -> list[
             for resource in as_list(statement["Resource"]):
                 pairs.append((action, json.dumps(resource, sort_keys=True)))
     return pairs
+
+
+def unconditional(statements: list[Any], *, listener_tap: bool = False) -> list[dict[str, Any]]:
+    """The statements with each ``!If [HasListenerTap, statement, !Ref AWS::NoValue]`` resolved (the only condition a
+    role statement may carry)."""
+    resolved = []
+    for statement in statements:
+        if "Fn::If" in statement:
+            condition, enabled, disabled = statement["Fn::If"]
+            assert condition == "HasListenerTap" and disabled == {"Ref": "AWS::NoValue"}, statement
+            if listener_tap:
+                resolved.append(enabled)
+        else:
+            resolved.append(statement)
+    return resolved
 
 
 def as_json(value: Any) -> str:
@@ -612,7 +628,7 @@ def test_consumer_role_is_least_privilege(resources: dict[str, Any]) -> None:
         key=as_json,
     )
     statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
-    pairs = grants(statements)
+    pairs = grants(unconditional(statements))
     queue, table = as_json(get_att("WebhookQueue", "Arn")), as_json(get_att("DeliveriesTable", "Arn"))
     dlq = as_json(get_att("WebhookDeadLetterQueue", "Arn"))
     objects = as_json({"Fn::Sub": "${OverflowBucket.Arn}/*"})
@@ -1062,3 +1078,65 @@ def test_cfn_lint_reports_nothing_with_the_options_on(values: dict[str, str], tm
     variant = tmp_path / "template.yaml"
     variant.write_text(_with_defaults(values), encoding="utf-8")
     assert [str(m) for m in lint_file(variant)] == []
+
+
+# ----------------------------------------------------------------------------------------------- listener tap
+def test_the_listener_tap_is_off_by_default_and_conditional_throughout(template: dict[str, Any]) -> None:
+    """Given the ListenerTap parameter, then it is Disabled by default, and its topic, its policy, its outputs, the
+    consumer's TAP_TOPIC_ARN and the consumer's sns:Publish grant all hang on the one HasListenerTap condition."""
+    parameter = template["Parameters"]["ListenerTap"]
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("Disabled", ["Disabled", "Enabled"])
+    assert template["Conditions"]["HasListenerTap"] == {"Fn::Equals": [ref("ListenerTap"), "Enabled"]}
+    resources = template["Resources"]
+    assert resources["ListenerTapTopic"]["Condition"] == "HasListenerTap"
+    assert resources["ListenerPolicy"]["Condition"] == "HasListenerTap"
+    assert template["Outputs"]["ListenerTapTopicArn"] == {
+        "Condition": "HasListenerTap",
+        "Description": template["Outputs"]["ListenerTapTopicArn"]["Description"],
+        "Value": ref("ListenerTapTopic"),
+    }
+    assert template["Outputs"]["ListenerPolicyArn"]["Condition"] == "HasListenerTap"
+    env = function_env(template, "ConsumerFunction")
+    assert env["TAP_TOPIC_ARN"] == {"Fn::If": ["HasListenerTap", ref("ListenerTapTopic"), ""]}
+    role = resources["ConsumerFunctionRole"]["Properties"]
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    tap_only = [
+        pair
+        for pair in grants(unconditional(statements, listener_tap=True))
+        if pair not in grants(unconditional(statements))
+    ]
+    assert tap_only == [("sns:Publish", as_json(ref("ListenerTapTopic")))]
+
+
+def test_the_tap_topic_is_encrypted_with_the_aws_managed_sns_key(resources: dict[str, Any]) -> None:
+    """Given the tap's topic, then it is encrypted at rest with aws/sns, whose key policy lets the account's principals
+    use it through SNS: the consumer needs no KMS permission to publish."""
+    assert resources["ListenerTapTopic"]["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
+
+
+def test_the_listener_policy_is_scoped_to_the_stack_s_listener_queues_the_tap_and_claim_checks(
+    resources: dict[str, Any],
+) -> None:
+    """Given the ListenerPolicy, then `hookctl listen` may manage only queues named <stack>-listen-*, subscribe them
+    to the tap topic and manage those subscriptions, and read claim-checked bodies; nothing else (no wildcard)."""
+    statements = resources["ListenerPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    queues = as_json(
+        {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${AWS::StackName}-listen-*"}
+    )
+    topic, subscriptions = as_json(ref("ListenerTapTopic")), as_json({"Fn::Sub": "${ListenerTapTopic}:*"})
+    queue_actions = [
+        "sqs:CreateQueue", "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SetQueueAttributes",
+        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteQueue",
+    ]
+    assert sorted(grants(statements)) == sorted(
+        [
+            *((action, queues) for action in queue_actions),
+            ("sns:Subscribe", topic),
+            ("sns:ListSubscriptionsByTopic", topic),
+            ("sns:Unsubscribe", topic),
+            ("sns:Unsubscribe", subscriptions),
+            ("sns:SetSubscriptionAttributes", topic),
+            ("sns:SetSubscriptionAttributes", subscriptions),
+            ("s3:GetObject", as_json({"Fn::Sub": "${OverflowBucket.Arn}/*"})),
+        ]
+    )

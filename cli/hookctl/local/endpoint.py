@@ -112,6 +112,11 @@ class _State:
         return None
 
 
+def _is_sns(environ: Mapping[str, Any]) -> bool:
+    """An SNS request: its SigV4 credential scope names the service (``.../<region>/sns/aws4_request``)."""
+    return "/sns/aws4_request" in str(environ.get("HTTP_AUTHORIZATION", ""))
+
+
 def _error(rule: FaultRule) -> tuple[str, list[tuple[str, str]], bytes]:
     body = json.dumps({"__type": rule.code, "message": rule.message}).encode("utf-8")
     phrase = {400: "Bad Request", 500: "Internal Server Error", 503: "Service Unavailable"}.get(rule.status, "Error")
@@ -163,7 +168,9 @@ class Middleware:
                 status, headers, body = self._run(environ)
         elif target == "AmazonSQS.ReceiveMessage":
             status, headers, body = self._receive(environ)
-        elif target.startswith("AmazonSQS."):
+        elif target.startswith("AmazonSQS.") or _is_sns(environ):
+            # SNS (query protocol, no target header) delivers to its SQS subscriptions inside the call, through
+            # moto's SQS models: the same lock, and a long poll waiting on a subscribed queue wakes up.
             with self.state.sqs_lock:
                 status, headers, body = self._run(environ)
             with self.state.sqs_changed:

@@ -4,8 +4,10 @@ functions (handler, code, layers, timeout, environment, HTTP routes, SQS event s
 Created, in dependency order: ``AWS::SQS::Queue`` (every queue attribute, ``RedrivePolicy`` included),
 ``AWS::DynamoDB::Table`` (keys, indexes, billing, SSE, deletion protection, then TTL and point-in-time recovery),
 ``AWS::S3::Bucket`` (encryption, public access block, ownership controls, lifecycle rules, versioning),
-``AWS::SecretsManager::Secret`` (seeded, see :func:`seed_for`), ``AWS::SQS::QueuePolicy`` and
-``AWS::S3::BucketPolicy``. Functions are not created: the runner runs them (``lambda_runtime``). Everything else
+``AWS::SecretsManager::Secret`` (seeded, see :func:`seed_for`), ``AWS::SNS::Topic`` (the listener tap's: moto's SNS
+delivers to the SQS queues ``hookctl listen`` subscribes; a KMS key it names is recorded, not emulated),
+``AWS::SQS::QueuePolicy`` and ``AWS::S3::BucketPolicy``.
+Functions are not created: the runner runs them (``lambda_runtime``). Everything else
 (IAM roles, log groups, alarms, the HTTP API's stage settings...) is not emulated and gets a placeholder physical id,
 listed in :attr:`LocalStack.not_emulated`. moto enforces no IAM and no queue policy: a missing permission only shows
 up in AWS. It does enforce bucket policies, so a bucket policy statement that denies requests without TLS
@@ -41,8 +43,9 @@ QUEUE, TABLE, BUCKET, SECRET = (
     "AWS::SecretsManager::Secret",
 )
 QUEUE_POLICY, BUCKET_POLICY = "AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy"
+TOPIC = "AWS::SNS::Topic"
 FUNCTION, LAYER, HTTP_API = "AWS::Serverless::Function", "AWS::Serverless::LayerVersion", "AWS::Serverless::HttpApi"
-CREATED_TYPES = (QUEUE, TABLE, BUCKET, SECRET, QUEUE_POLICY, BUCKET_POLICY)
+CREATED_TYPES = (QUEUE, TABLE, BUCKET, SECRET, TOPIC, QUEUE_POLICY, BUCKET_POLICY)
 RUN_TYPES = (FUNCTION, LAYER, HTTP_API)  # emulated by running them, not created
 
 _QUEUE_ATTRIBUTES = (
@@ -153,6 +156,11 @@ def default_name(template: Template, logical_id: str, *, lower: bool = False, li
 def queue_name(template: Template, logical_id: str, props: Mapping[str, Any]) -> str:
     fifo = as_bool(props.get("FifoQueue", False))
     return props.get("QueueName") or default_name(template, logical_id, limit=75) + (".fifo" if fifo else "")
+
+
+def topic_name(template: Template, logical_id: str, props: Mapping[str, Any]) -> str:
+    fifo = as_bool(props.get("FifoTopic", False))
+    return props.get("TopicName") or default_name(template, logical_id, limit=251) + (".fifo" if fifo else "")
 
 
 def table_name(template: Template, logical_id: str, props: Mapping[str, Any]) -> str:
@@ -274,6 +282,7 @@ class _Creator:
             TABLE: self.table,
             BUCKET: self.bucket,
             SECRET: self.secret,
+            TOPIC: self.topic,
             QUEUE_POLICY: self.queue_policy,
             BUCKET_POLICY: self.bucket_policy,
         }[resource["Type"]]
@@ -410,6 +419,16 @@ class _Creator:
         self.secret_sources[logical_id] = source
         ignored = [key for key in props if key not in ("Name", "Description", "SecretString", "GenerateSecretString")]
         return Created(logical_id, SECRET, arn, applied=["SecretString"], ignored=ignored, note=source)
+
+    def topic(self, logical_id: str, props: dict[str, Any]) -> Created:
+        name = topic_name(self.template, logical_id, props)
+        keys = ("DisplayName", "KmsMasterKeyId", "FifoTopic", "ContentBasedDeduplication")
+        attributes = {key: _text(props[key]) for key in keys if key in props}
+        arn = self.client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
+        self.template.set_physical(logical_id, arn, TopicArn=arn, TopicName=name)
+        ignored = [key for key in props if key not in attributes and key not in ("TopicName", "Tags")]
+        note = "KMS not emulated (the key is recorded)" if "KmsMasterKeyId" in attributes else ""
+        return Created(logical_id, TOPIC, arn, applied=sorted(attributes), ignored=ignored, note=note)
 
     def queue_policy(self, logical_id: str, props: dict[str, Any]) -> Created:
         policy = json.dumps(props["PolicyDocument"])
@@ -656,6 +675,10 @@ def attach_stack(template: Template, client: Callable[[str], Any]) -> dict[str, 
             elif resource_type == SECRET:
                 arn = client("secretsmanager").describe_secret(SecretId=secret_name(template, logical_id, props))["ARN"]
                 template.set_physical(logical_id, arn, Id=arn)
+            elif resource_type == TOPIC:
+                arn = f"arn:aws:sns:{template.region}:{template.account_id}:{topic_name(template, logical_id, props)}"
+                client("sns").get_topic_attributes(TopicArn=arn)
+                template.set_physical(logical_id, arn, TopicArn=arn)
             else:
                 template.set_physical(logical_id, default_name(template, logical_id))
         except ClientError as error:

@@ -99,10 +99,10 @@ def write_template(directory: Path, body: str) -> Path:
     Type: AWS::SQS::Queue
     Properties:
       RedrivePolicy:
-        deadLetterTargetArn: !GetAtt Topic.Arn
+        deadLetterTargetArn: !GetAtt Rule.Arn
         maxReceiveCount: 3
-  Topic:
-    Type: AWS::SNS::Topic
+  Rule:
+    Type: AWS::Events::Rule
 """,
             "the local pipeline did not start: QueueDoesNotExist",
         ),

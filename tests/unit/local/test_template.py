@@ -129,6 +129,20 @@ def local_stack():
         yield tpl, stack, session
 
 
+def test_the_listener_tap_topic_is_created_with_listener_tap_enabled():
+    """Given ListenerTap=Enabled, when the local stack is created, then its SNS topic exists, the consumer's
+    TAP_TOPIC_ARN names it, and the ListenerTapTopicArn output is there for `hookctl listen`."""
+    with mock_aws():
+        session = boto3.Session(region_name="us-east-1")
+        stack = create_stack(template(ListenerTap="Enabled"), session.client, environ={}, api_base_url=API)
+        arn = stack.output("ListenerTapTopicArn")
+        assert session.client("sns").get_topic_attributes(TopicArn=arn)["Attributes"]["KmsMasterKeyId"] == (
+            "alias/aws/sns"
+        )
+        assert stack.functions["ConsumerFunction"].environment["TAP_TOPIC_ARN"] == arn
+        assert stack.created["ListenerTapTopic"].ignored == []
+
+
 def test_every_property_of_the_created_resources_is_applied(local_stack):
     _, stack, _ = local_stack
     created = {c.logical_id: c.type for c in stack.created.values()}
@@ -143,6 +157,7 @@ def test_every_property_of_the_created_resources_is_applied(local_stack):
         "ArchiveBucket": "AWS::S3::Bucket",
         "ArchiveBucketPolicy": "AWS::S3::BucketPolicy",
         "DeliveriesTable": "AWS::DynamoDB::Table",
+        "AlarmTopic": "AWS::SNS::Topic",  # (the listener tap's topic only exists with ListenerTap=Enabled, below)
     }
     # A property the runner does not know would be listed here: extend stack.py when the template grows one.
     assert {c.logical_id: c.ignored for c in stack.created.values() if c.ignored} == {}

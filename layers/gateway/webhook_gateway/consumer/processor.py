@@ -21,6 +21,7 @@ handler raises, out of attempts    claim + fail -> failed, dead_lettered  copied
 replay copy (hookctl replay)       claims even a processed delivery,      acknowledged            ReplaysProcessed
                                    once per replay request
 malformed envelope (poison)        nothing (no trustworthy key)           retried -> DLQ          PoisonMessages
+tap publish failed [4]_            unchanged (the delivery goes on)       unchanged               TapPublishFailures
 any failure on the last receive    unchanged (failed)                     -> DLQ                  DeliveriesDeadLettered
 =================================  =====================================  ======================  ==================
 
@@ -32,6 +33,9 @@ any failure on the last receive    unchanged (failed)                     -> DLQ
 .. [3] ``retry.py``: ``ChangeMessageVisibility`` on the record, the schedule's step for this attempt (jittered), at
    most 12 h, never past the queue's retention (then it is dead-lettered at once). Only handler errors back off:
    everything else clears in seconds and keeps the queue's visibility timeout.
+.. [4] Only with the listener tap on (``TAP_TOPIC_ARN``, template parameter ``ListenerTap``): each record is
+   published to the tap's SNS topic on its first receive, before anything else (``tap.py``); a failed publish is
+   counted and logged, and the record is processed as if the tap were off.
 
 Poison messages are reported as failures rather than dropped: after ``maxReceiveCount`` receives SQS moves them to
 the DLQ, where they can be inspected and redriven once the receiver is fixed. Dropping them would lose deliveries
@@ -57,7 +61,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from webhook_gateway.consumer import archive, ledger
+from webhook_gateway.consumer import archive, ledger, tap
 from webhook_gateway.consumer.bodies import load_body
 from webhook_gateway.consumer.events import build_event
 from webhook_gateway.consumer.registry import Registry
@@ -75,6 +79,7 @@ from webhook_gateway.consumer.tally import (
     POISON_MESSAGES,
     REPLAYS_PROCESSED,
     RETRIES_SCHEDULED,
+    TAP_PUBLISH_FAILURES,
     UNKNOWN_PROVIDER,
     BatchTally,
 )
@@ -112,6 +117,7 @@ class Consumer:
     clock: Callable[[], float] = field(default=time.time)
     # The retry schedule's jitter (a float in [0, 1)); tests fix it.
     random: Callable[[], float] = field(default=random.random)
+    sns: Any = None  # the listener tap's publisher (only with TAP_TOPIC_ARN); last: the fields above are positional
 
 
 def process_batch(
@@ -186,6 +192,8 @@ def process_record(
         message_id=record.message_id,
     )
     try:
+        if receive_count == 1 and consumer.settings.tap_topic_arn:
+            _tap(envelope, record, consumer, tally)
         return _process_envelope(envelope, record, consumer, tally, context)
     except Exception:
         if last_receive:
@@ -196,6 +204,19 @@ def process_record(
         raise
     finally:
         log_keys.remove_keys(_RECORD_KEYS)
+
+
+def _tap(envelope: Envelope, record: SQSRecord, consumer: Consumer, tally: BatchTally) -> None:
+    """Publish the record to the listener tap (first receive only, before the handler). A failure is counted and
+    logged, never raised: the tap is at most once, the delivery goes on (webhook_gateway.consumer.tap)."""
+    try:
+        tap.publish(consumer.settings.tap_topic_arn, record.body, envelope, client=consumer.sns)
+    except Exception as error:
+        tally.count(envelope.provider, TAP_PUBLISH_FAILURES)
+        logger.warning(
+            "could not publish the delivery to the listener tap; it is processed anyway",
+            extra={"error_code": _code(error)},
+        )
 
 
 def parse_envelope(record: SQSRecord) -> Envelope:

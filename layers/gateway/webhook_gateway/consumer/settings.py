@@ -57,6 +57,9 @@ class ConsumerSettings(BaseModel):
     # never schedules a retry past it (it dead-letters instead), and the schedule must fit in it.
     queue_retention_seconds: int = Field(alias="QUEUE_RETENTION_SECONDS", default=345_600, ge=60, le=1_209_600)
     retry_jitter: float = Field(alias="RETRY_JITTER", default=DEFAULT_JITTER, ge=0, lt=1)
+    # The listener tap (webhook_gateway.consumer.tap): the SNS topic every first receive is published to; empty
+    # (ListenerTap Disabled, the default) publishes nothing.
+    tap_topic_arn: str = Field(alias="TAP_TOPIC_ARN", default="", max_length=256)
 
     @field_validator("retry_schedule", mode="before")
     @classmethod

@@ -33,6 +33,7 @@ LEASE_LOST = "LeaseLost"  # a handler finished after its lease was taken over: i
 RETRIES_SCHEDULED = "RetriesScheduled"  # a handler failure whose next attempt waits for the retry schedule
 ARCHIVE_ERRORS = "ArchiveErrors"  # the archive could not be written: nothing claimed, the record is retried
 REPLAYS_PROCESSED = "ReplaysProcessed"  # replay copies (hookctl replay) whose handler ran and completed
+TAP_PUBLISH_FAILURES = "TapPublishFailures"  # the listener tap (ListenerTap) could not publish: never retried
 
 # EMF allows at most 100 values in one metric's array (Powertools' MAX_METRICS): more lag samples than that for one
 # provider go out in several documents.
