@@ -1066,13 +1066,18 @@ def _with_defaults(values: dict[str, str]) -> str:
         # Each variant switches on several independent options: one cfn-lint run costs ~20 s of CPU, so every
         # option's value is covered once rather than every combination.
         {**DOMAIN, "DeploymentStrategy": "Canary10Percent5Minutes"},
-        {**DOMAIN, "HostedZoneId": "Z0123456789ABCDEFGHIJ", "DeploymentStrategy": "Linear10PercentEvery1Minute"},
+        {
+            **DOMAIN,
+            "HostedZoneId": "Z0123456789ABCDEFGHIJ",
+            "DeploymentStrategy": "Linear10PercentEvery1Minute",
+            "ListenerTap": "Enabled",
+        },
     ],
-    ids=["custom-domain-canary", "domain-record-linear"],
+    ids=["custom-domain-canary", "domain-record-linear-tap"],
 )
 def test_cfn_lint_reports_nothing_with_the_options_on(values: dict[str, str], tmp_path: Path) -> None:
     """Given the template with gradual deployments and the custom domain (with or without its DNS record) switched
-    on by default, when cfn-lint checks it (SAM transform included), then it reports nothing, as for the defaults."""
+    on by default (and the listener tap), when cfn-lint checks it (SAM transform included), then it reports nothing, as for the defaults."""
     from cfnlint.api import lint_file
 
     variant = tmp_path / "template.yaml"
