@@ -1077,7 +1077,8 @@ def _with_defaults(values: dict[str, str]) -> str:
 )
 def test_cfn_lint_reports_nothing_with_the_options_on(values: dict[str, str], tmp_path: Path) -> None:
     """Given the template with gradual deployments and the custom domain (with or without its DNS record) switched
-    on by default (and the listener tap), when cfn-lint checks it (SAM transform included), then it reports nothing, as for the defaults."""
+    on by default (and the listener tap), when cfn-lint checks it (SAM transform included), then it reports
+    nothing, as for the defaults."""
     from cfnlint.api import lint_file
 
     variant = tmp_path / "template.yaml"
