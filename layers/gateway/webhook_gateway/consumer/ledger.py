@@ -54,7 +54,9 @@ Schema (others rely on it): partition key ``provider`` (S), sort key ``delivery_
 processing|processed|failed), ``attempts`` (N), ``first_seen_at``/``last_attempt_at``/``processed_at`` (S, ISO-8601
 UTC, millisecond precision, ``Z``: sortable), ``event_type`` (S), ``last_error`` (S, type + short message, <= 300
 chars, never the payload; kept after a later success as history), ``lease_expires_at`` (N, epoch ms; removed once the
-lease is released), ``lease_owner`` (S; kept as "who did the last attempt"), ``outcome`` (S: handled|skipped),
+lease is released), ``lease_owner`` (S; kept as "who did the last attempt"), ``outcome`` (S:
+handled|skipped|duplicate_body|stale|stale_handled), ``stale_behind`` (S, on the ordering guard's outcomes: the
+delivery whose newer version was applied),
 ``received_at`` (S), ``message_id`` (S, last SQS message id), ``body_location`` (S: inline|s3), ``expires_at`` (N,
 epoch seconds, TTL, refreshed on every attempt), ``duplicate_of`` (S, on ``duplicate_body`` only: the delivery id the
 same signed body was first received under), ``run_attempts`` (N: attempts since the delivery was received or last
@@ -64,6 +66,7 @@ attempts), ``replay_count`` (N), ``last_replay_at`` (S), ``replays`` (L of M ``{
 (SS: replay requests not yet claimed). GSI ``by-status``: HASH ``status``, RANGE ``last_attempt_at``; GSI
 ``by-provider``: HASH ``provider``, RANGE ``last_attempt_at`` (``hookctl deliveries list`` without a Scan). Archive
 items (``<provider>#archive``, see ``archive.py``) have neither ``status`` nor ``last_attempt_at``: in no index.
+Watermark items of the ordering guard (``<namespace>#order``, see ``ordering.py``): no ``status``, in no index.
 Body items (no ``status``, so never in the index): ``provider`` = ``<provider>#body``, ``delivery_id`` = body SHA-256
 (hex), ``first_delivery_id`` (S), ``first_seen_at`` (S), ``expires_at`` (N, TTL).
 """
@@ -90,6 +93,10 @@ STATUS_FAILED = "failed"
 OUTCOME_HANDLED = "handled"
 OUTCOME_SKIPPED = "skipped"
 OUTCOME_DUPLICATE_BODY = "duplicate_body"
+# The ordering guard (ordering.py): older than the object's watermark, not handed to the handler / handed with
+# event.stale True (a route with deliver_stale=True).
+OUTCOME_STALE = "stale"
+OUTCOME_STALE_HANDLED = "stale_handled"
 BODY_PARTITION_SUFFIX = "#body"
 
 LAST_ERROR_MAX_CHARS = 300
@@ -120,6 +127,7 @@ _NAMES = {
     "#replay_count": "replay_count",
     "#replays": "replays",
     "#last_replay_at": "last_replay_at",
+    "#stale_behind": "stale_behind",
 }
 
 
@@ -391,12 +399,14 @@ def complete_delivery(
     owner: str,
     now: float,
     outcome: str = OUTCOME_HANDLED,
+    stale_behind: str | None = None,
     client: Any = None,
 ) -> bool:
     """Mark the claimed delivery ``processed``: ONE UpdateItem, applied only while ``owner`` holds it.
 
-    Returns False when the lease was lost (it expired and another consumer claimed the delivery since): the new
-    holder settles it. Raises ``ClientError`` for any other failure.
+    ``stale_behind``: for an outcome of the ordering guard, the delivery id that set the newer watermark (recorded
+    as ``stale_behind``). Returns False when the lease was lost (it expired and another consumer claimed the delivery
+    since): the new holder settles it. Raises ``ClientError`` for any other failure.
     """
     values = {
         ":owner": {"S": owner},
@@ -406,7 +416,12 @@ def complete_delivery(
         ":now": {"S": iso_utc(now)},
         ":zero": _N_ZERO,
     }
-    return _settle(table_name, delivery, _COMPLETE_UPDATE, _COMPLETE_NAMES, values, owner, STATUS_PROCESSED, client)
+    update, names = _COMPLETE_UPDATE, _COMPLETE_NAMES
+    if stale_behind is not None:
+        update = update.replace(" REMOVE", ", #stale_behind = :stale_behind REMOVE", 1)
+        names = {**names, **_names("#stale_behind")}
+        values[":stale_behind"] = {"S": stale_behind}
+    return _settle(table_name, delivery, update, names, values, owner, STATUS_PROCESSED, client)
 
 
 def fail_delivery(

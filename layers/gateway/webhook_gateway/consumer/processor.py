@@ -20,6 +20,8 @@ handler raises, out of attempts    claim + fail -> failed, dead_lettered  copied
                                                                           acknowledged            Lettered
 replay copy (hookctl replay)       claims even a processed delivery,      acknowledged            ReplaysProcessed
                                    once per replay request
+older than its object's watermark  claim + watermark (failed) + complete  acknowledged            StaleEventsSkipped
+(ordering guard [4]_)              -> processed/stale, stale_behind
 malformed envelope (poison)        nothing (no trustworthy key)           retried -> DLQ          PoisonMessages
 any failure on the last receive    unchanged (failed)                     -> DLQ                  DeliveriesDeadLettered
 =================================  =====================================  ======================  ==================
@@ -32,6 +34,10 @@ any failure on the last receive    unchanged (failed)                     -> DLQ
 .. [3] ``retry.py``: ``ChangeMessageVisibility`` on the record, the schedule's step for this attempt (jittered), at
    most 12 h, never past the queue's retention (then it is dead-lettered at once). Only handler errors back off:
    everything else clears in seconds and keeps the queue's visibility timeout.
+.. [4] Only on a route with ``ordered_by`` (``ordering.py``): after the claim and the body, before the handler, ONE
+   conditional write moves the object's watermark (3 writes per guarded delivery instead of 2). A stale event is
+   not run (or run with ``event.stale`` True and recorded ``stale_handled`` when the route says ``deliver_stale``).
+   Replay copies are guarded too: replaying an old event after a newer one was applied records it stale.
 
 Poison messages are reported as failures rather than dropped: after ``maxReceiveCount`` receives SQS moves them to
 the DLQ, where they can be inspected and redriven once the receiver is fixed. Dropping them would lose deliveries
@@ -57,10 +63,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from webhook_gateway.consumer import archive, ledger
+from webhook_gateway.consumer import archive, ledger, ordering
 from webhook_gateway.consumer.bodies import load_body
-from webhook_gateway.consumer.events import build_event
-from webhook_gateway.consumer.registry import Registry
+from webhook_gateway.consumer.events import WebhookEvent, build_event
+from webhook_gateway.consumer.registry import Registry, Route
 from webhook_gateway.consumer.settings import ConsumerSettings
 from webhook_gateway.consumer.tally import (
     ARCHIVE_ERRORS,
@@ -75,6 +81,7 @@ from webhook_gateway.consumer.tally import (
     POISON_MESSAGES,
     REPLAYS_PROCESSED,
     RETRIES_SCHEDULED,
+    STALE_EVENTS_SKIPPED,
     UNKNOWN_PROVIDER,
     BatchTally,
 )
@@ -89,6 +96,7 @@ PROCESSED = "processed"
 SKIPPED = "skipped"
 DUPLICATE = "duplicate"
 DEAD_LETTERED = "dead_lettered"  # out of attempts: the consumer sent it to the DLQ itself, the record is acknowledged
+STALE = "stale"  # older than its object's watermark (ordering guard): recorded, not run, acknowledged
 
 
 class PoisonMessage(Exception):
@@ -241,11 +249,11 @@ def _process_envelope(
         replay_id=envelope.replay.id if envelope.replay is not None else None,
     )
     owner = lease_owner(context, delivery.message_id)
-    handler = consumer.registry.resolve(provider, envelope.event_type)
+    route = consumer.registry.resolve_route(provider, envelope.event_type)
     if settings.archive_enabled and envelope.replay is None:
         _archive(envelope, consumer, tally)
 
-    claim = _claim(envelope, delivery, owner, handler is not None, consumer, tally, context)
+    claim = _claim(envelope, delivery, owner, route is not None, consumer, tally, context)
     if isinstance(claim, str):
         return claim
     if claim.status is ledger.ClaimStatus.DUPLICATE:
@@ -259,7 +267,7 @@ def _process_envelope(
             extra={"lease_owner": claim.lease_owner, "lease_expires_at": claim.lease_expires_at},
         )
         raise ClaimConflict(f"held by {claim.lease_owner} until {claim.lease_expires_at}")
-    if handler is None:
+    if route is None:
         tally.count(provider, DELIVERIES_SKIPPED)
         logger.info("no handler registered for this event type; delivery recorded as skipped")
         return SKIPPED
@@ -267,9 +275,9 @@ def _process_envelope(
         # The last allowed attempt already failed, and moving it to the DLQ did not complete: finish that now.
         return _dead_letter(record, delivery, owner, None, consumer, tally)
 
-    failure = _run_handler(handler, envelope, record, delivery, owner, claim, consumer, tally)
-    if failure is not None:
-        return failure
+    settled = _run_handler(route, envelope, record, delivery, owner, claim, consumer, tally)
+    if settled is not None:
+        return settled
     return _complete(envelope, delivery, owner, claim, consumer, tally)
 
 
@@ -322,7 +330,7 @@ def _claim(
 
 
 def _run_handler(
-    handler: Callable[[Any], Any],
+    route: Route,
     envelope: Envelope,
     record: SQSRecord,
     delivery: ledger.Delivery,
@@ -331,8 +339,10 @@ def _run_handler(
     consumer: Consumer,
     tally: BatchTally,
 ) -> str | None:
-    """Load the body and run the handler; None when it succeeded. A failure is recorded and either raised (the
-    record is retried: after the schedule's delay for a handler error) or, out of attempts, dead-lettered."""
+    """Load the body, pass the ordering guard (a guarded route) and run the handler; None when it succeeded (the
+    caller completes the delivery), else the record's result (a stale event, already completed). A failure is
+    recorded and either raised (the record is retried: after the schedule's delay for a handler error) or, out of
+    attempts, dead-lettered."""
     settings = consumer.settings
     try:
         raw = load_body(envelope, allowed_buckets=settings.body_buckets, client=consumer.s3)
@@ -342,8 +352,20 @@ def _run_handler(
         logger.exception("the delivery's body could not be loaded; the record will be retried")
         _record_failure(settings.table_name, delivery, owner, error, consumer.dynamodb)
         raise
+    newer: ordering.Watermark | None = None
     try:
-        handler(build_event(envelope, raw, message_id=delivery.message_id, attempt=claim.attempts))
+        # A body that does not parse, and an extractor that raises (user code), fail like the handler.
+        event = build_event(envelope, raw, message_id=delivery.message_id, attempt=claim.attempts)
+        if route.ordered_by is not None:
+            newer = _check_order(route, event, consumer, tally)
+        if newer is None:
+            route.handler(event)
+        elif route.deliver_stale:
+            route.handler(event.model_copy(update={"stale": True}))
+    except WatermarkUnavailable as error:
+        # A ledger error, not the handler's: the queue's short retry, no backoff.
+        _record_failure(settings.table_name, delivery, owner, error, consumer.dynamodb)
+        raise
     except Exception as error:
         tally.count(delivery.provider, HANDLER_FAILURES)
         delay = settings.retry_policy.delay_after(claim.run_attempts, consumer.random)
@@ -360,7 +382,47 @@ def _run_handler(
         )
         _schedule_retry(record, delivery, owner, error, delay, claim.run_attempts, consumer, tally)
         raise
+    if newer is not None:
+        # Never the payload: which delivery's newer version was applied, and whether the handler saw this one.
+        logger.info(
+            "stale event: a newer version of its object was already applied",
+            extra={"stale_behind": newer.delivery_id, "deliver_stale": route.deliver_stale},
+        )
+        outcome = ledger.OUTCOME_STALE_HANDLED if route.deliver_stale else ledger.OUTCOME_STALE
+        return _complete(envelope, delivery, owner, claim, consumer, tally, outcome=outcome, stale_behind=newer)
     return None
+
+
+class WatermarkUnavailable(Exception):
+    """The ordering guard's watermark could not be written (throttled, down): the record is retried shortly."""
+
+
+def _check_order(route: Route, event: WebhookEvent, consumer: Consumer, tally: BatchTally) -> ordering.Watermark | None:
+    """The ordering guard: ONE conditional write on the object's watermark. None: the event is current (or not
+    guarded: the extractor returned None); else the newer watermark that makes it stale. A ledger error is counted
+    and raised as :class:`WatermarkUnavailable` (the record's short retry); an extractor's error is raised as is."""
+    assert route.ordered_by is not None
+    version = route.ordered_by(event)
+    if version is None:
+        return None
+    try:
+        return ordering.advance_watermark(
+            consumer.settings.table_name,
+            route.order_namespace or event.provider,
+            version,
+            delivery_id=event.delivery_id,
+            event_type=event.event_type,
+            now=consumer.clock(),
+            ttl_days=consumer.settings.watermark_ttl_days,
+            client=consumer.dynamodb,
+        )
+    except ClientError as error:
+        tally.count(event.provider, LEDGER_ERRORS)
+        logger.warning(
+            "the ordering watermark could not be written; the record will be retried",
+            extra={"error_code": _code(error)},
+        )
+        raise WatermarkUnavailable(f"watermark write failed: {_code(error)}") from error
 
 
 def _complete(
@@ -370,12 +432,21 @@ def _complete(
     claim: ledger.Claim,
     consumer: Consumer,
     tally: BatchTally,
+    *,
+    outcome: str = ledger.OUTCOME_HANDLED,
+    stale_behind: ordering.Watermark | None = None,
 ) -> str:
     provider = envelope.provider
     done = consumer.clock()
     try:
         completed = ledger.complete_delivery(
-            consumer.settings.table_name, delivery, owner=owner, now=done, client=consumer.dynamodb
+            consumer.settings.table_name,
+            delivery,
+            owner=owner,
+            now=done,
+            outcome=outcome,
+            stale_behind=None if stale_behind is None else stale_behind.delivery_id,
+            client=consumer.dynamodb,
         )
     except ClientError as error:
         tally.count(provider, LEDGER_ERRORS)
@@ -389,6 +460,9 @@ def _complete(
         tally.count(provider, LEASE_LOST)
         logger.warning("the handler finished after its lease was taken over: it may have run twice")
         return PROCESSED
+    if outcome == ledger.OUTCOME_STALE:
+        tally.count(provider, STALE_EVENTS_SKIPPED)
+        return STALE
     tally.count(provider, DELIVERIES_PROCESSED)
     if envelope.replay is not None:
         # A replay's age is the operator's, not the pipeline's: it stays out of the end-to-end lag.

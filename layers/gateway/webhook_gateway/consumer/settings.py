@@ -34,6 +34,11 @@ class ConsumerSettings(BaseModel):
     max_receive_count: int = Field(alias="MAX_RECEIVE_COUNT", default=20, ge=1, le=1000)
     # Added to the invocation's remaining time to form the claim lease (clock skew between Lambda hosts).
     lease_margin_ms: int = Field(alias="LEASE_MARGIN_MS", default=1_000, ge=0, le=60_000)
+    # The ordering guard's watermarks (ordering.py) expire this long after they last moved; unset: DELIVERY_TTL_DAYS.
+    # An event older than a watermark that has expired is applied again, so keep it above the providers' retry horizon.
+    ordering_watermark_ttl_days: int | None = Field(
+        alias="ORDERING_WATERMARK_TTL_DAYS", default=None, gt=0, le=3650
+    )
     # Lease used when no Lambda context is available (local runs, scripts): Lambda's maximum timeout.
     default_lease_ms: int = Field(alias="DEFAULT_LEASE_MS", default=900_000, gt=0)
 
@@ -74,6 +79,10 @@ class ConsumerSettings(BaseModel):
                 f"keeps a message (QUEUE_RETENTION_SECONDS {self.queue_retention_seconds})"
             )
         return self
+
+    @property
+    def watermark_ttl_days(self) -> int:
+        return self.ordering_watermark_ttl_days or self.delivery_ttl_days
 
     @property
     def archive_enabled(self) -> bool:

@@ -32,6 +32,7 @@ LEDGER_ERRORS = "LedgerErrors"  # the ledger could not be written (throttling af
 LEASE_LOST = "LeaseLost"  # a handler finished after its lease was taken over: it may have run twice
 RETRIES_SCHEDULED = "RetriesScheduled"  # a handler failure whose next attempt waits for the retry schedule
 ARCHIVE_ERRORS = "ArchiveErrors"  # the archive could not be written: nothing claimed, the record is retried
+STALE_EVENTS_SKIPPED = "StaleEventsSkipped"  # ordering guard: older than the object's watermark, recorded stale
 REPLAYS_PROCESSED = "ReplaysProcessed"  # replay copies (hookctl replay) whose handler ran and completed
 
 # EMF allows at most 100 values in one metric's array (Powertools' MAX_METRICS): more lag samples than that for one
