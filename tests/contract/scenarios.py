@@ -42,10 +42,11 @@ from tests.unit.consumer.fakes import (
 )
 from tools.make_events import KINDS, PROVIDERS, SAMPLE_SECRETS, WRONG_SECRETS, build_event
 from webhook_gateway.consumer import ledger
+from webhook_gateway.consumer.ordering import stripe_object_version
 from webhook_gateway.consumer.processor import Consumer
 from webhook_gateway.consumer.registry import Registry
 from webhook_gateway.consumer.settings import ConsumerSettings
-from webhook_gateway.envelope import BodyRef, ReplayRequest
+from webhook_gateway.envelope import BodyRef, Envelope, ReplayRequest
 from webhook_gateway.observability import logger, metrics
 
 RECEIVER, CONSUMER = "receiver", "consumer"
@@ -208,6 +209,15 @@ def _receiver_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch)
     return out.getvalue()
 
 
+def subscription(delivery_id: str, created: int, received_at: datetime) -> Envelope:
+    """A Stripe subscription update of one object (sub_1), created at ``created`` (Unix seconds)."""
+    body = json.dumps(
+        {"id": delivery_id, "type": "customer.subscription.updated", "created": created,
+         "data": {"object": {"id": "sub_1"}}}
+    ).encode()
+    return make_envelope("stripe", delivery_id, "customer.subscription.updated", body, received_at=received_at)
+
+
 def _consumer_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch) -> str:
     """Processed (inline and S3 bodies), duplicate, skipped, handler failure dead-lettered, poison message, claim
     conflict, ledger error and lost lease, through the consumer's Lambda handler with real moto clients."""
@@ -247,6 +257,7 @@ def _consumer_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch)
         registry.register("github", "push", fail)
         registry.register("twilio", "message", steal_the_lease)
         registry.register("twilio", "held", lambda event: None)
+        registry.register("stripe", "customer.subscription.*", lambda event: None, ordered_by=stripe_object_version)
 
         big = b'{"id": "evt_big", "type": "payment_intent.succeeded", "padding": "' + b"x" * 2048 + b'"}'
         aws.s3.put_object(Bucket=OVERFLOW_BUCKET, Key="stripe/evt_big", Body=big)
@@ -296,6 +307,8 @@ def _consumer_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch)
                        receipt_handle=queued["ReceiptHandle"]),  # fails: its retry waits for the schedule
             sqs_record(make_envelope("github", "gh-last", "push", b"{}", received_at=received_at)),  # out of attempts
             sqs_record(replayed),  # a replay of the processed evt_1 (hookctl replay): its handler runs again
+            sqs_record(subscription("evt_sub_new", 200, received_at)),  # the ordering guard: applied
+            sqs_record(subscription("evt_sub_old", 100, received_at)),  # older than the watermark: stale
         ]
         broken = Consumer(
             settings=settings.model_copy(update={"table_name": "no-such-table", "archive_retention_days": 0}),
