@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from webhook_gateway.consumer.publishing import EventFilter, parse_filter
 from webhook_gateway.consumer.retry import (
     DEFAULT_JITTER,
     DEFAULT_MAX_ATTEMPTS,
@@ -63,6 +64,17 @@ class ConsumerSettings(BaseModel):
     queue_retention_seconds: int = Field(alias="QUEUE_RETENTION_SECONDS", default=345_600, ge=60, le=1_209_600)
     retry_jitter: float = Field(alias="RETRY_JITTER", default=DEFAULT_JITTER, ge=0, lt=1)
 
+    # The EventBridge destination (webhook_gateway.consumer.publishing): a bus name or ARN, "" (the default) = off;
+    # the filter's "provider:pattern" terms, comma separated, "" = every delivery.
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME", default="", max_length=1600)
+    event_bus_filter: str = Field(alias="EVENT_BUS_FILTER", default="", max_length=4096)
+
+    @field_validator("event_bus_filter")
+    @classmethod
+    def _filter_parses(cls, value: str) -> str:
+        parse_filter(value)
+        return value
+
     @field_validator("retry_schedule", mode="before")
     @classmethod
     def _schedule_from_text(cls, value: object) -> object:
@@ -95,6 +107,14 @@ class ConsumerSettings(BaseModel):
         return frozenset(bucket for bucket in (self.overflow_bucket, self.archive_bucket) if bucket)
 
     @cached_property
+    def event_filter(self) -> EventFilter:
+        return parse_filter(self.event_bus_filter)
+
+    def publishes(self, provider: str, event_type: str) -> bool:
+        """Whether a processed delivery of this provider and type goes to the event bus."""
+        return bool(self.event_bus_name) and self.event_filter.matches(provider, event_type)
+
+    @cached_property
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(self.retry_schedule, self.max_attempts, self.retry_jitter)
 
@@ -113,4 +133,4 @@ class ConsumerSettings(BaseModel):
 
 
 # The cached properties above: derived from the fields, dropped from a copy (ConsumerSettings.model_copy).
-_DERIVED = ("body_buckets", "retry_policy")
+_DERIVED = ("body_buckets", "retry_policy", "event_filter")

@@ -33,6 +33,8 @@ LEASE_LOST = "LeaseLost"  # a handler finished after its lease was taken over: i
 RETRIES_SCHEDULED = "RetriesScheduled"  # a handler failure whose next attempt waits for the retry schedule
 ARCHIVE_ERRORS = "ArchiveErrors"  # the archive could not be written: nothing claimed, the record is retried
 STALE_EVENTS_SKIPPED = "StaleEventsSkipped"  # ordering guard: older than the object's watermark, recorded stale
+EVENTS_PUBLISHED = "EventsPublished"  # deliveries published to the event bus (EVENT_BUS_NAME)
+PUBLISH_FAILURES = "PublishFailures"  # PutEvents failed or refused the entry: the delivery is retried
 REPLAYS_PROCESSED = "ReplaysProcessed"  # replay copies (hookctl replay) whose handler ran and completed
 
 # EMF allows at most 100 values in one metric's array (Powertools' MAX_METRICS): more lag samples than that for one
