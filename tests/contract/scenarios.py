@@ -220,7 +220,8 @@ def subscription(delivery_id: str, created: int, received_at: datetime) -> Envel
 
 def _consumer_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch) -> str:
     """Processed (inline and S3 bodies), duplicate, skipped, handler failure dead-lettered, poison message, claim
-    conflict, ledger error and lost lease, through the consumer's Lambda handler with real moto clients."""
+    conflict, ledger error and lost lease, a stale event (ordering guard), published and unpublishable deliveries
+    (the event bus), through the consumer's Lambda handler with real moto clients."""
     import consumer_app
 
     out = io.StringIO()
@@ -236,9 +237,15 @@ def _consumer_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch)
                 "QUEUE_URL": aws.queue_url,
                 "DEAD_LETTER_QUEUE_URL": aws.dlq_url,
                 "MAX_ATTEMPTS": "2",
+                "EVENT_BUS_NAME": "org",
+                "EVENT_BUS_FILTER": "stripe:customer.subscription.*",
             }
         )
-        consumer = Consumer(settings=settings, registry=registry, dynamodb=aws.dynamodb, s3=aws.s3, sqs=aws.sqs)
+        events = boto3.client("events")
+        events.create_event_bus(Name="org")
+        consumer = Consumer(
+            settings=settings, registry=registry, dynamodb=aws.dynamodb, s3=aws.s3, sqs=aws.sqs, events=events
+        )
         received_at = datetime.now(UTC)
 
         def steal_the_lease(event: Any) -> None:
@@ -309,7 +316,7 @@ def _consumer_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch)
             sqs_record(replayed),  # a replay of the processed evt_1 (hookctl replay): its handler runs again
             sqs_record(subscription("evt_sub_new", 200, received_at)),  # the ordering guard: applied
             sqs_record(subscription("evt_sub_old", 100, received_at)),  # older than the watermark: stale
-        ]
+        ]  # (both subscription updates are also published to the "org" bus: EVENT_BUS_FILTER)
         broken = Consumer(
             settings=settings.model_copy(update={"table_name": "no-such-table", "archive_retention_days": 0}),
             registry=registry,
@@ -331,6 +338,19 @@ def _consumer_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch)
             monkeypatch.setattr(consumer_app, "consumer", lambda: unarchivable)
             unarchived = sqs_record(make_envelope("stripe", "evt_4", raw=big))
             consumer_app.handler(sqs_event([unarchived]), FakeLambdaContext())
+            unpublishable = Consumer(
+                settings=settings.model_copy(update={"event_bus_name": "no-such-bus"}),
+                registry=registry,
+                dynamodb=aws.dynamodb,
+                s3=aws.s3,
+                sqs=aws.sqs,
+                events=events,
+            )
+            monkeypatch.setattr(consumer_app, "consumer", lambda: unpublishable)
+            # PutEvents refused: the delivery is retried (its handler succeeded: the retry only publishes)
+            consumer_app.handler(
+                sqs_event([sqs_record(subscription("evt_sub_newest", 300, received_at))]), FakeLambdaContext()
+            )
     return out.getvalue()
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.contract.scenarios import CONSUMER, RECEIVER, observe
-from tests.contract.test_template import grants, load_template, policy_statements
+from tests.contract.test_template import grants, load_template, policy_statements, with_conditions
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +29,12 @@ def test_receivers_call_exactly_what_their_policies_grant(template: dict[str, An
 def test_the_consumer_calls_exactly_what_its_role_grants_beyond_polling(template: dict[str, Any]) -> None:
     """Given every consumer outcome, then the consumer's code called exactly its role's grants minus what only
     Lambda's event source mapping does with that role (receive, delete, queue attributes): the ledger and archive
-    writes, body reads and archive objects, the retry's ChangeMessageVisibility and the DLQ's SendMessage."""
+    writes, body reads and archive objects, the retry's ChangeMessageVisibility, the DLQ's SendMessage and, with
+    EventBusName set (as in the scenarios), PutEvents."""
     called = observe().api_calls[CONSUMER]
     role = template["Resources"]["ConsumerFunctionRole"]["Properties"]
     statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
-    granted = {action for action, _ in grants(statements)}
+    granted = {action for action, _ in grants(with_conditions(statements, frozenset({"HasEventBus"})))}
     polling_only = {
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
@@ -48,4 +49,5 @@ def test_the_consumer_calls_exactly_what_its_role_grants_beyond_polling(template
         "s3:PutObject",
         "sqs:ChangeMessageVisibility",
         "sqs:SendMessage",
+        "events:PutEvents",
     }
