@@ -15,6 +15,7 @@ Exit status 1 when a target is missed. Not part of the test run.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections import Counter
@@ -126,10 +127,10 @@ def main() -> int:
         run("GitHub: batch of 10 new deliveries", [github(f"1:guid-{n}", after=str(n + 2)) for n in range(10)], (30, 0))
 
         def subscription(delivery_id: str, created: int, object_id: str = "sub_1"):
-            body = (
-                b'{"id": "%s", "type": "customer.subscription.updated", "created": %d, "data": {"object": {"id": "%s"}}}'
-                % (delivery_id.encode(), created, object_id.encode())
-            )
+            body = json.dumps(
+                {"id": delivery_id, "type": "customer.subscription.updated", "created": created,
+                 "data": {"object": {"id": object_id}}}
+            ).encode()
             return make_envelope("stripe", delivery_id, "customer.subscription.updated", body)
 
         run("guarded: new object (handled)", [subscription("evt_g1", 200)], (3, 0))
