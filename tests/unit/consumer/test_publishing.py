@@ -211,3 +211,26 @@ def test_filter_matching():
     assert f.matches("stripe", "payment_intent.created") and not f.matches("stripe", "invoice.paid")
     assert f.matches("github", "push") and not f.matches("github", "pull_request")
     assert f.matches("twilio", "ping")
+
+
+def test_stale_events_are_published_and_a_publish_retry_keeps_the_guard_s_verdict(registry, dynamodb, s3, clock,
+                                                                                   events):
+    # Given a guarded route, a bus, and the newer update already applied
+    from tests.unit.consumer.test_ordering import subscription_event
+    from webhook_gateway.consumer.ordering import stripe_object_version
+
+    handler = registry.on("stripe", "customer.subscription.*", ordered_by=stripe_object_version)(Recorder())
+    consumer = make(registry, dynamodb, s3, clock, events)
+    run(consumer, subscription_event("evt_new", 200))
+
+    # When the older one arrives, its publication fails once, and it is retried
+    events.refuse = 1
+    old = subscription_event("evt_old", 100)
+    assert run(consumer, old) != []
+    run(consumer, old)
+
+    # Then the handler only saw the newer one, both were published, and the older is recorded stale
+    assert [e.delivery_id for e in handler.events] == ["evt_new"]
+    assert [d["delivery_id"] for d in events.details()] == ["evt_new", "evt_old"]
+    item = dynamodb.item("stripe", "evt_old")
+    assert (item["outcome"], item["stale_behind"]) == ("stale", "evt_new") and "published_at" in item

@@ -359,9 +359,10 @@ def _run_handler(
     try:
         # A body that does not parse, and an extractor that raises (user code), fail like the handler.
         event = build_event(envelope, raw, message_id=delivery.message_id, attempt=claim.attempts)
+        if route is not None and route.ordered_by is not None:
+            # Also on a retry that only publishes: the same version again is idempotent, and it labels the outcome.
+            newer = _check_order(route, event, consumer, tally)
         if route is not None and not claim.handler_succeeded:
-            if route.ordered_by is not None:
-                newer = _check_order(route, event, consumer, tally)
             if newer is None:
                 route.handler(event)
             elif route.deliver_stale:
