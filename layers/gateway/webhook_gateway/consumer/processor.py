@@ -22,6 +22,10 @@ replay copy (hookctl replay)       claims even a processed delivery,      acknow
                                    once per replay request
 older than its object's watermark  claim + watermark (failed) + complete  acknowledged            StaleEventsSkipped
 (ordering guard [4]_)              -> processed/stale, stale_behind
+matches EVENT_BUS_FILTER [5]_     claim + complete, published_at         acknowledged            EventsPublished
+                                   (no handler: processed/published)
+PutEvents fails or refuses it      claim + fail -> failed,                hidden for the retry    PublishFailures,
+                                   handler_succeeded, next_attempt_at     schedule's delay        RetriesScheduled
 malformed envelope (poison)        nothing (no trustworthy key)           retried -> DLQ          PoisonMessages
 any failure on the last receive    unchanged (failed)                     -> DLQ                  DeliveriesDeadLettered
 =================================  =====================================  ======================  ==================
@@ -38,6 +42,8 @@ any failure on the last receive    unchanged (failed)                     -> DLQ
    conditional write moves the object's watermark (3 writes per guarded delivery instead of 2). A stale event is
    not run (or run with ``event.stale`` True and recorded ``stale_handled`` when the route says ``deliver_stale``).
    Replay copies are guarded too: replaying an old event after a newer one was applied records it stale.
+.. [5] ``publishing.py``: after the handler, before the completion, ONE ``PutEvents`` call. A failure records that
+   the handler succeeded, so the retry only publishes. A crash between PutEvents and the completion publishes twice.
 
 Poison messages are reported as failures rather than dropped: after ``maxReceiveCount`` receives SQS moves them to
 the DLQ, where they can be inspected and redriven once the receiver is fixed. Dropping them would lose deliveries
