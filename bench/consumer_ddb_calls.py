@@ -143,6 +143,23 @@ def main() -> int:
         batch = [subscription(f"evt_gb{n}", 1_000 + n, object_id=f"sub_b{n % 3}") for n in range(10)]
         run("guarded: batch of 10 (3 objects)", batch, (30, 0))
 
+        # The EventBridge destination adds no DynamoDB call: published_at rides on the completion.
+        events = boto3.client("events")
+        events.create_event_bus(Name="org")
+        publishing = Consumer(
+            settings=settings.model_copy(update={"event_bus_name": "org"}),
+            registry=registry,
+            dynamodb=dynamodb,
+            events=events,
+        )
+
+        def run_published(label: str, envelopes: list, target: tuple[int, int]) -> None:
+            process_batch(sqs_event(sqs_record(envelope) for envelope in envelopes), context, publishing)
+            rows.append((label, len(envelopes), counter.take(), target))
+
+        run_published("bus: handled and published", [make_envelope(delivery_id="evt_p1")], (2, 0))
+        run_published("bus: no handler, published", [make_envelope(delivery_id="evt_p2", event_type="x.z")], (2, 0))
+
     print("DynamoDB calls per SQS batch, consumer on moto (boto3 client hooks)")
     print(f"{'scenario':40} {'records':>7} {'writes':>6} {'reads':>5} {'http':>4}  {'target':>10}  calls")
     missed = 0
