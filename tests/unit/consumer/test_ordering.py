@@ -393,6 +393,16 @@ def test_shopify_extractor_uses_the_triggered_at_header_with_its_nanoseconds():
     assert version.tie == 0  # orders/create
 
 
+def test_shopify_extractor_reads_the_events_spelling_of_the_headers_too():
+    # Given the sample as Shopify Events sends it: the same headers without "x-"
+    event = sample_event("shopify", shopify, "orders_create", "orders/create")
+    headers = {name.removeprefix("x-"): value for name, value in event.headers.items()}
+    classic = shopify_object_version(event)
+
+    # Then the version is the same
+    assert shopify_object_version(event.model_copy(update={"headers": headers})) == classic
+
+
 def test_shopify_extractor_falls_back_to_updated_at_without_the_header():
     event = sample_event("shopify", shopify, "orders_create", "orders/create")
     headers = {name: value for name, value in event.headers.items() if name != "x-shopify-triggered-at"}

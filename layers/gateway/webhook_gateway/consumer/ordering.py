@@ -107,19 +107,26 @@ def stripe_object_version(event: WebhookEvent) -> ObjectVersion | None:
 
 def shopify_object_version(event: WebhookEvent) -> ObjectVersion | None:
     """Shopify: the resource (``<topic's resource>:<body id>``, e.g. ``orders:6154913497125``), versioned by the
-    ``X-Shopify-Triggered-At`` header (RFC 3339, up to nanoseconds: when the event was triggered, kept by retries),
-    else the body's ``updated_at``; tie-break the lifecycle rank of the topic (``orders/updated``)."""
+    ``X-Shopify-Triggered-At`` header (``Shopify-Triggered-At`` for Shopify Events; RFC 3339, up to nanoseconds: when
+    the event was triggered, kept by retries), else the body's ``updated_at``; tie-break the lifecycle rank of the
+    topic (``orders/updated``)."""
     body = _mapping(event.body)
     resource_id = body.get("id")
     if not (_text(resource_id) or _integer(resource_id)):
         return None
-    stamp = parse_time(event.header("x-shopify-triggered-at")) or parse_time(body.get("updated_at"))
+    stamp = parse_time(_shopify_header(event, "triggered-at")) or parse_time(body.get("updated_at"))
     if stamp is None:
         return None
-    topic = event.header("x-shopify-topic") or event.event_type
+    topic = _shopify_header(event, "topic") or event.event_type
     resource = topic.split("/", 1)[0] if "/" in topic else ""
     key = f"{resource}:{resource_id}" if resource else str(resource_id)
     return ObjectVersion(key, stamp, lifecycle_rank(topic))
+
+
+def _shopify_header(event: WebhookEvent, name: str) -> str | None:
+    """A classic webhook's ``X-Shopify-<name>``, else the same header of Shopify's newer Events (``Shopify-<name>``:
+    the verifier accepts both spellings)."""
+    return event.header("x-shopify-" + name) or event.header("shopify-" + name)
 
 
 def square_object_version(event: WebhookEvent) -> ObjectVersion | None:
