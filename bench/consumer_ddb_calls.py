@@ -8,11 +8,14 @@ would show). The table is created before the hooks are registered, so the setup 
 
 Targets: a new delivery costs 2 writes (claim + complete) and 0 reads; a duplicate 1 conditional write. A provider
 whose delivery id is not signed (GitHub) pays at most one more conditional write per delivery (the body claim that
-turns a replay under a new id into a duplicate). Exit status 1 when a target is missed. Not part of the test run.
+turns a replay under a new id into a duplicate). A route with the ordering guard (``ordered_by``) pays ONE more
+conditional write per guarded delivery (the watermark), whether it is current or stale, and none per duplicate.
+Exit status 1 when a target is missed. Not part of the test run.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections import Counter
@@ -46,6 +49,7 @@ from tests.unit.consumer.fakes import (  # noqa: E402
     sqs_record,
 )
 from webhook_gateway.consumer import ledger  # noqa: E402
+from webhook_gateway.consumer.ordering import stripe_object_version  # noqa: E402
 from webhook_gateway.consumer.processor import Consumer, process_batch  # noqa: E402
 from webhook_gateway.consumer.registry import Registry  # noqa: E402
 from webhook_gateway.consumer.settings import ConsumerSettings  # noqa: E402
@@ -87,6 +91,7 @@ def main() -> int:
         registry.on("stripe", "payment_intent.succeeded")(Recorder())
         registry.on("github", "push")(Recorder())
         flaky = registry.on("stripe", "charge.failed")(Recorder(failures=1))
+        registry.on("stripe", "customer.subscription.*", ordered_by=stripe_object_version)(Recorder())
         settings = ConsumerSettings.from_env({"TABLE_NAME": DELIVERIES_TABLE, "OVERFLOW_BUCKET": OVERFLOW_BUCKET})
         consumer = Consumer(settings=settings, registry=registry, dynamodb=dynamodb)
         context = FakeLambdaContext()
@@ -120,6 +125,40 @@ def main() -> int:
         run("GitHub: duplicate (same id)", [github("1:guid-a")], (2, 0))
         run("GitHub: same body under a new id (replay)", [github("9:guid-forged")], (2, 0))
         run("GitHub: batch of 10 new deliveries", [github(f"1:guid-{n}", after=str(n + 2)) for n in range(10)], (30, 0))
+
+        def subscription(delivery_id: str, created: int, object_id: str = "sub_1"):
+            body = json.dumps(
+                {"id": delivery_id, "type": "customer.subscription.updated", "created": created,
+                 "data": {"object": {"id": object_id}}}
+            ).encode()
+            return make_envelope("stripe", delivery_id, "customer.subscription.updated", body)
+
+        run("guarded: new object (handled)", [subscription("evt_g1", 200)], (3, 0))
+        run("guarded: newer version (handled)", [subscription("evt_g2", 300)], (3, 0))
+        run("guarded: older version (stale)", [subscription("evt_g0", 100)], (3, 0))
+        stale = ledger.get_delivery(DELIVERIES_TABLE, "stripe", "evt_g0", client=dynamodb)
+        assert stale is not None and stale["outcome"] == ledger.OUTCOME_STALE, stale
+        counter.take()  # the check above is not the pipeline's
+        run("guarded: duplicate", [subscription("evt_g2", 300)], (1, 0))
+        batch = [subscription(f"evt_gb{n}", 1_000 + n, object_id=f"sub_b{n % 3}") for n in range(10)]
+        run("guarded: batch of 10 (3 objects)", batch, (30, 0))
+
+        # The EventBridge destination adds no DynamoDB call: published_at rides on the completion.
+        events = boto3.client("events")
+        events.create_event_bus(Name="org")
+        publishing = Consumer(
+            settings=settings.model_copy(update={"event_bus_name": "org"}),
+            registry=registry,
+            dynamodb=dynamodb,
+            events=events,
+        )
+
+        def run_published(label: str, envelopes: list, target: tuple[int, int]) -> None:
+            process_batch(sqs_event(sqs_record(envelope) for envelope in envelopes), context, publishing)
+            rows.append((label, len(envelopes), counter.take(), target))
+
+        run_published("bus: handled and published", [make_envelope(delivery_id="evt_p1")], (2, 0))
+        run_published("bus: no handler, published", [make_envelope(delivery_id="evt_p2", event_type="x.z")], (2, 0))
 
     print("DynamoDB calls per SQS batch, consumer on moto (boto3 client hooks)")
     print(f"{'scenario':40} {'records':>7} {'writes':>6} {'reads':>5} {'http':>4}  {'target':>10}  calls")

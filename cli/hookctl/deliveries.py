@@ -98,6 +98,7 @@ SHOW_ORDER = (
     SK,
     "status",
     "outcome",
+    "stale_behind",
     "event_type",
     "attempts",
     "run_attempts",

@@ -188,7 +188,7 @@ def replay_delivery(provider: str, delivery_id: str, target: ReplayTarget) -> di
         "ledger_status": entry.get("status"),
         "ledger_state": _state(entry),
     }
-    for name in ("outcome", "dead_lettered_at", "duplicate_of"):
+    for name in ("outcome", "dead_lettered_at", "duplicate_of", "stale_behind"):
         if entry.get(name):
             report[name] = entry[name]
     now = target.clock.now()

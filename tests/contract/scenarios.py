@@ -42,10 +42,11 @@ from tests.unit.consumer.fakes import (
 )
 from tools.make_events import KINDS, PROVIDERS, SAMPLE_SECRETS, WRONG_SECRETS, build_event
 from webhook_gateway.consumer import ledger
+from webhook_gateway.consumer.ordering import stripe_object_version
 from webhook_gateway.consumer.processor import Consumer
 from webhook_gateway.consumer.registry import Registry
 from webhook_gateway.consumer.settings import ConsumerSettings
-from webhook_gateway.envelope import BodyRef, ReplayRequest
+from webhook_gateway.envelope import BodyRef, Envelope, ReplayRequest
 from webhook_gateway.observability import logger, metrics
 
 RECEIVER, CONSUMER = "receiver", "consumer"
@@ -208,10 +209,20 @@ def _receiver_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch)
     return out.getvalue()
 
 
+def subscription(delivery_id: str, created: int, received_at: datetime) -> Envelope:
+    """A Stripe subscription update of one object (sub_1), created at ``created`` (Unix seconds)."""
+    body = json.dumps(
+        {"id": delivery_id, "type": "customer.subscription.updated", "created": created,
+         "data": {"object": {"id": "sub_1"}}}
+    ).encode()
+    return make_envelope("stripe", delivery_id, "customer.subscription.updated", body, received_at=received_at)
+
+
 def _consumer_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch) -> str:
     """Processed (inline and S3 bodies), duplicate, skipped, handler failure dead-lettered, poison message, claim
-    conflict, ledger error and lost lease, through the consumer's Lambda handler with real moto clients; with the
-    listener tap on (each first receive published to its topic), and a tap publish that fails."""
+    conflict, ledger error and lost lease, a stale event (ordering guard), published and unpublishable deliveries
+    (the event bus), through the consumer's Lambda handler with real moto clients; with the listener tap on (each
+    first receive published to its topic), and a tap publish that fails."""
     import consumer_app
 
     out = io.StringIO()
@@ -230,10 +241,14 @@ def _consumer_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch)
                 "DEAD_LETTER_QUEUE_URL": aws.dlq_url,
                 "MAX_ATTEMPTS": "2",
                 "TAP_TOPIC_ARN": topic_arn,
+                "EVENT_BUS_NAME": "org",
+                "EVENT_BUS_FILTER": "stripe:customer.subscription.*",
             }
         )
+        events = boto3.client("events")
+        events.create_event_bus(Name="org")
         consumer = Consumer(
-            settings=settings, registry=registry, dynamodb=aws.dynamodb, s3=aws.s3, sqs=aws.sqs, sns=sns
+            settings=settings, registry=registry, dynamodb=aws.dynamodb, s3=aws.s3, sqs=aws.sqs, events=events, sns=sns
         )
         received_at = datetime.now(UTC)
 
@@ -253,6 +268,7 @@ def _consumer_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch)
         registry.register("github", "push", fail)
         registry.register("twilio", "message", steal_the_lease)
         registry.register("twilio", "held", lambda event: None)
+        registry.register("stripe", "customer.subscription.*", lambda event: None, ordered_by=stripe_object_version)
 
         big = b'{"id": "evt_big", "type": "payment_intent.succeeded", "padding": "' + b"x" * 2048 + b'"}'
         aws.s3.put_object(Bucket=OVERFLOW_BUCKET, Key="stripe/evt_big", Body=big)
@@ -302,7 +318,9 @@ def _consumer_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch)
                        receipt_handle=queued["ReceiptHandle"]),  # fails: its retry waits for the schedule
             sqs_record(make_envelope("github", "gh-last", "push", b"{}", received_at=received_at)),  # out of attempts
             sqs_record(replayed),  # a replay of the processed evt_1 (hookctl replay): its handler runs again
-        ]
+            sqs_record(subscription("evt_sub_new", 200, received_at)),  # the ordering guard: applied
+            sqs_record(subscription("evt_sub_old", 100, received_at)),  # older than the watermark: stale
+        ]  # (both subscription updates are also published to the "org" bus: EVENT_BUS_FILTER)
         broken = Consumer(
             settings=settings.model_copy(
                 update={
@@ -331,6 +349,19 @@ def _consumer_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch)
             monkeypatch.setattr(consumer_app, "consumer", lambda: unarchivable)
             unarchived = sqs_record(make_envelope("stripe", "evt_4", raw=big))
             consumer_app.handler(sqs_event([unarchived]), FakeLambdaContext())
+            unpublishable = Consumer(
+                settings=settings.model_copy(update={"event_bus_name": "no-such-bus"}),
+                registry=registry,
+                dynamodb=aws.dynamodb,
+                s3=aws.s3,
+                sqs=aws.sqs,
+                events=events,
+            )
+            monkeypatch.setattr(consumer_app, "consumer", lambda: unpublishable)
+            # PutEvents refused: the delivery is retried (its handler succeeded: the retry only publishes)
+            consumer_app.handler(
+                sqs_event([sqs_record(subscription("evt_sub_newest", 300, received_at))]), FakeLambdaContext()
+            )
     return out.getvalue()
 
 

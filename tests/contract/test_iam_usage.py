@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.contract.scenarios import CONSUMER, RECEIVER, observe
-from tests.contract.test_template import grants, load_template, policy_statements, unconditional
+from tests.contract.test_template import grants, load_template, policy_statements, with_conditions
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +29,16 @@ def test_receivers_call_exactly_what_their_policies_grant(template: dict[str, An
 def test_the_consumer_calls_exactly_what_its_role_grants_beyond_polling(template: dict[str, Any]) -> None:
     """Given every consumer outcome, then the consumer's code called exactly its role's grants minus what only
     Lambda's event source mapping does with that role (receive, delete, queue attributes): the ledger and archive
-    writes, body reads and archive objects, the retry's ChangeMessageVisibility and the DLQ's SendMessage."""
+    writes, body reads and archive objects, the retry's ChangeMessageVisibility, the DLQ's SendMessage and, with
+    EventBusName set (as in the scenarios), PutEvents."""
     called = observe().api_calls[CONSUMER]
     role = template["Resources"]["ConsumerFunctionRole"]["Properties"]
     statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
-    # The scenarios run with the listener tap on (TAP_TOPIC_ARN set): its conditional grant is in.
-    granted = {action for action, _ in grants(unconditional(statements, listener_tap=True))}
+    # The scenarios run with the listener tap on (TAP_TOPIC_ARN set) and the event bus set: both conditional
+    # grants are in.
+    granted = {
+        action for action, _ in grants(with_conditions(statements, frozenset({"HasListenerTap", "HasEventBus"})))
+    }
     polling_only = {
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
@@ -50,4 +54,5 @@ def test_the_consumer_calls_exactly_what_its_role_grants_beyond_polling(template
         "sns:Publish",
         "sqs:ChangeMessageVisibility",
         "sqs:SendMessage",
+        "events:PutEvents",
     }

@@ -25,3 +25,14 @@ def test_each_provider_has_its_page_linked_from_the_index(name: str) -> None:
 def test_the_index_lists_no_page_that_is_not_there() -> None:
     pages = {path.stem for path in DOCS.glob("*.md")} - {"README"}
     assert pages == set(PROVIDERS)
+
+
+def test_the_event_bus_rules_in_docs_consumer_are_generated_from_the_registry() -> None:
+    """Given docs/consumer.md's sample EventBridge rules, then the block is exactly what tools/event_rules.py derives
+    from the registry (one rule per provider, none by hand), and each provider's source is in it."""
+    from tools import event_rules
+
+    text = event_rules.DOC.read_text(encoding="utf-8")
+    assert event_rules.rewrite(text) == text, "run: .venv/bin/python -m tools.event_rules"
+    for name in PROVIDERS:
+        assert f'"webhook-gateway.{name}"' in text, name

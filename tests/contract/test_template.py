@@ -61,6 +61,8 @@ CONSUMER_ENV = GLOBAL_ENV | {
     "ARCHIVE_BUCKET",
     "ARCHIVE_INLINE_MAX_BYTES",
     "TAP_TOPIC_ARN",
+    "EVENT_BUS_NAME",
+    "EVENT_BUS_FILTER",
 }
 
 OUTPUTS = {
@@ -165,6 +167,19 @@ def policy_statements(policies: list[Any]) -> Iterator[dict[str, Any]]:
         yield from POLICY_TEMPLATES[name](params)
 
 
+def with_conditions(statements: list[Any], true: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """The statements as deployed when exactly the conditions in ``true`` hold: ``Fn::If`` items resolved (only the
+    top level of the list: a conditional statement), ``AWS::NoValue`` dropped."""
+    resolved = []
+    for statement in statements:
+        if isinstance(statement, dict) and set(statement) == {"Fn::If"}:
+            condition, when_true, when_false = statement["Fn::If"]
+            statement = when_true if condition in true else when_false
+        if statement != {"Ref": "AWS::NoValue"}:
+            resolved.append(statement)
+    return resolved
+
+
 def grants(statements: Iterator[dict[str, Any]] | list[dict[str, Any]]) -> list[tuple[str, str]]:
     """(action, resource) pairs, resources serialised so that intrinsic functions compare as data."""
     pairs = []
@@ -175,21 +190,6 @@ def grants(statements: Iterator[dict[str, Any]] | list[dict[str, Any]]) -> list[
             for resource in as_list(statement["Resource"]):
                 pairs.append((action, json.dumps(resource, sort_keys=True)))
     return pairs
-
-
-def unconditional(statements: list[Any], *, listener_tap: bool = False) -> list[dict[str, Any]]:
-    """The statements with each ``!If [HasListenerTap, statement, !Ref AWS::NoValue]`` resolved (the only condition a
-    role statement may carry)."""
-    resolved = []
-    for statement in statements:
-        if "Fn::If" in statement:
-            condition, enabled, disabled = statement["Fn::If"]
-            assert condition == "HasListenerTap" and disabled == {"Ref": "AWS::NoValue"}, statement
-            if listener_tap:
-                resolved.append(enabled)
-        else:
-            resolved.append(statement)
-    return resolved
 
 
 def as_json(value: Any) -> str:
@@ -628,7 +628,7 @@ def test_consumer_role_is_least_privilege(resources: dict[str, Any]) -> None:
         key=as_json,
     )
     statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
-    pairs = grants(unconditional(statements))
+    pairs = grants(with_conditions(statements))  # EventBusName empty (the default): no PutEvents at all
     queue, table = as_json(get_att("WebhookQueue", "Arn")), as_json(get_att("DeliveriesTable", "Arn"))
     dlq = as_json(get_att("WebhookDeadLetterQueue", "Arn"))
     objects = as_json({"Fn::Sub": "${OverflowBucket.Arn}/*"})
@@ -648,6 +648,36 @@ def test_consumer_role_is_least_privilege(resources: dict[str, Any]) -> None:
             ("s3:PutObject", archive),  # an archived large body
         ]
     )
+    # With EventBusName set: PutEvents on that one bus, by its ARN as given or built from its name.
+    bus = {
+        "Fn::If": [
+            "EventBusIsArn",
+            ref("EventBusName"),
+            {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}"},
+        ]
+    }
+    extra = set(grants(with_conditions(statements, frozenset({"HasEventBus"})))) - set(pairs)
+    assert extra == {("events:PutEvents", as_json(bus))}
+
+
+def test_the_event_bus_conditions_and_environment(template: dict[str, Any]) -> None:
+    """Given the EventBridge destination's parameters, then they default to off and to everything, reach the consumer
+    unchanged, and its conditions test exactly "set" and "an ARN"."""
+    params = template["Parameters"]
+    assert (params["EventBusName"]["Default"], params["EventBusFilter"]["Default"]) == ("", "")
+    env = function_env(template, "ConsumerFunction")
+    assert (env["EVENT_BUS_NAME"], env["EVENT_BUS_FILTER"]) == (ref("EventBusName"), ref("EventBusFilter"))
+    conditions = template["Conditions"]
+    assert conditions["HasEventBus"] == {"Fn::Not": [{"Fn::Equals": [ref("EventBusName"), ""]}]}
+    assert conditions["EventBusIsArn"] == {
+        "Fn::Equals": [{"Fn::Select": [0, {"Fn::Split": [":", ref("EventBusName")]}]}, "arn"]
+    }
+    pattern = re.compile(params["EventBusName"]["AllowedPattern"])
+    for good in ("", "org", "arn:aws:events:eu-west-1:123456789012:event-bus/org", "aws.partner/x.com/1/y"):
+        assert pattern.fullmatch(good), good
+    for bad in ("arn:aws:sqs:eu-west-1:123456789012:q", "bus name"):
+        assert not pattern.fullmatch(bad), bad
+    assert re.fullmatch(params["EventBusFilter"]["AllowedPattern"], "stripe:payment_intent.*,github:*")
 
 
 # ----------------------------------------------------------------------------------------------- logs, outputs, files
@@ -1108,8 +1138,8 @@ def test_the_listener_tap_is_off_by_default_and_conditional_throughout(template:
     statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
     tap_only = [
         pair
-        for pair in grants(unconditional(statements, listener_tap=True))
-        if pair not in grants(unconditional(statements))
+        for pair in grants(with_conditions(statements, frozenset({"HasListenerTap"})))
+        if pair not in grants(with_conditions(statements))
     ]
     assert tap_only == [("sns:Publish", as_json(ref("ListenerTapTopic")))]
 

@@ -840,3 +840,31 @@ def test_a_table_without_the_by_provider_index_gets_a_hint(hookctl, session):
 
     assert by_provider.code == 1 and "predates the by-provider index" in by_provider.err
     assert by_status.code == 0
+
+
+def test_a_stale_delivery_is_listed_with_its_outcome_and_the_watermark_never_is(hookctl, session, gateway):
+    # Given the real consumer with an ordering guard, fed a subscription update and then an older one
+    from tests.unit.consumer.fakes import FakeLambdaContext, make_envelope, sqs_event, sqs_record
+    from webhook_gateway.consumer.ordering import stripe_object_version
+    from webhook_gateway.consumer.processor import Consumer, process_batch
+    from webhook_gateway.consumer.registry import Registry
+    from webhook_gateway.consumer.settings import ConsumerSettings
+
+    registry = Registry()
+    registry.on("stripe", "customer.subscription.*", ordered_by=stripe_object_version)(lambda event: None)
+    settings = ConsumerSettings.from_env({"TABLE_NAME": gateway.table, "OVERFLOW_BUCKET": "overflow-bucket"})
+    consumer = Consumer(settings=settings, registry=registry, dynamodb=session.client("dynamodb"))
+    for delivery_id, created in (("evt_new", 200), ("evt_old", 100)):
+        body = json.dumps({"id": delivery_id, "type": "customer.subscription.updated", "created": created,
+                           "data": {"object": {"id": "sub_1"}}}).encode()
+        envelope = make_envelope("stripe", delivery_id, "customer.subscription.updated", body)
+        process_batch(sqs_event([sqs_record(envelope)]), FakeLambdaContext(), consumer)
+
+    # When the operator lists and shows the deliveries
+    listed = hookctl("deliveries", "list", "--table", gateway.table, "--json").json()
+    shown = hookctl("deliveries", "show", "stripe", "evt_old", "--table", gateway.table)
+
+    # Then the older one says stale (and behind which delivery), and the watermark item is in no listing
+    assert {row["delivery_id"]: row["outcome"] for row in listed} == {"evt_new": "handled", "evt_old": "stale"}
+    lines = shown.out.splitlines()
+    assert lines[3].split() == ["outcome:", "stale"] and lines[4].split() == ["stale_behind:", "evt_new"]

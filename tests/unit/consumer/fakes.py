@@ -46,7 +46,7 @@ class FakeDynamoDB:
     AND/OR/parentheses, attribute_(not_)exists, SET with ``if_not_exists`` and ``+``, REMOVE.
 
     ``errors``: exceptions to raise on the next calls (fault injection: throttling, outages). ``calls``: operation
-    names, in order.
+    names, in order. ``written``: (table, key, item after the write) of every successful write, in commit order.
     """
 
     def __init__(self, tables: dict[str, tuple[str, ...]] | None = None) -> None:
@@ -54,6 +54,7 @@ class FakeDynamoDB:
         self.items: dict[str, dict[tuple, dict[str, Any]]] = {name: {} for name in self.key_schema}
         self.errors: list[Exception] = []
         self.calls: list[str] = []
+        self.written: list[tuple[str, tuple, dict[str, Any]]] = []
         # ConsistentRead of every GetItem, in order
         self.consistent_reads: list[bool] = []
         self._lock = threading.Lock()
@@ -82,6 +83,7 @@ class FakeDynamoDB:
             new = dict(old) if old else {name: dict(value) for name, value in Key.items()}
             updated = _compile_update(UpdateExpression)(new, names, values)
             table[key] = new
+            self.written.append((TableName, key, dict(new)))
         if ReturnValues == "UPDATED_NEW":
             return {"Attributes": {name: new[name] for name in updated if name in new}}
         if ReturnValues == "ALL_NEW":

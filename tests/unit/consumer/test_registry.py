@@ -99,3 +99,34 @@ def test_routes_lists_every_registration():
     # When the routes are listed
     # Then each appears with its handler's name
     assert [(provider, pattern) for provider, pattern, _ in registry.routes()] == [("github", "push"), ("twilio", "*")]
+
+
+def test_a_route_carries_its_ordering_options_and_resolve_still_returns_the_handler():
+    # Given a guarded route and a plain one
+    from webhook_gateway.consumer.ordering import stripe_object_version
+
+    registry = Registry()
+    guarded, plain = handler_named("sub"), handler_named("any")
+    registry.on("stripe", "customer.subscription.*", ordered_by=stripe_object_version, deliver_stale=True)(guarded)
+    registry.on("stripe")(plain)
+
+    # When routes are resolved
+    route = registry.resolve_route("stripe", "customer.subscription.updated")
+    other = registry.resolve_route("stripe", "invoice.paid")
+
+    # Then the guarded one has its options, the plain one none, and resolve() keeps returning handlers
+    assert route is not None and other is not None
+    assert (route.handler, route.ordered_by, route.deliver_stale, route.order_namespace) == (
+        guarded, stripe_object_version, True, None,
+    )
+    assert (other.handler, other.ordered_by, other.deliver_stale) == (plain, None, False)
+    assert registry.resolve("stripe", "customer.subscription.updated") is guarded
+    assert registry.resolve_route("github", "push") is None
+
+
+@pytest.mark.parametrize(
+    "options", [{"deliver_stale": True}, {"order_namespace": "x"}, {"ordered_by": len, "order_namespace": "a#b"}]
+)
+def test_ordering_options_without_an_extractor_or_with_a_bad_namespace_are_refused(options):
+    with pytest.raises(ValueError):
+        Registry().register("stripe", "*", handler_named("h"), **options)

@@ -28,6 +28,8 @@ class WebhookEvent(BaseModel):
     repeats) for form-encoded bodies such as Twilio's, ``None`` for anything else. ``raw`` holds the exact bytes the
     provider signed (already checked against ``body_sha256``), whether they travelled inline or through S3.
     ``attempt`` is 1 on the first try and grows with every retry of the same delivery (from the ledger).
+    ``stale`` is True only on a route with ``ordered_by`` and ``deliver_stale=True``, for an event older than one
+    already handed to a handler for the same object (``webhook_gateway.consumer.ordering``).
     Neither the body nor the raw bytes appear in ``repr``, so logging an event does not log the payload.
     """
 
@@ -48,6 +50,7 @@ class WebhookEvent(BaseModel):
     raw: bytes = Field(default=b"", repr=False)
     message_id: str = ""
     attempt: int = 1
+    stale: bool = False
 
     def header(self, name: str) -> str | None:
         """A forwarded request header, by case-insensitive name."""

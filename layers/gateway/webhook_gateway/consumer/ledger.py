@@ -54,7 +54,11 @@ Schema (others rely on it): partition key ``provider`` (S), sort key ``delivery_
 processing|processed|failed), ``attempts`` (N), ``first_seen_at``/``last_attempt_at``/``processed_at`` (S, ISO-8601
 UTC, millisecond precision, ``Z``: sortable), ``event_type`` (S), ``last_error`` (S, type + short message, <= 300
 chars, never the payload; kept after a later success as history), ``lease_expires_at`` (N, epoch ms; removed once the
-lease is released), ``lease_owner`` (S; kept as "who did the last attempt"), ``outcome`` (S: handled|skipped),
+lease is released), ``lease_owner`` (S; kept as "who did the last attempt"), ``outcome`` (S:
+handled|skipped|duplicate_body|stale|stale_handled|published), ``stale_behind`` (S, on the ordering guard's
+outcomes: the delivery whose newer version was applied), ``published_at`` (S: published to the event bus, see
+``publishing.py``), ``handler_succeeded`` (BOOL, on a failed delivery whose handler succeeded and whose publication
+failed: its retry only publishes; removed by the completion),
 ``received_at`` (S), ``message_id`` (S, last SQS message id), ``body_location`` (S: inline|s3), ``expires_at`` (N,
 epoch seconds, TTL, refreshed on every attempt), ``duplicate_of`` (S, on ``duplicate_body`` only: the delivery id the
 same signed body was first received under), ``run_attempts`` (N: attempts since the delivery was received or last
@@ -64,6 +68,7 @@ attempts), ``replay_count`` (N), ``last_replay_at`` (S), ``replays`` (L of M ``{
 (SS: replay requests not yet claimed). GSI ``by-status``: HASH ``status``, RANGE ``last_attempt_at``; GSI
 ``by-provider``: HASH ``provider``, RANGE ``last_attempt_at`` (``hookctl deliveries list`` without a Scan). Archive
 items (``<provider>#archive``, see ``archive.py``) have neither ``status`` nor ``last_attempt_at``: in no index.
+Watermark items of the ordering guard (``<namespace>#order``, see ``ordering.py``): no ``status``, in no index.
 Body items (no ``status``, so never in the index): ``provider`` = ``<provider>#body``, ``delivery_id`` = body SHA-256
 (hex), ``first_delivery_id`` (S), ``first_seen_at`` (S), ``expires_at`` (N, TTL).
 """
@@ -90,6 +95,12 @@ STATUS_FAILED = "failed"
 OUTCOME_HANDLED = "handled"
 OUTCOME_SKIPPED = "skipped"
 OUTCOME_DUPLICATE_BODY = "duplicate_body"
+# The ordering guard (ordering.py): older than the object's watermark, not handed to the handler / handed with
+# event.stale True (a route with deliver_stale=True).
+OUTCOME_STALE = "stale"
+OUTCOME_STALE_HANDLED = "stale_handled"
+# No handler registered, published to the event bus (publishing.py).
+OUTCOME_PUBLISHED = "published"
 BODY_PARTITION_SUFFIX = "#body"
 
 LAST_ERROR_MAX_CHARS = 300
@@ -120,6 +131,9 @@ _NAMES = {
     "#replay_count": "replay_count",
     "#replays": "replays",
     "#last_replay_at": "last_replay_at",
+    "#stale_behind": "stale_behind",
+    "#handler_succeeded": "handler_succeeded",
+    "#published_at": "published_at",
 }
 
 
@@ -189,9 +203,12 @@ _BODY_NAMES = _names("#provider", "#first_delivery_id", "#first_seen_at", "#expi
 # Only the current lease holder may settle the delivery.
 _HELD_BY_ME = "#lease_owner = :owner AND #status = :processing"
 _COMPLETE_UPDATE = (
-    f"SET #status = :processed, #outcome = :outcome, #processed_at = :now, {_RUN_SETTLED} REMOVE #lease_expires_at"
+    f"SET #status = :processed, #outcome = :outcome, #processed_at = :now, {_RUN_SETTLED} "
+    "REMOVE #lease_expires_at, #handler_succeeded"
 )
-_COMPLETE_NAMES = _names("#lease_owner", "#status", "#outcome", "#processed_at", "#lease_expires_at", "#run_attempts")
+_COMPLETE_NAMES = _names(
+    "#lease_owner", "#status", "#outcome", "#processed_at", "#lease_expires_at", "#run_attempts", "#handler_succeeded"
+)
 _FAIL_NAMES = _names("#lease_owner", "#status", "#lease_expires_at")
 
 # A replay request may be recorded unless a consumer holds a live lease on the delivery right now.
@@ -265,6 +282,8 @@ class Claim:
     lease_owner: str = ""  # on CONFLICT, who holds the lease
     lease_expires_at: int | None = None  # epoch ms
     outcome: str = ""  # on DUPLICATE, how it was processed (handled|skipped)
+    # CLAIMED: an earlier attempt's handler succeeded and only its publication to the event bus failed.
+    handler_succeeded: bool = False
 
 
 def claim_delivery(
@@ -391,12 +410,17 @@ def complete_delivery(
     owner: str,
     now: float,
     outcome: str = OUTCOME_HANDLED,
+    stale_behind: str | None = None,
+    published_at: float | None = None,
     client: Any = None,
 ) -> bool:
     """Mark the claimed delivery ``processed``: ONE UpdateItem, applied only while ``owner`` holds it.
 
-    Returns False when the lease was lost (it expired and another consumer claimed the delivery since): the new
-    holder settles it. Raises ``ClientError`` for any other failure.
+    ``stale_behind``: for an outcome of the ordering guard, the delivery id that set the newer watermark (recorded
+    as ``stale_behind``). ``published_at``: when the delivery was published to the event bus. Removes
+    ``handler_succeeded`` (a later replay runs the handler). Returns False when the lease was lost (it expired and
+    another consumer claimed the delivery since): the new holder settles it.
+    Raises ``ClientError`` for any other failure.
     """
     values = {
         ":owner": {"S": owner},
@@ -406,7 +430,16 @@ def complete_delivery(
         ":now": {"S": iso_utc(now)},
         ":zero": _N_ZERO,
     }
-    return _settle(table_name, delivery, _COMPLETE_UPDATE, _COMPLETE_NAMES, values, owner, STATUS_PROCESSED, client)
+    update, names = _COMPLETE_UPDATE, _COMPLETE_NAMES
+    if stale_behind is not None:
+        update = update.replace(" REMOVE", ", #stale_behind = :stale_behind REMOVE", 1)
+        names = {**names, **_names("#stale_behind")}
+        values[":stale_behind"] = {"S": stale_behind}
+    if published_at is not None:
+        update = update.replace(" REMOVE", ", #published_at = :published_at REMOVE", 1)
+        names = {**names, **_names("#published_at")}
+        values[":published_at"] = {"S": iso_utc(published_at)}
+    return _settle(table_name, delivery, update, names, values, owner, STATUS_PROCESSED, client)
 
 
 def fail_delivery(
@@ -417,13 +450,16 @@ def fail_delivery(
     error: BaseException | None,
     next_attempt_at: float | None = None,
     dead_lettered_at: float | None = None,
+    handler_succeeded: bool = False,
     client: Any = None,
 ) -> bool:
     """Mark the claimed delivery ``failed`` with ``last_error``: ONE UpdateItem, applied only while ``owner`` holds it.
 
     ``attempts`` was already counted by the claim. ``next_attempt_at`` (epoch seconds) records when the retry
     schedule brings it back (absent: the queue's short retry); ``dead_lettered_at`` that the consumer moved it to the
-    DLQ. ``error`` None keeps the ``last_error`` already recorded. A failed delivery is claimable again at once (the
+    DLQ. ``handler_succeeded`` records that the handler ran to completion and only the publication to the event bus
+    failed: the next claim reports it, and the retry publishes without running the handler again.
+    ``error`` None keeps the ``last_error`` already recorded. A failed delivery is claimable again at once (the
     next SQS receive). Returns False when the lease was lost, raises ``ClientError`` for any other failure.
     """
     values: dict[str, dict[str, str]] = {":owner": {"S": owner}, ":processing": _S_PROCESSING, ":failed": _S_FAILED}
@@ -444,6 +480,10 @@ def fail_delivery(
         sets.append("#dead_lettered_at = :dead_lettered_at")
         values[":dead_lettered_at"] = {"S": iso_utc(dead_lettered_at)}
         names.update(_names("#dead_lettered_at"))
+    if handler_succeeded:
+        sets.append("#handler_succeeded = :true")
+        values[":true"] = {"BOOL": True}  # type: ignore[dict-item]
+        names.update(_names("#handler_succeeded"))
     update = f"SET {', '.join(sets)} REMOVE {', '.join(removes)}"
     return _settle(table_name, delivery, update, names, values, owner, STATUS_FAILED, client)
 
@@ -563,14 +603,18 @@ def _claim_write(
             ConditionExpression=condition,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
-            ReturnValues="UPDATED_NEW",
+            # ALL_NEW: the claim also reports ``handler_succeeded`` (publishing.py), which it does not write.
+            ReturnValues="ALL_NEW",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as error:
         return _existing_claim(error, owner)
     attributes = response.get("Attributes", {})
     return Claim(
-        ClaimStatus.CLAIMED, attempts=_number(attributes, "attempts"), run_attempts=_number(attributes, "run_attempts")
+        ClaimStatus.CLAIMED,
+        attempts=_number(attributes, "attempts"),
+        run_attempts=_number(attributes, "run_attempts"),
+        handler_succeeded=_bool(attributes, "handler_succeeded"),
     )
 
 
@@ -601,7 +645,11 @@ def _existing_claim(error: ClientError, owner: str) -> Claim:
     if status == STATUS_PROCESSING and holder == owner:
         # Our own claim already landed (botocore retried a request whose response was lost).
         return Claim(
-            ClaimStatus.CLAIMED, attempts=attempts, run_attempts=_number(item, "run_attempts"), lease_owner=holder
+            ClaimStatus.CLAIMED,
+            attempts=attempts,
+            run_attempts=_number(item, "run_attempts"),
+            lease_owner=holder,
+            handler_succeeded=_bool(item, "handler_succeeded"),
         )
     lease = item.get("lease_expires_at")
     return Claim(
@@ -655,9 +703,14 @@ def _number(item: dict[str, Any], name: str) -> int:
     return int(value["N"]) if value and "N" in value else 0
 
 
+def _bool(item: dict[str, Any], name: str) -> bool:
+    value = item.get(name)
+    return bool(value.get("BOOL")) if value else False
+
+
 def _plain(value: dict[str, Any]) -> Any:
     ((kind, raw),) = value.items()
     if kind == "N":
         number = float(raw)
         return int(number) if number.is_integer() else number
-    return raw
+    return raw  # S, B, BOOL

@@ -20,6 +20,12 @@ handler raises, out of attempts    claim + fail -> failed, dead_lettered  copied
                                                                           acknowledged            Lettered
 replay copy (hookctl replay)       claims even a processed delivery,      acknowledged            ReplaysProcessed
                                    once per replay request
+older than its object's watermark  claim + watermark (failed) + complete  acknowledged            StaleEventsSkipped
+(ordering guard [4]_)              -> processed/stale, stale_behind
+matches EVENT_BUS_FILTER [5]_     claim + complete, published_at         acknowledged            EventsPublished
+                                   (no handler: processed/published)
+PutEvents fails or refuses it      claim + fail -> failed,                hidden for the retry    PublishFailures,
+                                   handler_succeeded, next_attempt_at     schedule's delay        RetriesScheduled
 malformed envelope (poison)        nothing (no trustworthy key)           retried -> DLQ          PoisonMessages
 tap publish failed [4]_            unchanged (the delivery goes on)       unchanged               TapPublishFailures
 any failure on the last receive    unchanged (failed)                     -> DLQ                  DeliveriesDeadLettered
@@ -36,6 +42,12 @@ any failure on the last receive    unchanged (failed)                     -> DLQ
 .. [4] Only with the listener tap on (``TAP_TOPIC_ARN``, template parameter ``ListenerTap``): each record is
    published to the tap's SNS topic on its first receive, before anything else (``tap.py``); a failed publish is
    counted and logged, and the record is processed as if the tap were off.
+.. [5] Only on a route with ``ordered_by`` (``ordering.py``): after the claim and the body, before the handler, ONE
+   conditional write moves the object's watermark (3 writes per guarded delivery instead of 2). A stale event is
+   not run (or run with ``event.stale`` True and recorded ``stale_handled`` when the route says ``deliver_stale``).
+   Replay copies are guarded too: replaying an old event after a newer one was applied records it stale.
+.. [6] ``publishing.py``: after the handler, before the completion, ONE ``PutEvents`` call. A failure records that
+   the handler succeeded, so the retry only publishes. A crash between PutEvents and the completion publishes twice.
 
 Poison messages are reported as failures rather than dropped: after ``maxReceiveCount`` receives SQS moves them to
 the DLQ, where they can be inspected and redriven once the receiver is fixed. Dropping them would lose deliveries
@@ -61,10 +73,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from webhook_gateway.consumer import archive, ledger, tap
+from webhook_gateway.consumer import archive, ledger, ordering, publishing, tap
 from webhook_gateway.consumer.bodies import load_body
-from webhook_gateway.consumer.events import build_event
-from webhook_gateway.consumer.registry import Registry
+from webhook_gateway.consumer.events import WebhookEvent, build_event
+from webhook_gateway.consumer.registry import Registry, Route
 from webhook_gateway.consumer.settings import ConsumerSettings
 from webhook_gateway.consumer.tally import (
     ARCHIVE_ERRORS,
@@ -73,12 +85,15 @@ from webhook_gateway.consumer.tally import (
     DELIVERIES_PROCESSED,
     DELIVERIES_SKIPPED,
     DUPLICATES_DROPPED,
+    EVENTS_PUBLISHED,
     HANDLER_FAILURES,
     LEASE_LOST,
     LEDGER_ERRORS,
     POISON_MESSAGES,
+    PUBLISH_FAILURES,
     REPLAYS_PROCESSED,
     RETRIES_SCHEDULED,
+    STALE_EVENTS_SKIPPED,
     TAP_PUBLISH_FAILURES,
     UNKNOWN_PROVIDER,
     BatchTally,
@@ -94,6 +109,7 @@ PROCESSED = "processed"
 SKIPPED = "skipped"
 DUPLICATE = "duplicate"
 DEAD_LETTERED = "dead_lettered"  # out of attempts: the consumer sent it to the DLQ itself, the record is acknowledged
+STALE = "stale"  # older than its object's watermark (ordering guard): recorded, not run, acknowledged
 
 
 class PoisonMessage(Exception):
@@ -117,7 +133,10 @@ class Consumer:
     clock: Callable[[], float] = field(default=time.time)
     # The retry schedule's jitter (a float in [0, 1)); tests fix it.
     random: Callable[[], float] = field(default=random.random)
-    sns: Any = None  # the listener tap's publisher (only with TAP_TOPIC_ARN); last: the fields above are positional
+    # EventBridge (the EVENT_BUS_NAME destination); None: created on first use.
+    events: Any = None
+    # The listener tap's publisher (only with TAP_TOPIC_ARN); None: created on first use.
+    sns: Any = None
 
 
 def process_batch(
@@ -262,11 +281,12 @@ def _process_envelope(
         replay_id=envelope.replay.id if envelope.replay is not None else None,
     )
     owner = lease_owner(context, delivery.message_id)
-    handler = consumer.registry.resolve(provider, envelope.event_type)
+    route = consumer.registry.resolve_route(provider, envelope.event_type)
+    publish = settings.publishes(provider, envelope.event_type)
     if settings.archive_enabled and envelope.replay is None:
         _archive(envelope, consumer, tally)
 
-    claim = _claim(envelope, delivery, owner, handler is not None, consumer, tally, context)
+    claim = _claim(envelope, delivery, owner, route is not None or publish, consumer, tally, context)
     if isinstance(claim, str):
         return claim
     if claim.status is ledger.ClaimStatus.DUPLICATE:
@@ -280,18 +300,15 @@ def _process_envelope(
             extra={"lease_owner": claim.lease_owner, "lease_expires_at": claim.lease_expires_at},
         )
         raise ClaimConflict(f"held by {claim.lease_owner} until {claim.lease_expires_at}")
-    if handler is None:
+    if route is None and not publish:
         tally.count(provider, DELIVERIES_SKIPPED)
         logger.info("no handler registered for this event type; delivery recorded as skipped")
         return SKIPPED
     if claim.run_attempts > settings.max_attempts:
         # The last allowed attempt already failed, and moving it to the DLQ did not complete: finish that now.
-        return _dead_letter(record, delivery, owner, None, consumer, tally)
+        return _dead_letter(record, delivery, owner, None, consumer, tally, handler_succeeded=claim.handler_succeeded)
 
-    failure = _run_handler(handler, envelope, record, delivery, owner, claim, consumer, tally)
-    if failure is not None:
-        return failure
-    return _complete(envelope, delivery, owner, claim, consumer, tally)
+    return _run_handler(route, publish, envelope, record, delivery, owner, claim, consumer, tally)
 
 
 def _claim(
@@ -343,7 +360,8 @@ def _claim(
 
 
 def _run_handler(
-    handler: Callable[[Any], Any],
+    route: Route | None,
+    publish: bool,
     envelope: Envelope,
     record: SQSRecord,
     delivery: ledger.Delivery,
@@ -351,9 +369,11 @@ def _run_handler(
     claim: ledger.Claim,
     consumer: Consumer,
     tally: BatchTally,
-) -> str | None:
-    """Load the body and run the handler; None when it succeeded. A failure is recorded and either raised (the
-    record is retried: after the schedule's delay for a handler error) or, out of attempts, dead-lettered."""
+) -> str:
+    """Load the body, pass the ordering guard (a guarded route), run the handler (unless an earlier attempt's already
+    succeeded), publish to the event bus (when it matches), complete; return the record's result. A failure is
+    recorded and either raised (the record is retried: after the schedule's delay for a handler or publishing error)
+    or, out of attempts, dead-lettered."""
     settings = consumer.settings
     try:
         raw = load_body(envelope, allowed_buckets=settings.body_buckets, client=consumer.s3)
@@ -363,25 +383,128 @@ def _run_handler(
         logger.exception("the delivery's body could not be loaded; the record will be retried")
         _record_failure(settings.table_name, delivery, owner, error, consumer.dynamodb)
         raise
+    newer: ordering.Watermark | None = None
     try:
-        handler(build_event(envelope, raw, message_id=delivery.message_id, attempt=claim.attempts))
+        # A body that does not parse, and an extractor that raises (user code), fail like the handler.
+        event = build_event(envelope, raw, message_id=delivery.message_id, attempt=claim.attempts)
+        if route is not None and route.ordered_by is not None:
+            # Also on a retry that only publishes: the same version again is idempotent, and it labels the outcome.
+            newer = _check_order(route, event, consumer, tally)
+        if route is not None and not claim.handler_succeeded:
+            if newer is None:
+                route.handler(event)
+            elif route.deliver_stale:
+                route.handler(event.model_copy(update={"stale": True}))
+    except WatermarkUnavailable as error:
+        # A ledger error, not the handler's: the queue's short retry, no backoff.
+        _record_failure(settings.table_name, delivery, owner, error, consumer.dynamodb)
+        raise
     except Exception as error:
         tally.count(delivery.provider, HANDLER_FAILURES)
-        delay = settings.retry_policy.delay_after(claim.run_attempts, consumer.random)
-        if delay is not None and not _back_before_retention_ends(record, delay, consumer):
-            delay = None  # SQS would delete the message while it waits: dead-letter it now instead
-        if delay is None:
-            logger.exception(
-                "delivery failed; recorded as failed, out of attempts: moving it to the DLQ",
-                extra={"attempts": claim.attempts},
-            )
-            return _dead_letter(record, delivery, owner, error, consumer, tally)
-        logger.exception(
-            "delivery failed; recorded as failed, the record will be retried", extra={"attempts": claim.attempts}
+        return _retry_later(error, record, delivery, owner, claim, consumer, tally)
+    if newer is not None:
+        # Never the payload: which delivery's newer version was applied, and whether the handler saw this one.
+        logger.info(
+            "stale event: a newer version of its object was already applied",
+            extra={"stale_behind": newer.delivery_id, "deliver_stale": route is not None and route.deliver_stale},
         )
-        _schedule_retry(record, delivery, owner, error, delay, claim.run_attempts, consumer, tally)
-        raise
-    return None
+    published_at = None
+    if publish:
+        entry = publishing.build_entry(event, bus=settings.event_bus_name, archive=_archive_pointer(envelope, settings))
+        try:
+            publishing.publish(entry, client=consumer.events)
+        except publishing.PublishFailed as error:
+            tally.count(delivery.provider, PUBLISH_FAILURES)
+            succeeded = route is not None
+            return _retry_later(error, record, delivery, owner, claim, consumer, tally, handler_succeeded=succeeded)
+        published_at = consumer.clock()
+        tally.count(delivery.provider, EVENTS_PUBLISHED)
+    outcome = _outcome(route, newer)
+    return _complete(envelope, delivery, owner, claim, consumer, tally, outcome=outcome, stale_behind=newer,
+                     published_at=published_at)
+
+
+def _outcome(route: Route | None, newer: ordering.Watermark | None) -> str:
+    if route is None:
+        return ledger.OUTCOME_PUBLISHED
+    if newer is None:
+        return ledger.OUTCOME_HANDLED
+    return ledger.OUTCOME_STALE_HANDLED if route.deliver_stale else ledger.OUTCOME_STALE
+
+
+def _retry_later(
+    error: Exception,
+    record: SQSRecord,
+    delivery: ledger.Delivery,
+    owner: str,
+    claim: ledger.Claim,
+    consumer: Consumer,
+    tally: BatchTally,
+    *,
+    handler_succeeded: bool = False,
+) -> str:
+    """A handler (or publishing) failure: the retry schedule's next step, or, out of attempts, the DLQ. Raises to
+    have the record retried; returns DEAD_LETTERED when it was moved to the DLQ."""
+    settings = consumer.settings
+    handler_succeeded = handler_succeeded or claim.handler_succeeded
+    delay = settings.retry_policy.delay_after(claim.run_attempts, consumer.random)
+    if delay is not None and not _back_before_retention_ends(record, delay, consumer):
+        delay = None  # SQS would delete the message while it waits: dead-letter it now instead
+    if delay is None:
+        logger.exception(
+            "delivery failed; recorded as failed, out of attempts: moving it to the DLQ",
+            extra={"attempts": claim.attempts},
+        )
+        return _dead_letter(record, delivery, owner, error, consumer, tally, handler_succeeded=handler_succeeded)
+    logger.exception(
+        "delivery failed; recorded as failed, the record will be retried", extra={"attempts": claim.attempts}
+    )
+    _schedule_retry(
+        record, delivery, owner, error, delay, claim.run_attempts, consumer, tally, handler_succeeded=handler_succeeded
+    )
+    raise error
+
+
+def _archive_pointer(envelope: Envelope, settings: ConsumerSettings) -> dict[str, Any] | None:
+    """Where the archive keeps this delivery's exact body (archive.py's rule), for an entry too large to carry it."""
+    if not settings.archive_enabled:
+        return None
+    if envelope.body_ref is None and envelope.body_size <= settings.archive_inline_max_bytes:
+        key = archive.archive_key(envelope.provider, envelope.delivery_id)
+        return {"table": settings.table_name, "provider": key[ledger.PK]["S"], "delivery_id": key[ledger.SK]["S"]}
+    return {"bucket": settings.archive_bucket, "key": archive.object_key(envelope.provider, envelope.body_sha256)}
+
+
+class WatermarkUnavailable(Exception):
+    """The ordering guard's watermark could not be written (throttled, down): the record is retried shortly."""
+
+
+def _check_order(route: Route, event: WebhookEvent, consumer: Consumer, tally: BatchTally) -> ordering.Watermark | None:
+    """The ordering guard: ONE conditional write on the object's watermark. None: the event is current (or not
+    guarded: the extractor returned None); else the newer watermark that makes it stale. A ledger error is counted
+    and raised as :class:`WatermarkUnavailable` (the record's short retry); an extractor's error is raised as is."""
+    assert route.ordered_by is not None
+    version = route.ordered_by(event)
+    if version is None:
+        return None
+    try:
+        return ordering.advance_watermark(
+            consumer.settings.table_name,
+            route.order_namespace or event.provider,
+            version,
+            delivery_id=event.delivery_id,
+            event_type=event.event_type,
+            now=consumer.clock(),
+            ttl_days=consumer.settings.watermark_ttl_days,
+            client=consumer.dynamodb,
+        )
+    except ClientError as error:
+        tally.count(event.provider, LEDGER_ERRORS)
+        logger.warning(
+            "the ordering watermark could not be written; the record will be retried",
+            extra={"error_code": _code(error)},
+        )
+        raise WatermarkUnavailable(f"watermark write failed: {_code(error)}") from error
 
 
 def _complete(
@@ -391,12 +514,23 @@ def _complete(
     claim: ledger.Claim,
     consumer: Consumer,
     tally: BatchTally,
+    *,
+    outcome: str = ledger.OUTCOME_HANDLED,
+    stale_behind: ordering.Watermark | None = None,
+    published_at: float | None = None,
 ) -> str:
     provider = envelope.provider
     done = consumer.clock()
     try:
         completed = ledger.complete_delivery(
-            consumer.settings.table_name, delivery, owner=owner, now=done, client=consumer.dynamodb
+            consumer.settings.table_name,
+            delivery,
+            owner=owner,
+            now=done,
+            outcome=outcome,
+            stale_behind=None if stale_behind is None else stale_behind.delivery_id,
+            published_at=published_at,
+            client=consumer.dynamodb,
         )
     except ClientError as error:
         tally.count(provider, LEDGER_ERRORS)
@@ -410,6 +544,9 @@ def _complete(
         tally.count(provider, LEASE_LOST)
         logger.warning("the handler finished after its lease was taken over: it may have run twice")
         return PROCESSED
+    if outcome == ledger.OUTCOME_STALE:
+        tally.count(provider, STALE_EVENTS_SKIPPED)
+        return STALE
     tally.count(provider, DELIVERIES_PROCESSED)
     if envelope.replay is not None:
         # A replay's age is the operator's, not the pipeline's: it stays out of the end-to-end lag.
@@ -494,12 +631,22 @@ def _schedule_retry(
     attempt: int,
     consumer: Consumer,
     tally: BatchTally,
+    *,
+    handler_succeeded: bool = False,
 ) -> None:
     """Record when the next attempt is due, then hide the message until then (best effort: if SQS refuses, the
     queue's visibility timeout brings it back sooner, which is safe)."""
     settings = consumer.settings
     next_attempt_at = consumer.clock() + delay
-    _record_failure(settings.table_name, delivery, owner, error, consumer.dynamodb, next_attempt_at=next_attempt_at)
+    _record_failure(
+        settings.table_name,
+        delivery,
+        owner,
+        error,
+        consumer.dynamodb,
+        next_attempt_at=next_attempt_at,
+        handler_succeeded=handler_succeeded,
+    )
     if not settings.queue_url:
         return
     try:
@@ -530,12 +677,22 @@ def _dead_letter(
     error: Exception | None,
     consumer: Consumer,
     tally: BatchTally,
+    *,
+    handler_succeeded: bool = False,
 ) -> str:
     """Out of attempts: record it, copy the message to the DLQ unchanged, acknowledge it. Without a DLQ URL (or if
     the copy fails) the record is reported failed and SQS's redrive policy takes over."""
     settings = consumer.settings
     now = consumer.clock()
-    _record_failure(settings.table_name, delivery, owner, error, consumer.dynamodb, dead_lettered_at=now)
+    _record_failure(
+        settings.table_name,
+        delivery,
+        owner,
+        error,
+        consumer.dynamodb,
+        dead_lettered_at=now,
+        handler_succeeded=handler_succeeded,
+    )
     if not settings.dead_letter_queue_url:
         raise RetriesExhausted("out of attempts and no DEAD_LETTER_QUEUE_URL: left to the redrive policy")
     params: dict[str, Any] = {"QueueUrl": settings.dead_letter_queue_url, "MessageBody": record.body}
@@ -589,6 +746,7 @@ def _record_failure(
     *,
     next_attempt_at: float | None = None,
     dead_lettered_at: float | None = None,
+    handler_succeeded: bool = False,
 ) -> None:
     """Best effort: if even this write fails, the lease expires and the delivery is claimable again anyway."""
     try:
@@ -599,6 +757,7 @@ def _record_failure(
             error=error,
             next_attempt_at=next_attempt_at,
             dead_lettered_at=dead_lettered_at,
+            handler_succeeded=handler_succeeded,
             client=client,
         )
         if not settled:

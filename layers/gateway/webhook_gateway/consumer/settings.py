@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from webhook_gateway.consumer.publishing import EventFilter, parse_filter
 from webhook_gateway.consumer.retry import (
     DEFAULT_JITTER,
     DEFAULT_MAX_ATTEMPTS,
@@ -34,6 +35,11 @@ class ConsumerSettings(BaseModel):
     max_receive_count: int = Field(alias="MAX_RECEIVE_COUNT", default=20, ge=1, le=1000)
     # Added to the invocation's remaining time to form the claim lease (clock skew between Lambda hosts).
     lease_margin_ms: int = Field(alias="LEASE_MARGIN_MS", default=1_000, ge=0, le=60_000)
+    # The ordering guard's watermarks (ordering.py) expire this long after they last moved; unset: DELIVERY_TTL_DAYS.
+    # An event older than a watermark that has expired is applied again, so keep it above the providers' retry horizon.
+    ordering_watermark_ttl_days: int | None = Field(
+        alias="ORDERING_WATERMARK_TTL_DAYS", default=None, gt=0, le=3650
+    )
     # Lease used when no Lambda context is available (local runs, scripts): Lambda's maximum timeout.
     default_lease_ms: int = Field(alias="DEFAULT_LEASE_MS", default=900_000, gt=0)
 
@@ -61,6 +67,17 @@ class ConsumerSettings(BaseModel):
     # (ListenerTap Disabled, the default) publishes nothing.
     tap_topic_arn: str = Field(alias="TAP_TOPIC_ARN", default="", max_length=256)
 
+    # The EventBridge destination (webhook_gateway.consumer.publishing): a bus name or ARN, "" (the default) = off;
+    # the filter's "provider:pattern" terms, comma separated, "" = every delivery.
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME", default="", max_length=1600)
+    event_bus_filter: str = Field(alias="EVENT_BUS_FILTER", default="", max_length=4096)
+
+    @field_validator("event_bus_filter")
+    @classmethod
+    def _filter_parses(cls, value: str) -> str:
+        parse_filter(value)
+        return value
+
     @field_validator("retry_schedule", mode="before")
     @classmethod
     def _schedule_from_text(cls, value: object) -> object:
@@ -79,6 +96,10 @@ class ConsumerSettings(BaseModel):
         return self
 
     @property
+    def watermark_ttl_days(self) -> int:
+        return self.ordering_watermark_ttl_days or self.delivery_ttl_days
+
+    @property
     def archive_enabled(self) -> bool:
         return self.archive_retention_days > 0
 
@@ -87,6 +108,14 @@ class ConsumerSettings(BaseModel):
         """Where a body by reference may be read: the overflow bucket, and the archive bucket (a replayed large
         body travels by reference to its archive object)."""
         return frozenset(bucket for bucket in (self.overflow_bucket, self.archive_bucket) if bucket)
+
+    @cached_property
+    def event_filter(self) -> EventFilter:
+        return parse_filter(self.event_bus_filter)
+
+    def publishes(self, provider: str, event_type: str) -> bool:
+        """Whether a processed delivery of this provider and type goes to the event bus."""
+        return bool(self.event_bus_name) and self.event_filter.matches(provider, event_type)
 
     @cached_property
     def retry_policy(self) -> RetryPolicy:
@@ -107,4 +136,4 @@ class ConsumerSettings(BaseModel):
 
 
 # The cached properties above: derived from the fields, dropped from a copy (ConsumerSettings.model_copy).
-_DERIVED = ("body_buckets", "retry_policy")
+_DERIVED = ("body_buckets", "retry_policy", "event_filter")

@@ -32,6 +32,9 @@ LEDGER_ERRORS = "LedgerErrors"  # the ledger could not be written (throttling af
 LEASE_LOST = "LeaseLost"  # a handler finished after its lease was taken over: it may have run twice
 RETRIES_SCHEDULED = "RetriesScheduled"  # a handler failure whose next attempt waits for the retry schedule
 ARCHIVE_ERRORS = "ArchiveErrors"  # the archive could not be written: nothing claimed, the record is retried
+STALE_EVENTS_SKIPPED = "StaleEventsSkipped"  # ordering guard: older than the object's watermark, recorded stale
+EVENTS_PUBLISHED = "EventsPublished"  # deliveries published to the event bus (EVENT_BUS_NAME)
+PUBLISH_FAILURES = "PublishFailures"  # PutEvents failed or refused the entry: the delivery is retried
 REPLAYS_PROCESSED = "ReplaysProcessed"  # replay copies (hookctl replay) whose handler ran and completed
 TAP_PUBLISH_FAILURES = "TapPublishFailures"  # the listener tap (ListenerTap) could not publish: never retried
 
