@@ -28,6 +28,8 @@ class WebhookEvent(BaseModel):
     repeats) for form-encoded bodies such as Twilio's, ``None`` for anything else. ``raw`` holds the exact bytes the
     provider signed (already checked against ``body_sha256``), whether they travelled inline or through S3.
     ``attempt`` is 1 on the first try and grows with every retry of the same delivery (from the ledger).
+    ``source`` is ``"backfill"`` for an event the reconciler fetched from the provider's API (``hookctl backfill``):
+    then ``raw`` is the API's rendering of the event, not the webhook's bytes (``Envelope.source``).
     Neither the body nor the raw bytes appear in ``repr``, so logging an event does not log the payload.
     """
 
@@ -48,6 +50,7 @@ class WebhookEvent(BaseModel):
     raw: bytes = Field(default=b"", repr=False)
     message_id: str = ""
     attempt: int = 1
+    source: Literal["webhook", "backfill"] = "webhook"
 
     def header(self, name: str) -> str | None:
         """A forwarded request header, by case-insensitive name."""
@@ -75,6 +78,7 @@ def build_event(envelope: Envelope, raw: bytes, *, message_id: str = "", attempt
         raw=raw,
         message_id=message_id,
         attempt=attempt,
+        source=envelope.source,
     )
 
 

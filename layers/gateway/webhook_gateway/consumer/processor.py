@@ -20,6 +20,8 @@ handler raises, out of attempts    claim + fail -> failed, dead_lettered  copied
                                                                           acknowledged            Lettered
 replay copy (hookctl replay)       claims even a processed delivery,      acknowledged            ReplaysProcessed
                                    once per replay request
+backfill (``source: backfill``)    as a new delivery (same key as the     acknowledged            DeliveriesProcessed
+                                   webhook: a later one is a duplicate)
 malformed envelope (poison)        nothing (no trustworthy key)           retried -> DLQ          PoisonMessages
 any failure on the last receive    unchanged (failed)                     -> DLQ                  DeliveriesDeadLettered
 =================================  =====================================  ======================  ==================
@@ -78,7 +80,7 @@ from webhook_gateway.consumer.tally import (
     UNKNOWN_PROVIDER,
     BatchTally,
 )
-from webhook_gateway.envelope import Envelope
+from webhook_gateway.envelope import SOURCE_BACKFILL, Envelope
 from webhook_gateway.observability import logger
 from webhook_gateway.observability import metrics as default_metrics
 
@@ -395,6 +397,9 @@ def _complete(
         tally.count(provider, REPLAYS_PROCESSED)
         logger.info("replayed delivery processed", extra={"replay_id": envelope.replay.id})
         return PROCESSED
+    if envelope.source == SOURCE_BACKFILL:
+        # Queued by the reconciler from the provider's API: rare, and worth a line.
+        logger.info("backfilled delivery processed", extra={"source": envelope.source})
     tally.lag(provider, (done - ledger.datetime_to_epoch(envelope.received_at)) * 1000)
     if claim.attempts > 1:
         # Rare, and it closes the "waiting for a retry" line of the dashboard: worth an INFO line.
