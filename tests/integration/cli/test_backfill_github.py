@@ -92,7 +92,8 @@ def test_nothing_missing_redelivers_nothing(github: FakeGitHub, gateway: Gateway
     Then all three are in the ledger and nothing is redelivered."""
     for number in range(3):
         github.add(REPO_PATH, f"guid-{number}", delivered_at=ago(hours=number + 1))
-    put_ledger(session.resource("dynamodb"), gateway.table, *(ledger_item("github", f"{HOOK}:guid-{n}") for n in range(3)))
+    entries = (ledger_item("github", f"{HOOK}:guid-{n}") for n in range(3))
+    put_ledger(session.resource("dynamodb"), gateway.table, *entries)
 
     report = run(github, gateway, session)
 
@@ -180,7 +181,9 @@ def test_pages_are_followed_through_the_link_header(
     assert [p.query["cursor"][0].startswith("v1_") for p in pages[1:]] == [True, True]
 
 
-def test_a_primary_rate_limit_waits_until_the_reset(github: FakeGitHub, gateway: Gateway, session: boto3.Session) -> None:
+def test_a_primary_rate_limit_waits_until_the_reset(
+    github: FakeGitHub, gateway: Gateway, session: boto3.Session
+) -> None:
     """Given GitHub answers 403 with X-RateLimit-Remaining 0 and a reset 42 s away, then 429 with Retry-After 7
     When the hook is reconciled
     Then the run sleeps until the reset, then 7 s, and completes (no wall time spent)."""
@@ -196,7 +199,9 @@ def test_a_primary_rate_limit_waits_until_the_reset(github: FakeGitHub, gateway:
     assert client.waits == sleeps.asked
 
 
-def test_a_403_that_is_no_rate_limit_fails_at_once(github: FakeGitHub, gateway: Gateway, session: boto3.Session) -> None:
+def test_a_403_that_is_no_rate_limit_fails_at_once(
+    github: FakeGitHub, gateway: Gateway, session: boto3.Session
+) -> None:
     """Given GitHub answers 403 without rate-limit headers (a token without admin:repo_hook)
     When the hook is reconciled
     Then it fails with GitHub's message and nothing is retried or slept."""
@@ -248,12 +253,9 @@ def test_org_and_app_hooks_use_their_paths(github: FakeGitHub, gateway: Gateway,
     since = datetime.now(UTC) - timedelta(hours=2)
     pacer = Pacer(1e6, sleep=lambda _: None)
 
-    org = reconcile_github(
-        api(github), HookTarget("org", HOOK, "octo-org"), table=gateway.table, since=since, dynamodb=dynamodb, pacer=pacer
-    )
-    app = reconcile_github(
-        api(github), HookTarget("app", "77"), table=gateway.table, since=since, dynamodb=dynamodb, pacer=pacer
-    )
+    common: dict[str, Any] = {"table": gateway.table, "since": since, "dynamodb": dynamodb, "pacer": pacer}
+    org = reconcile_github(api(github), HookTarget("org", HOOK, "octo-org"), **common)
+    app = reconcile_github(api(github), HookTarget("app", "77"), **common)
 
     assert [item.delivery_id for item in org.items] == [f"{HOOK}:org-guid"]
     assert [item.delivery_id for item in app.items] == ["77:app-guid"]
@@ -293,7 +295,9 @@ def test_the_cli_prints_the_report_as_json_without_the_token(
     assert "found at the provider:" in table.out
 
 
-def test_the_cli_without_a_token_is_a_usage_error(gateway: Gateway, hookctl: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cli_without_a_token_is_a_usage_error(
+    gateway: Gateway, hookctl: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Given no GITHUB_TOKEN
     When `hookctl backfill github` runs
     Then it exits 2 naming the variable."""
