@@ -62,7 +62,7 @@ class _Server:
                 pass
 
         self.requests: list[Recorded] = []
-        self.fail_next: list[Answer] = []
+        self.fail_next: list[Answer | None] = []  # None: answer that request normally
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

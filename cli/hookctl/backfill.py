@@ -22,6 +22,7 @@ from webhook_gateway.reconcile import (
     RECOVERED,
     WOULD_RECOVER,
     Pacer,
+    RecoveryError,
     Report,
     WindowError,
     window_start,
@@ -187,7 +188,7 @@ def run_github(args: argparse.Namespace, ctx: CommandContext) -> int:
         )
     except WindowError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
-    except gh.GitHubError as exc:
+    except RecoveryError as exc:  # the listing or the ledger read failed (GitHub's message, unreachable, throttled)
         raise CliError(str(exc), EXIT_FAILURE) from None
     for wait in api.waits:
         ctx.note(f"GitHub rate limit: waited {wait:.0f} s")
@@ -196,7 +197,6 @@ def run_github(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 def run_stripe(args: argparse.Namespace, ctx: CommandContext) -> int:
     from webhook_gateway.queue import EnvelopeSender
-    from webhook_gateway.reconcile import RecoveryError
 
     since = _window(args, st.EVENT_RETENTION, "Stripe's API keeps events for 30 days")
     if len(args.types) > st.MAX_TYPES:

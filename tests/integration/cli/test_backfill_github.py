@@ -305,3 +305,43 @@ def test_the_cli_without_a_token_is_a_usage_error(
     result = hookctl("backfill", "github", "--repo", "o/r", "--hook-id", HOOK, "--table", gateway.table)
     assert result.code == 2
     assert "GITHUB_TOKEN" in result.err
+
+
+def test_a_rate_limit_longer_than_the_run_may_wait_stops_the_redeliveries(
+    github: FakeGitHub, gateway: Gateway, session: boto3.Session
+) -> None:
+    """Given three deliveries to redeliver and GitHub answering the first redelivery 403 with a reset an hour away
+    When the hook is reconciled (the run waits at most 15 minutes)
+    Then nothing is slept, the first is an error naming the rate limit and the other two are not attempted."""
+    for number in range(3):
+        github.add(REPO_PATH, f"down{number}", delivered_at=ago(hours=1, seconds=number), status_code=500)
+    sleeps = Sleeps()
+    client = GitHubApi(GITHUB_TOKEN, base_url=github.url, clock=sleeps.clock, sleep=sleeps.sleep)
+    github.fail_next.extend([None, rate_limited_primary(int(sleeps.now) + 3600)])
+
+    report = run(github, gateway, session, client=client)
+
+    assert sleeps.asked == []
+    assert [item.action for item in report.items] == ["error"] * 3
+    assert "rate limited" in report.items[0].detail
+    assert [item.detail.startswith("not attempted") for item in report.items] == [False, True, True]
+    assert github.redeliveries() == [r for r in github.requests if r.method == "POST"][:1]
+
+
+def test_the_token_can_come_from_secrets_manager(
+    github: FakeGitHub, gateway: Gateway, session: boto3.Session, hookctl: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given the token in a Secrets Manager secret and none in the environment
+    When `hookctl backfill github --token-secret NAME` runs
+    Then GitHub receives that token."""
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    session.client("secretsmanager").create_secret(Name="backfill/github-token", SecretString=GITHUB_TOKEN)
+    github.add(REPO_PATH, "ok", delivered_at=ago(hours=1))
+
+    result = hookctl(
+        "backfill", "github", "--repo", "octocat/demo", "--hook-id", HOOK, "--since", "1d", "--json",
+        "--github-api-url", github.url, "--table", gateway.table, "--token-secret", "backfill/github-token",
+    )  # fmt: skip
+
+    assert result.code == 0, result.err
+    assert github.requests[0].headers["authorization"] == f"Bearer {GITHUB_TOKEN}"

@@ -56,7 +56,12 @@ class WindowError(ValueError):
 
 
 class RecoveryError(Exception):
-    """One item could not be recovered; the message is the provider's or AWS's, never a token or a payload."""
+    """One item could not be recovered; the message is the provider's or AWS's, never a token or a payload.
+
+    ``stops_run``: the cause holds for every item (a rate limit longer than the run may wait), so the items after
+    this one are not attempted either (they are reported as errors: run again later)."""
+
+    stops_run = False
 
 
 @dataclass
@@ -197,11 +202,15 @@ def recover(
     items: Iterable[Item], act: Callable[[Item], None], *, dry_run: bool, pacer: Pacer | None = None
 ) -> None:
     """Run ``act`` on each actionable item (paced), recording ``recovered`` / ``error``; only list them when dry."""
+    stopped: str | None = None
     for item in items:
         if item.state not in ACTIONABLE:
             continue
         if dry_run:
             item.action = WOULD_RECOVER
+            continue
+        if stopped is not None:
+            item.action, item.detail = ERROR, f"not attempted: {stopped}"[:300]
             continue
         if pacer is not None:
             pacer.wait()
@@ -209,5 +218,7 @@ def recover(
             act(item)
         except RecoveryError as error:
             item.action, item.detail = ERROR, str(error)[:300]
+            if error.stops_run:
+                stopped = str(error)
         else:
             item.action = RECOVERED

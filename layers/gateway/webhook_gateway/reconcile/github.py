@@ -72,7 +72,9 @@ class GitHubError(RecoveryError):
 
 
 class RateLimited(GitHubError):
-    """Rate limited for longer than the run may wait."""
+    """Rate limited for longer than the run may wait: the rest of the run is not attempted either."""
+
+    stops_run = True
 
 
 @dataclass(frozen=True)
