@@ -28,7 +28,6 @@ from webhook_gateway.reconcile import (
     window_start,
 )
 from webhook_gateway.reconcile import github as gh
-from webhook_gateway.reconcile import stripe as st
 
 DEFAULT_SINCE = "3d"
 GITHUB_TOKEN_ENV = "GITHUB_TOKEN"
@@ -196,7 +195,9 @@ def run_github(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 
 def run_stripe(args: argparse.Namespace, ctx: CommandContext) -> int:
+    # Here, not at import: they load pydantic and boto3, which `hookctl --help` and completion must not wait for.
     from webhook_gateway.queue import EnvelopeSender
+    from webhook_gateway.reconcile import stripe as st
 
     since = _window(args, st.EVENT_RETENTION, "Stripe's API keeps events for 30 days")
     if len(args.types) > st.MAX_TYPES:
