@@ -217,3 +217,15 @@ def test_the_cli_queues_a_backfill_and_refuses_more_than_30_days(
     refused = hookctl("backfill", "stripe", "--since", "31d", *common)
     assert refused.code == 2
     assert "30 days" in refused.err
+
+
+def test_the_layer_does_not_load_stripe_until_events_are_listed() -> None:
+    """Given a fresh interpreter
+    When the Stripe reconciler module (what the layer ships) is imported
+    Then stripe-python is not loaded: the layer does not depend on it, only listing events does."""
+    import subprocess
+    import sys
+
+    probe = "import sys, webhook_gateway.reconcile.stripe; print('stripe' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
