@@ -1,5 +1,5 @@
-"""Every outcome the receiver, the consumer and the reconciler can count, driven through the real code on moto, recording what it
-publishes (CloudWatch EMF documents) and which AWS APIs it calls.
+"""Every outcome the receiver, the consumer and the reconciler can count, driven through the real code on moto,
+recording what it publishes (CloudWatch EMF documents) and which AWS APIs it calls.
 
 The dashboard and alarm contract (test_dashboard.py) compares the template with what the code *really* emits here,
 names, namespace and dimensions included (Powertools adds a ``service`` dimension); the IAM contract
