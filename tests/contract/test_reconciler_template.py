@@ -77,7 +77,7 @@ def test_the_reconciler_calls_exactly_what_its_role_grants(template: dict[str, A
 
 def test_the_environment_is_what_the_settings_read(template: dict[str, Any]) -> None:
     """Given the reconciler function, then its environment names the stack's table, queue and bucket and the
-    reconciler parameters, and it runs one at a time under its own name (the dashboard and alarms name it)."""
+    reconciler parameters, and it runs one at a time."""
     env = function_env(template, "ReconcilerFunction")
     assert env["POWERTOOLS_SERVICE_NAME"] == "reconciler"
     assert env["TABLE_NAME"] == ref("DeliveriesTable")
