@@ -1054,8 +1054,15 @@ def _with_defaults(values: dict[str, str]) -> str:
         {"DeploymentStrategy": "Canary10Percent5Minutes"},
         {**DOMAIN},
         {**DOMAIN, "HostedZoneId": "Z0123456789ABCDEFGHIJ", "DeploymentStrategy": "Linear10PercentEvery1Minute"},
+        {
+            "ReconcilerSchedule": '"rate(1 day)"',
+            "ReconcilerGithubHooks": '"repo:octocat/shop:501234567"',
+            "ReconcilerGithubTokenSecretArn": '"arn:aws:secretsmanager:us-east-1:123456789012:secret:github-AbCdEf"',
+            "ReconcilerStripeKeySecretArn": '"arn:aws:secretsmanager:us-east-1:123456789012:secret:stripe-AbCdEf"',
+            "DeploymentStrategy": "Canary10Percent5Minutes",
+        },
     ],
-    ids=["canary", "custom-domain", "domain-record-linear"],
+    ids=["canary", "custom-domain", "domain-record-linear", "reconciler-canary"],
 )
 def test_cfn_lint_reports_nothing_with_the_options_on(values: dict[str, str], tmp_path: Path) -> None:
     """Given the template with gradual deployments and/or the custom domain switched on by default, when cfn-lint
