@@ -25,4 +25,4 @@ tools: $(AUDIT_STAMP)
 audit: $(AUDIT_STAMP) $(STAMP)  ## pip-audit the locked dependencies (constraints.txt, the layer's pins resolved for Lambda)
 	$(AUDIT_VENV)/bin/python tools/audit_deps.py --pip-audit $(AUDIT_VENV)/bin/pip-audit \
 		--locked constraints.txt --freeze-python $(PY) \
-		--resolve layers/gateway/requirements.txt $(AUDIT_ARGS)
+		--resolve layers/gateway/requirements.txt --resolve functions/reconciler/requirements.txt $(AUDIT_ARGS)

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hookctl import __version__, completion, deliveries, demo, dlq, listen, replay, send
+from hookctl import __version__, backfill, completion, deliveries, demo, dlq, listen, replay, send
 from hookctl.awserrors import EXIT_ENDPOINT, classify
 from hookctl.context import (
     EXIT_FAILURE,
@@ -34,7 +34,7 @@ from hookctl.context import (
 from hookctl.local import command as dev
 from hookctl.resources import DEFAULT_STACK_NAME, RESOURCE_SPECS, STACK_ENV, ResourceNotFound, StackResources
 
-COMMAND_MODULES = (deliveries, dlq, send, replay, listen, dev, demo, completion)
+COMMAND_MODULES = (deliveries, dlq, send, replay, listen, backfill, dev, demo, completion)
 OUTPUTS = ("table", "json")
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}  # any will do for moto
 LOCAL_DEFAULT_REGION = "us-east-1"  # `hookctl dev --region`'s default, for a state file that names none

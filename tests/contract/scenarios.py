@@ -1,5 +1,5 @@
-"""Every outcome the receiver and the consumer can count, driven through the real code on moto, recording what it
-publishes (CloudWatch EMF documents) and which AWS APIs it calls.
+"""Every outcome the receiver, the consumer and the reconciler can count, driven through the real code on moto,
+recording what it publishes (CloudWatch EMF documents) and which AWS APIs it calls.
 
 The dashboard and alarm contract (test_dashboard.py) compares the template with what the code *really* emits here,
 names, namespace and dimensions included (Powertools adds a ``service`` dimension); the IAM contract
@@ -49,7 +49,7 @@ from webhook_gateway.consumer.settings import ConsumerSettings
 from webhook_gateway.envelope import BodyRef, Envelope, ReplayRequest
 from webhook_gateway.observability import logger, metrics
 
-RECEIVER, CONSUMER = "receiver", "consumer"
+RECEIVER, CONSUMER, RECONCILER = "receiver", "consumer", "reconciler"
 QUEUE_NAME = "scenario-webhook-queue"
 BUCKET = "scenario-overflow-bucket"
 
@@ -365,6 +365,45 @@ def _consumer_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch)
     return out.getvalue()
 
 
+def _reconciler_scenarios(recorder: _ApiRecorder, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The scheduled reconciler's handler on moto, against the fake GitHub and Stripe APIs (tests/fake_apis.py): a
+    GitHub delivery that never got a 2xx (redelivered) and two Stripe events missing from the ledger, one too large
+    for SQS (its backfill goes through the overflow bucket)."""
+    import reconciler_app
+
+    from tests.fake_apis import GITHUB_TOKEN, STRIPE_KEY, FakeGitHub, FakeStripe, stripe_event
+
+    out = io.StringIO()
+    now = time.time()
+    with moto_aws() as aws, FakeGitHub() as github, FakeStripe() as stripe_api:
+        with recorder.as_component(None):
+            secrets = boto3.client("secretsmanager")
+            github_secret = secrets.create_secret(Name="scenario/github", SecretString=GITHUB_TOKEN)["ARN"]
+            stripe_secret = secrets.create_secret(Name="scenario/stripe", SecretString=STRIPE_KEY)["ARN"]
+        github.add("/repos/octocat/demo/hooks/7/deliveries", "lost-guid", delivered_at=now - 3600, status_code=502)
+        large = stripe_event("evt_large", int(now) - 3600)
+        large["data"]["object"]["metadata"] = {"padding": "x" * 1_100_000}
+        stripe_api.add(stripe_event("evt_missed", int(now) - 3600), large)
+        for name, value in {
+            "TABLE_NAME": DELIVERIES_TABLE,
+            "QUEUE_URL": aws.queue_url,
+            "OVERFLOW_BUCKET": OVERFLOW_BUCKET,
+            "GITHUB_HOOKS": "repo:octocat/demo:7",
+            "GITHUB_TOKEN_SECRET": github_secret,
+            "GITHUB_API_URL": github.url,
+            "STRIPE_KEY_SECRET": stripe_secret,
+            "STRIPE_API_URL": stripe_api.url,
+        }.items():
+            monkeypatch.setenv(name, value)
+        reconciler_app.settings.cache_clear()
+        reconciler_app.client.cache_clear()
+        with recorder.as_component(RECONCILER), contextlib.redirect_stdout(out):
+            reconciler_app.handler({}, FakeLambdaContext())
+        reconciler_app.settings.cache_clear()
+        reconciler_app.client.cache_clear()
+    return out.getvalue()
+
+
 class _CurrentStdout:
     def write(self, text: str) -> int:
         return sys.stdout.write(text)
@@ -389,6 +428,8 @@ def observe() -> Observed:
             metrics.clear_default_dimensions()
             metrics.clear_metrics()
             _collect(CONSUMER, _consumer_scenarios(recorder, monkeypatch), observed)
+            metrics.clear_metrics()
+            _collect(RECONCILER, _reconciler_scenarios(recorder, monkeypatch), observed)
     finally:
         metrics.clear_metrics()
         metrics.clear_default_dimensions()

@@ -542,8 +542,18 @@ def test_the_alarms_the_issue_asks_for_exist(alarms: dict[str, dict[str, Any]]) 
     assert age["Dimensions"] == {"QueueName": get_att("WebhookQueue", "QueueName")}
     _, api = by_metric[("AWS/ApiGateway", "5xx")]
     assert api["Dimensions"] == {"ApiId": ref("WebhookHttpApi"), "Stage": "$default"}
-    _, errors = by_metric[("AWS/Lambda", "Errors")]
-    assert errors["Dimensions"] == {"FunctionName": ref("ConsumerFunction")}
+    # Errors: one alarm per function that is not behind an SQS-driven receiver loop (the consumer, the reconciler).
+    errors = {
+        logical_id: m["Dimensions"]["FunctionName"]
+        for logical_id, alarm in alarms.items()
+        for m in alarm_metrics(alarm)
+        if (m["Namespace"], m["MetricName"]) == ("AWS/Lambda", "Errors")
+    }
+    assert errors == {
+        "ConsumerErrorsAlarm": ref("ConsumerFunction"),
+        "ReconcilerErrorsAlarm": ref("ReconcilerFunction"),
+    }
+    assert by_metric[("custom", "DeliveriesRecovered")][0] == "DeliveriesRecoveredAlarm"
     assert by_metric[("custom", "DeliveriesRejected")][0] == "SignatureFailuresAlarm"
     assert by_metric[("custom", "HandlerFailures")][0] == "HandlerFailuresAlarm"
 

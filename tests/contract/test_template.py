@@ -315,7 +315,10 @@ def test_adding_a_provider_costs_at_most_15_template_lines() -> None:
     template = load_raw_template()
     for name in PROVIDERS:
         assert not [p for p in template["Parameters"] if p.startswith(logical_name(name))], name
-        assert not [c for c in template.get("Conditions", {}) if logical_name(name) in c], name
+        # The reconciler's options name the two providers it reconciles (HasReconcilerGithub): a feature of those
+        # providers' APIs, not a cost of adding a provider.
+        conditions = [c for c in template.get("Conditions", {}) if not c.startswith("HasReconciler")]
+        assert not [c for c in conditions if logical_name(name) in c], name
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -681,7 +684,7 @@ def test_the_event_bus_conditions_and_environment(template: dict[str, Any]) -> N
 
 
 # ----------------------------------------------------------------------------------------------- logs, outputs, files
-@pytest.mark.parametrize("function_id", [*RECEIVER_IDS.values(), "ConsumerFunction"])
+@pytest.mark.parametrize("function_id", [*RECEIVER_IDS.values(), "ConsumerFunction", "ReconcilerFunction"])
 def test_every_function_has_its_log_group_with_retention(resources: dict[str, Any], function_id: str) -> None:
     """Given a function, then an explicit /aws/lambda/<function> log group with the retention parameter exists, so
     logs do not live forever in a group Lambda would create on first invocation."""
@@ -967,6 +970,7 @@ def test_webhook_urls_use_the_custom_domain_when_set(template: dict[str, Any]) -
 ROLLBACK_ALARMS = {
     **{RECEIVER_IDS[p]: ["Api5xxAlarm", "ApiLatencyAlarm"] for p in PROVIDERS},
     "ConsumerFunction": ["ConsumerErrorsAlarm", "HandlerFailuresAlarm"],
+    "ReconcilerFunction": ["ReconcilerErrorsAlarm"],
 }
 
 
@@ -1095,20 +1099,28 @@ def _with_defaults(values: dict[str, str]) -> str:
     [
         # Each variant switches on several independent options: one cfn-lint run costs ~20 s of CPU, so every
         # option's value is covered once rather than every combination.
-        {**DOMAIN, "DeploymentStrategy": "Canary10Percent5Minutes"},
+        {
+            **DOMAIN,
+            "DeploymentStrategy": "Canary10Percent5Minutes",
+            "ReconcilerSchedule": '"rate(1 day)"',
+            "ReconcilerGithubHooks": '"repo:octocat/shop:501234567"',
+            "ReconcilerGithubTokenSecretArn": '"arn:aws:secretsmanager:us-east-1:123456789012:secret:github-AbCdEf"',
+            "ReconcilerStripeKeySecretArn": '"arn:aws:secretsmanager:us-east-1:123456789012:secret:stripe-AbCdEf"',
+        },
         {
             **DOMAIN,
             "HostedZoneId": "Z0123456789ABCDEFGHIJ",
             "DeploymentStrategy": "Linear10PercentEvery1Minute",
             "ListenerTap": "Enabled",
+            "EventBusName": '"org-events"',
         },
     ],
-    ids=["custom-domain-canary", "domain-record-linear-tap"],
+    ids=["custom-domain-canary-reconciler", "domain-record-linear-tap-bus"],
 )
 def test_cfn_lint_reports_nothing_with_the_options_on(values: dict[str, str], tmp_path: Path) -> None:
     """Given the template with gradual deployments and the custom domain (with or without its DNS record) switched
-    on by default (and the listener tap), when cfn-lint checks it (SAM transform included), then it reports
-    nothing, as for the defaults."""
+    on by default, and the reconciler's schedule, the listener tap and the event bus, when cfn-lint checks it (SAM
+    transform included), then it reports nothing, as for the defaults."""
     from cfnlint.api import lint_file
 
     variant = tmp_path / "template.yaml"

@@ -11,6 +11,13 @@ A provider that batches (one HTTP request carrying several events: HubSpot) gets
 events in the request and the SHA-256 of the whole signed body. ``batch`` is absent for every other delivery; a
 consumer that does not know the field ignores it.
 
+``source`` says how the delivery reached the queue: ``"webhook"`` (the default, left out of the message: a receiver
+verified the provider's signature over ``body``) or ``"backfill"`` (``hookctl backfill stripe`` or the reconciler
+fetched the event from the provider's API with the account's key and queued it: ``body`` is the API's rendering of the
+event, not a webhook's exact bytes, and ``body_sha256`` covers what was queued). A backfill envelope is trusted
+because only principals allowed ``sqs:SendMessage`` on the queue can write one (SECURITY.md); the consumer processes
+it like any other, under the same provider and delivery id, so a later real delivery of the event is a duplicate.
+
 SQS carries only #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF in message bodies and string
 attribute values, and refuses (or silently replaces) anything else. So the delivery id and event type, which become
 attributes and ledger keys, are limited here (in UTF-8 bytes, the unit SQS and DynamoDB count), and
@@ -94,6 +101,10 @@ def sqs_safe_text(raw: bytes) -> str | None:
 
 # Left out of the SQS message when unset, so an envelope that needs none of them is written as it always was.
 OPTIONAL_FIELDS = ("batch", "provider_kind", "replay")
+SOURCE_WEBHOOK: Literal["webhook"] = "webhook"
+SOURCE_BACKFILL: Literal["backfill"] = "backfill"
+# Left out when they hold their default, for the same reason.
+DEFAULTED_FIELDS = {"source": SOURCE_WEBHOOK}
 
 
 class BodyRef(BaseModel):
@@ -160,6 +171,8 @@ class Envelope(BaseModel):
     batch: BatchPosition | None = None
     # Set only on a copy re-enqueued by ``hookctl replay``; absent from every delivery a receiver queues.
     replay: ReplayRequest | None = None
+    # "backfill" only on an event queued from the provider's API by the reconciler (see the module doc).
+    source: Literal["webhook", "backfill"] = SOURCE_WEBHOOK
 
     @field_validator("delivery_id")
     @classmethod
@@ -216,6 +229,7 @@ class Envelope(BaseModel):
         hold them); their JSON escapes read back as the same characters, so nothing changes for the consumer.
         """
         unset = {name for name in OPTIONAL_FIELDS if getattr(self, name) is None}
+        unset.update(name for name, default in DEFAULTED_FIELDS.items() if getattr(self, name) == default)
         message = self.model_dump_json(exclude=unset or None)
         if not message.isascii():
             message = message.replace("\ufffe", "\\ufffe").replace("\uffff", "\\uffff")

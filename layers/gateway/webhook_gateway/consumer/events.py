@@ -30,6 +30,8 @@ class WebhookEvent(BaseModel):
     ``attempt`` is 1 on the first try and grows with every retry of the same delivery (from the ledger).
     ``stale`` is True only on a route with ``ordered_by`` and ``deliver_stale=True``, for an event older than one
     already handed to a handler for the same object (``webhook_gateway.consumer.ordering``).
+    ``source`` is ``"backfill"`` for an event the reconciler fetched from the provider's API (``hookctl backfill``):
+    then ``raw`` is the API's rendering of the event, not the webhook's bytes (``Envelope.source``).
     Neither the body nor the raw bytes appear in ``repr``, so logging an event does not log the payload.
     """
 
@@ -51,6 +53,7 @@ class WebhookEvent(BaseModel):
     message_id: str = ""
     attempt: int = 1
     stale: bool = False
+    source: Literal["webhook", "backfill"] = "webhook"
 
     def header(self, name: str) -> str | None:
         """A forwarded request header, by case-insensitive name."""
@@ -78,6 +81,7 @@ def build_event(envelope: Envelope, raw: bytes, *, message_id: str = "", attempt
         raw=raw,
         message_id=message_id,
         attempt=attempt,
+        source=envelope.source,
     )
 
 

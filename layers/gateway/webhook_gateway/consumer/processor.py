@@ -21,11 +21,13 @@ handler raises, out of attempts    claim + fail -> failed, dead_lettered  copied
 replay copy (hookctl replay)       claims even a processed delivery,      acknowledged            ReplaysProcessed
                                    once per replay request
 older than its object's watermark  claim + watermark (failed) + complete  acknowledged            StaleEventsSkipped
-(ordering guard [4]_)              -> processed/stale, stale_behind
-matches EVENT_BUS_FILTER [5]_     claim + complete, published_at         acknowledged            EventsPublished
+(ordering guard [5]_)              -> processed/stale, stale_behind
+matches EVENT_BUS_FILTER [6]_      claim + complete, published_at         acknowledged            EventsPublished
                                    (no handler: processed/published)
 PutEvents fails or refuses it      claim + fail -> failed,                hidden for the retry    PublishFailures,
                                    handler_succeeded, next_attempt_at     schedule's delay        RetriesScheduled
+backfill (``source: backfill``)    as a new delivery (same key as the     acknowledged            DeliveriesProcessed
+                                   webhook: a later one is a duplicate)
 malformed envelope (poison)        nothing (no trustworthy key)           retried -> DLQ          PoisonMessages
 tap publish failed [4]_            unchanged (the delivery goes on)       unchanged               TapPublishFailures
 any failure on the last receive    unchanged (failed)                     -> DLQ                  DeliveriesDeadLettered
@@ -98,7 +100,7 @@ from webhook_gateway.consumer.tally import (
     UNKNOWN_PROVIDER,
     BatchTally,
 )
-from webhook_gateway.envelope import Envelope
+from webhook_gateway.envelope import SOURCE_BACKFILL, Envelope
 from webhook_gateway.observability import logger
 from webhook_gateway.observability import metrics as default_metrics
 
@@ -553,6 +555,9 @@ def _complete(
         tally.count(provider, REPLAYS_PROCESSED)
         logger.info("replayed delivery processed", extra={"replay_id": envelope.replay.id})
         return PROCESSED
+    if envelope.source == SOURCE_BACKFILL:
+        # Queued by the reconciler from the provider's API: rare, and worth a line.
+        logger.info("backfilled delivery processed", extra={"source": envelope.source})
     tally.lag(provider, (done - ledger.datetime_to_epoch(envelope.received_at)) * 1000)
     if claim.attempts > 1:
         # Rare, and it closes the "waiting for a retry" line of the dashboard: worth an INFO line.
