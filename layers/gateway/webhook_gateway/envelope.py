@@ -93,7 +93,7 @@ def sqs_safe_text(raw: bytes) -> str | None:
 
 
 # Left out of the SQS message when unset, so an envelope that needs none of them is written as it always was.
-OPTIONAL_FIELDS = ("batch", "provider_kind", "replay")
+OPTIONAL_FIELDS = ("batch", "provider_kind", "replay", "request_url")
 
 
 class BodyRef(BaseModel):
@@ -160,6 +160,9 @@ class Envelope(BaseModel):
     batch: BatchPosition | None = None
     # Set only on a copy re-enqueued by ``hookctl replay``; absent from every delivery a receiver queues.
     replay: ReplayRequest | None = None
+    # The URL the provider called, as the receiver verified it (verifiers.base.public_url: Twilio, Square and HubSpot
+    # sign it). Set only by a receiver with KEEP_SIGNATURE_HEADERS (the listener tap), with the signature headers.
+    request_url: str | None = None
 
     @field_validator("delivery_id")
     @classmethod
