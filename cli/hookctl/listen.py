@@ -232,20 +232,26 @@ class Backoff:
 
 
 def forward_headers(envelope: Envelope) -> dict[str, str]:
-    """The original request headers the envelope keeps (``Provider.forwarded_headers``: content type, user agent,
-    the provider's timestamps and ids; never its signature), minus the connection's own."""
+    """The original request headers the envelope keeps, as they are, minus the connection's own: the provider's
+    ``forwarded_headers`` (content type, user agent, its timestamps and ids) and, on a stack with the listener tap
+    (the receivers' ``KEEP_SIGNATURE_HEADERS``), its ``signature_headers``, so local code can verify the original
+    signature (docs/local.md, "Which signatures survive a forward")."""
     return {name: value for name, value in envelope.headers.items() if name.lower() not in _HOP_BY_HOP}
 
 
 def gateway_headers(envelope: Envelope) -> dict[str, str]:
-    """Added to every forwarded request (the provider's signature header is not kept by the gateway, see
-    docs/local.md): what the gateway verified, for local code that skips its own check in development."""
-    return {
+    """Added to every forwarded request: what the gateway verified, for local code that skips its own check in
+    development, and ``x-hookctl-original-url``, the URL the provider called (and signed, for Twilio, Square and
+    HubSpot), when the receiver kept it (``Envelope.request_url``)."""
+    headers = {
         "x-hookctl-provider": envelope.provider,
         "x-hookctl-delivery-id": envelope.delivery_id,
         "x-hookctl-event-type": envelope.event_type,
         "x-hookctl-verified": f"{envelope.secret_version} secret",
     }
+    if envelope.request_url:
+        headers["x-hookctl-original-url"] = envelope.request_url
+    return headers
 
 
 # -- delivering one message ------------------------------------------------------------------------------------------
@@ -654,6 +660,8 @@ class ForwardSurvival:
     title: str
     signs_url: bool  # the signature covers the URL the provider called
     signs_time: bool  # the signature covers the sending time (a verifier refuses it outside its window)
+    # One signed request carries several events, each queued (and forwarded by listen) alone (Provider.split).
+    batch: bool = False
 
 
 def forward_survival() -> list[ForwardSurvival]:
@@ -677,15 +685,30 @@ def forward_survival() -> list[ForwardSurvival]:
 
         signs_url = signature("https://a.example/webhooks/x") != signature("http://127.0.0.1:8000/webhooks/x")
         title = provider.title or provider.name.capitalize()
-        found.append(ForwardSurvival(provider.name, title, signs_url, declared.signs_time))
+        found.append(ForwardSurvival(provider.name, title, signs_url, declared.signs_time, provider.split is not None))
     return found
+
+
+def listen_verdict(row: ForwardSurvival) -> str:
+    """Whether a delivery forwarded by ``listen`` from a tapped stack (its receivers keep the signature headers)
+    still verifies with the provider's own check."""
+    if row.batch:
+        return "no: each event is forwarded alone and the signature covers the whole batch (`x-hookctl-verified`)"
+    if row.signs_url and row.signs_time:
+        return "only against `x-hookctl-original-url`, and within the time window"
+    if row.signs_url:
+        return "only against `x-hookctl-original-url` (the URL the provider called), not the local URL"
+    if row.signs_time:
+        return "yes, if forwarded within the time window (not after waiting in the queue)"
+    return "yes, whenever"
 
 
 def forward_table(rows: Iterable[ForwardSurvival] | None = None) -> str:
     """The Markdown table of docs/local.md ("Which signatures survive a forward")."""
     lines = [
-        "| provider | its signature covers | re-verifies after a tunnel or `stripe listen` forward |",
-        "|---|---|---|",
+        "| provider | its signature covers | re-verifies after a tunnel or `stripe listen` forward "
+        "| re-verifies after `hookctl listen --forward-to` |",
+        "|---|---|---|---|",
     ]
     for row in rows if rows is not None else forward_survival():
         covers = ["the body"]
@@ -701,5 +724,5 @@ def forward_table(rows: Iterable[ForwardSurvival] | None = None) -> str:
             verdict = "yes, within the time window (not after the laptop slept)"
         else:
             verdict = "yes, whenever and wherever"
-        lines.append(f"| {row.title} (`{row.provider}`) | {', '.join(covers)} | {verdict} |")
+        lines.append(f"| {row.title} (`{row.provider}`) | {', '.join(covers)} | {verdict} | {listen_verdict(row)} |")
     return "\n".join(lines)

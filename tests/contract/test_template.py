@@ -45,6 +45,7 @@ RECEIVER_ENV = GLOBAL_ENV | {
     "MAX_BODY_BYTES",
     "SECRET_MAX_AGE_SECONDS",
     "ALLOWED_SOURCE_CIDRS",
+    "KEEP_SIGNATURE_HEADERS",
 }
 CONSUMER_ENV = GLOBAL_ENV | {
     "POWERTOOLS_SERVICE_NAME",
@@ -404,6 +405,8 @@ def test_receiver_environment_is_exactly_the_expected_keys(template: dict[str, A
     assert env["MAX_BODY_BYTES"] == ref("MaxBodyBytes")
     assert env["SECRET_MAX_AGE_SECONDS"] == ref("SecretMaxAgeSeconds")
     assert env["SIGNATURE_TOLERANCE_SECONDS"] == ref("SignatureToleranceSeconds")
+    # Signatures are kept in envelopes only where the listener tap forwards them (dev, staging).
+    assert env["KEEP_SIGNATURE_HEADERS"] == {"Fn::If": ["HasListenerTap", "true", "false"]}
     name = logical_name(provider)
     defaults = receiver_env(resolved(), provider)
     assert (defaults["ALLOWED_SOURCE_CIDRS"], defaults["PUBLIC_BASE_URL"]) == ("", "")

@@ -100,7 +100,7 @@ def sqs_safe_text(raw: bytes) -> str | None:
 
 
 # Left out of the SQS message when unset, so an envelope that needs none of them is written as it always was.
-OPTIONAL_FIELDS = ("batch", "provider_kind", "replay")
+OPTIONAL_FIELDS = ("batch", "provider_kind", "replay", "request_url")
 SOURCE_WEBHOOK: Literal["webhook"] = "webhook"
 SOURCE_BACKFILL: Literal["backfill"] = "backfill"
 # Left out when they hold their default, for the same reason.
@@ -173,6 +173,9 @@ class Envelope(BaseModel):
     replay: ReplayRequest | None = None
     # "backfill" only on an event queued from the provider's API by the reconciler (see the module doc).
     source: Literal["webhook", "backfill"] = SOURCE_WEBHOOK
+    # The URL the provider called, as the receiver verified it (verifiers.base.public_url: Twilio, Square and HubSpot
+    # sign it). Set only by a receiver with KEEP_SIGNATURE_HEADERS (the listener tap), with the signature headers.
+    request_url: str | None = None
 
     @field_validator("delivery_id")
     @classmethod

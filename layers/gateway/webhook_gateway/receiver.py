@@ -47,6 +47,7 @@ from webhook_gateway.verifiers.base import (
     VerificationPolicy,
     WebhookRequest,
     provider_instance,
+    public_url,
 )
 
 STATUS_BY_REASON: Mapping[Reason, int] = {
@@ -87,9 +88,17 @@ class Receiver:
     sender: Sender
     clock: Callable[[], float] = time.time
     _allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(init=False)
+    _kept_headers: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         self._allowed_networks = parse_cidrs(self.settings.allowed_source_cidrs)
+        self._kept_headers = kept_headers(self.provider, keep_signatures=self.keeps_signatures)
+
+    @property
+    def keeps_signatures(self) -> bool:
+        """KEEP_SIGNATURE_HEADERS, for a provider whose queued body is the signed one: a batch provider's events are
+        slices of the signed request (Provider.split), which no signature covers, so theirs are never kept."""
+        return self.settings.keep_signature_headers and self.provider.split is None
 
     def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
         logger.append_keys(provider=self.provider.name)
@@ -267,11 +276,7 @@ class Receiver:
 
     def _envelope(self, request: WebhookRequest, identity: DeliveryIdentity, matched: SecretCandidate) -> Envelope:
         # Unsigned, informational strings: a lone surrogate (from a JSON escape in the event) could not be written.
-        headers = {
-            name: sqs_carryable(request.headers[name])
-            for name in self.provider.forwarded_headers
-            if name in request.headers
-        }
+        headers = {name: sqs_carryable(request.headers[name]) for name in self._kept_headers if name in request.headers}
         return Envelope(
             provider=self.provider.name,
             provider_kind=self.settings.kind if self.settings.kind != self.provider.name else None,
@@ -283,6 +288,7 @@ class Receiver:
             source_ip=sqs_carryable(request.source_ip),
             secret_version=matched.version,
             headers=headers,
+            request_url=sqs_carryable(public_url(request, self._policy())) if self.keeps_signatures else None,
             **Envelope.inline_body_fields(request.body),
         )
 
@@ -312,6 +318,14 @@ class Receiver:
         if rejection.reason is Reason.METHOD_NOT_ALLOWED:
             response["headers"]["allow"] = ", ".join(self.provider.methods)  # RFC 9110: a 405 names what is allowed
         return response
+
+
+def kept_headers(provider: Provider, *, keep_signatures: bool = False) -> tuple[str, ...]:
+    """The request headers an envelope keeps: the provider's forwarded_headers, and with ``keep_signatures``
+    (KEEP_SIGNATURE_HEADERS) its signature_headers too."""
+    if not keep_signatures:
+        return provider.forwarded_headers
+    return tuple(dict.fromkeys((*provider.forwarded_headers, *provider.signature_headers)))
 
 
 def check_identity(identity: DeliveryIdentity) -> None:

@@ -63,6 +63,11 @@ class ReceiverSettings(BaseModel):
     secret_max_age_seconds: int = Field(alias="SECRET_MAX_AGE_SECONDS", default=300, ge=0)
     # Comma-separated CIDRs; empty means any source (signatures are the real control).
     allowed_source_cidrs: str = Field(alias="ALLOWED_SOURCE_CIDRS", default="")
+    # Also keep the provider's signature headers (Provider.signature_headers) and the URL it called in the envelope,
+    # so that `hookctl listen --forward-to` hands local code a delivery it can verify. On only where the listener tap
+    # is (template: ListenerTap=Enabled, dev and staging): signatures then sit in the queue and the archive
+    # (SECURITY.md).
+    keep_signature_headers: bool = Field(alias="KEEP_SIGNATURE_HEADERS", default=False)
 
     @field_validator("allowed_source_cidrs")
     @classmethod

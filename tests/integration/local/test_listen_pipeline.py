@@ -1,10 +1,15 @@
 """`hookctl listen` end to end on moto's server: the local pipeline with ListenerTap=Enabled (the consumer publishes
 to the tap's SNS topic, moto's SNS delivers to the listener's SQS queue), forwarding to a tiny local HTTP server.
 
-One pipeline for the module; each test uses its own listener name (its own queue)."""
+One pipeline for the module; each test uses its own listener name (its own queue). With the tap, the receivers keep
+the providers' signature headers (KEEP_SIGNATURE_HEADERS): the last test has the local server verify forwarded
+deliveries with the providers' own references (stripe-python, twilio-python, GitHub's documented HMAC)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import http.client
 import http.server
 import io
 import json
@@ -14,11 +19,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import boto3
 import pytest
+import stripe
+from twilio.request_validator import RequestValidator
 
-from hookctl import listen
+from hookctl import listen, samples
 from hookctl.local.runner import LocalConfig, LocalPipeline
 from hookctl.main import main
 
@@ -51,8 +59,12 @@ class LocalApp:
     statuses: list[int] = field(default_factory=lambda: [200])
     received: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
     url: str = ""
+    # The developer's own signature check (lower-cased headers, raw body -> verified): 200 when it passes, else 401.
+    check: Callable[[dict[str, str], bytes], bool] | None = None
 
-    def answer(self) -> int:
+    def answer(self, headers: dict[str, str], body: bytes) -> int:
+        if self.check is not None:
+            return 200 if self.check(headers, body) else 401
         return self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
 
 
@@ -64,8 +76,9 @@ def app_server() -> Iterator[Callable[..., LocalApp]]:
         def do_POST(self) -> None:  # noqa: N802 (http.server's name)
             app = apps[self.path.split("/")[1]]
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
-            app.received.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-            self.send_response(app.answer())
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            app.received.append((self.path, headers, body))
+            self.send_response(app.answer(headers, body))
             self.send_header("content-length", "0")
             self.end_headers()
 
@@ -75,9 +88,10 @@ def app_server() -> Iterator[Callable[..., LocalApp]]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
-    def new(*statuses: int) -> LocalApp:
+    def new(*statuses: int, check: Callable[[dict[str, str], bytes], bool] | None = None) -> LocalApp:
         key = uuid.uuid4().hex[:8]
-        apps[key] = LocalApp(statuses=list(statuses) or [200], url=f"http://127.0.0.1:{server.server_port}/{key}")
+        url = f"http://127.0.0.1:{server.server_port}/{key}"
+        apps[key] = LocalApp(statuses=list(statuses) or [200], url=url, check=check)
         return apps[key]
 
     yield new
@@ -174,7 +188,8 @@ def test_a_delivery_sent_while_listen_is_stopped_is_forwarded_when_it_starts(pip
     assert headers["x-github-event"] == "push"
     assert headers["content-type"] == "application/json"
     assert headers["x-hookctl-verified"] == "current secret"
-    assert "x-hub-signature-256" not in headers  # the gateway never keeps the signature (docs/local.md)
+    # A tapped stack's receivers keep the signature headers (KEEP_SIGNATURE_HEADERS), so they are forwarded too.
+    assert headers["x-hub-signature-256"].startswith("sha256=")
     assert json.loads(body)["repository"]  # the exact push payload GitHub sent
     (line,) = running.out.getvalue().splitlines()
     time_, provider, event_type, delivery_id, result = line.split("  ")
@@ -237,3 +252,72 @@ def test_provider_filters_and_remove_through_the_command(pipeline, app_server):
     assert "removed subscription" in err and f"queue {STACK}-listen-stripe-only" in err
     with pytest.raises(pipeline.client("sqs").exceptions.QueueDoesNotExist):
         pipeline.client("sqs").get_queue_url(QueueName=f"{STACK}-listen-stripe-only")
+
+
+def post(pipeline: LocalPipeline, request: samples.SignedRequest, headers: dict[str, str]) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", pipeline.api.port, timeout=30)  # type: ignore[union-attr]
+    try:
+        target = request.path + (f"?{request.query}" if request.query else "")
+        connection.request(request.method, target, body=request.body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def verified_by_the_providers_reference(headers: dict[str, str], body: bytes) -> bool:
+    """The developer's own checks, with the providers' references and the sample secrets the local stack uses:
+    stripe-python's construct_event (its default 300 s tolerance), GitHub's documented HMAC-SHA256 of the body,
+    twilio-python's RequestValidator against the URL Twilio called (x-hookctl-original-url)."""
+    provider = headers["x-hookctl-provider"]
+    secret = samples.sample_secret(provider)
+    try:
+        if provider == "stripe":
+            stripe.Webhook.construct_event(body, headers["stripe-signature"], secret)
+            return True
+        if provider == "github":
+            expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+            return hmac.compare_digest(expected, headers["x-hub-signature-256"])
+        if provider == "twilio":
+            params = dict(parse_qsl(body.decode(), keep_blank_values=True))
+            validator = RequestValidator(secret)
+            return validator.validate(headers["x-hookctl-original-url"], params, headers["x-twilio-signature"])
+    except (KeyError, ValueError, stripe.SignatureVerificationError):
+        return False
+    return False
+
+
+def test_forwarded_deliveries_verify_with_the_providers_own_references(pipeline, app_server):
+    """Given a tapped local stack and a local endpoint that verifies every delivery itself (401 unless it verifies)
+    When a Stripe delivery signed by stripe-python, a GitHub push and a Twilio SMS signed by twilio-python are sent
+    to the gateway and forwarded by listen
+    Then each one verifies at the local endpoint (stripe-python's construct_event, HMAC over the body, twilio-python
+    against x-hookctl-original-url) and is acknowledged: the original signature headers survived the queue"""
+    app = app_server(check=verified_by_the_providers_reference)
+    running = start_listener(pipeline, "verifier", app, providers=("stripe", "github", "twilio"))
+
+    stripe_request = samples.sign_request(
+        "stripe", "payment_intent.succeeded", base_url=pipeline.api_url, delivery_id=f"evt_{uuid.uuid4().hex[:24]}"
+    )
+    stripe_header = stripe.WebhookSignature.generate_signature_header(
+        stripe_request.body.decode(), samples.sample_secret("stripe"), timestamp=int(time.time())
+    )
+    assert post(pipeline, stripe_request, {**stripe_request.headers, "stripe-signature": stripe_header}) == 202
+    delivery = send_github(pipeline)
+    twilio_request = samples.sign_request(
+        "twilio", "sms_inbound", base_url=pipeline.api_url, delivery_id=f"SM{uuid.uuid4().hex}"
+    )
+    params = dict(parse_qsl(twilio_request.body.decode(), keep_blank_values=True))
+    twilio_signature = RequestValidator(samples.sample_secret("twilio")).compute_signature(twilio_request.url, params)
+    assert post(pipeline, twilio_request, {**twilio_request.headers, "x-twilio-signature": twilio_signature}) == 200
+
+    wait_for(lambda: len(app.received) == 3)
+    wait_for(lambda: in_queue(pipeline, "verifier") == 0)
+    running.stop()
+
+    assert running.listener.counts == {"forwarded": 3}
+    by_provider = {headers["x-hookctl-provider"]: headers for _, headers, _ in app.received}
+    assert by_provider["stripe"]["stripe-signature"] == stripe_header
+    assert by_provider["github"]["x-github-delivery"] == delivery
+    assert by_provider["twilio"]["x-hookctl-original-url"] == twilio_request.url

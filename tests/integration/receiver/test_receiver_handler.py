@@ -263,6 +263,25 @@ def test_a_warm_receiver_makes_exactly_one_aws_call(gateway):
     assert calls == ["SendMessage"]
 
 
+def test_keeping_signature_headers_adds_no_aws_call_and_logs_no_signature(gateway, caplog):
+    """Given a warm receiver with KEEP_SIGNATURE_HEADERS=true (a stack with the listener tap)
+    When a second delivery arrives
+    Then it still makes one AWS call, SendMessage, whose envelope holds the signature; no log line holds it"""
+    gateway.use_provider("github", KEEP_SIGNATURE_HEADERS="true")
+    gateway.invoke(build_event("github", "push"))
+    calls: list[str] = []
+    receiver = receiver_app.receiver()
+    for client in (receiver.sender.sqs, receiver.secret._client):
+        client.meta.events.register("before-call.*.*", lambda model, **_: calls.append(model.name))
+    event = build_event("github", "ping")
+    assert gateway.invoke(event)["statusCode"] == 202
+    assert calls == ["SendMessage"]
+    signature = event["headers"]["x-hub-signature-256"]
+    assert [message["body"]["headers"]["x-hub-signature-256"] for message in gateway.messages()][-1] == signature
+    output = "\n".join(logger.registered_formatter.format(record) for record in caplog.records)
+    assert signature not in output and signature.removeprefix("sha256=") not in output
+
+
 def test_a_signed_ping_body_resent_as_push_is_400_and_not_queued(gateway):
     # Given GitHub's signed ping, captured, its unsigned X-GitHub-Event header changed to push
     gateway.use_provider("github")

@@ -98,6 +98,19 @@ def test_forwarded_headers_are_the_envelope_s_minus_the_connection_s():
     assert listen.forward_headers(envelope) == {"content-type": "application/json", "user-agent": "Stripe/1.0"}
 
 
+def test_kept_signature_headers_are_forwarded_as_they_are_with_the_original_url():
+    """Given an envelope from a tapped stack (its receiver kept Stripe-Signature and the URL it was called at)
+    When listen builds the forwarded request's headers
+    Then the signature header is there as queued, and x-hookctl-original-url names the URL; without request_url
+    (a receiver without KEEP_SIGNATURE_HEADERS) that header is absent"""
+    kept = {"content-type": "application/json", "stripe-signature": "t=1,v1=ab"}
+    envelope = make_envelope(headers=kept).model_copy(update={"request_url": "https://h.example/webhooks/stripe"})
+    headers = {**listen.forward_headers(envelope), **listen.gateway_headers(envelope)}
+    assert headers["stripe-signature"] == "t=1,v1=ab"
+    assert headers["x-hookctl-original-url"] == "https://h.example/webhooks/stripe"
+    assert "x-hookctl-original-url" not in listen.gateway_headers(make_envelope(headers=kept))
+
+
 def test_handlers_mode_runs_the_registered_handler_with_the_consumer_s_event():
     """Given a registry with a handler, then --handlers builds the consumer's WebhookEvent and acknowledges after it
     returns; a raising handler leaves the delivery; no handler acknowledges it (as the consumer skips it)."""
@@ -215,7 +228,9 @@ def test_the_docs_table_of_surviving_signatures_is_the_one_derived_from_the_regi
     assert (rows["twilio"].signs_url, rows["twilio"].signs_time) == (True, False)
     assert (rows["stripe"].signs_url, rows["stripe"].signs_time) == (False, True)
     assert (rows["github"].signs_url, rows["github"].signs_time) == (False, False)
-    assert rows["hubspot"].signs_url and rows["hubspot"].signs_time
+    assert rows["hubspot"].signs_url and rows["hubspot"].signs_time and rows["hubspot"].batch
+    assert listen.listen_verdict(rows["github"]) == "yes, whenever"
+    assert listen.listen_verdict(rows["hubspot"]).startswith("no:")
 
 
 class FakeSession:

@@ -34,11 +34,12 @@ query with the one its secret holds, in constant time (:func:`constant_time_equa
 configured (empty values are never tried, as in :func:`first_matching_secret`), and never runs the POST checks; its
 ``handshake`` then answers the challenge. The receiver stays the same for every provider.
 
-Beside the two functions, the ``Provider`` declares what the rest of the gateway needs to know about it, so that
-nothing else keeps a per-provider table: the request headers worth forwarding, its acknowledgement, how the consumer
-parses its body (:class:`BodyFormat`), what its secret holds (:class:`SecretFormat`, with the sample secrets of local
-runs and tests) and where its sending side lives (``samples``: the signer and sample deliveries of
-``verifiers/samples/<name>.py``, imported only by the CLI, tools and tests, never by a Lambda function).
+Beside the two functions, the ``Provider`` declares what the rest of the gateway needs to know about it, so that nothing
+else keeps a per-provider table: the request headers worth forwarding and those its signature needs
+(``signature_headers``), its acknowledgement, how the consumer parses its body (:class:`BodyFormat`), what its secret
+holds (:class:`SecretFormat`, with the sample secrets of local runs and tests) and where its sending side lives
+(``samples``: the signer and sample deliveries of ``verifiers/samples/<name>.py``, imported only by the CLI, tools and
+tests, never by a Lambda function).
 
 One provider module can serve several deployed *instances* (one per sender: Standard Webhooks for OpenAI and for
 Clerk, two GitHub organisations): the template names each instance and its kind (the module), and
@@ -221,6 +222,13 @@ class Provider:
     methods: tuple[str, ...] = ("POST",)
     # Request headers worth keeping in the envelope for the consumer (lower-case); never the signature itself.
     forwarded_headers: tuple[str, ...] = ()
+    # The request headers the provider's signature scheme needs besides the body (lower-case): the signature, and the
+    # signed timestamp and id headers (some of which forwarded_headers keeps anyway). Kept in the envelope only by a
+    # receiver with KEEP_SIGNATURE_HEADERS on (a stack with the listener tap: docs/local.md), so that code behind
+    # `hookctl listen --forward-to` can verify the original signature. Never a secret itself (GitLab's
+    # X-Gitlab-Token is the secret token, not a signature: never kept). tests/unit/verifiers/
+    # test_signature_headers.py derives them from each provider's signed samples.
+    signature_headers: tuple[str, ...] = ()
     acknowledge: Callable[[DeliveryIdentity], Acknowledgement] = json_acknowledgement
     # The provider's name as people write it (help texts): "GitHub". Empty: the name, capitalized.
     title: str = ""

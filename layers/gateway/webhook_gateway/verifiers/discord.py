@@ -192,4 +192,5 @@ PROVIDER = Provider(
     ),
     samples="webhook_gateway.verifiers.samples.discord",
     forwarded_headers=("content-type", "user-agent", "x-signature-timestamp"),
+    signature_headers=(SIGNATURE_HEADER, TIMESTAMP_HEADER),
 )

@@ -23,7 +23,8 @@ Options (docs/providers/generic_hmac.md has them all with worked examples):
 * Event type: ``event_type_header``, ``event_type_pointer`` or the constant ``event_type``; default the constant
   ``webhook``.
 * ``forwarded_headers``: extra request headers to keep in the envelope (``content-type``, ``user-agent`` and the
-  configured timestamp, delivery id and event type headers always are; the signature header never is).
+  configured timestamp, delivery id and event type headers always are; the signature header never is, except in
+  ``signature_headers``, which a receiver keeps only with ``KEEP_SIGNATURE_HEADERS``).
 
 As for every provider: the signature is compared in constant time with each secret candidate (current, then
 previous: rotation), an empty secret never verifies, and anything unexpected is a :class:`Rejected`, never a pass.
@@ -354,6 +355,17 @@ def forwarded_headers(options: Options) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name for name in names if name != options.signature_header))
 
 
+def signature_headers(options: Options) -> tuple[str, ...]:
+    """The configured signature header and the header of each placeholder ``signed_payload`` covers (a timestamp
+    or delivery id header it does not sign is no part of the signature)."""
+    signed = (
+        name
+        for placeholder, name in (("timestamp", options.timestamp_header), ("delivery_id", options.delivery_id_header))
+        if name is not None and signs(options, placeholder)
+    )
+    return tuple(dict.fromkeys((options.signature_header, *signed)))
+
+
 def provider(options: Options) -> Provider:
     """The provider these (validated) options describe."""
     return Provider(
@@ -362,6 +374,7 @@ def provider(options: Options) -> Provider:
         verify=partial(verify, options),
         identify=partial(identify, options),
         forwarded_headers=forwarded_headers(options),
+        signature_headers=signature_headers(options),
         secret_format=SecretFormat(
             description="the shared HMAC key the sender signs with, used as is (UTF-8) as the key",
             sample="sample-generic-hmac-secret",

@@ -36,6 +36,7 @@ from webhook_gateway.verifiers.base import (
 )
 
 SIGNATURE_HEADER = "x-hub-signature-256"
+LEGACY_SIGNATURE_HEADER = "x-hub-signature"  # sha1=<hex>, HMAC-SHA1 of the body: never checked here
 _SIGNATURE_FORMAT = re.compile(r"sha256=([0-9a-fA-F]{64})")
 
 
@@ -121,4 +122,6 @@ PROVIDER = Provider(
         "user-agent",
         "content-type",
     ),
+    # The legacy SHA-1 X-Hub-Signature too: GitHub still sends it, and some libraries check only that one.
+    signature_headers=(SIGNATURE_HEADER, LEGACY_SIGNATURE_HEADER),
 )

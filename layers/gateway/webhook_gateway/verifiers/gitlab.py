@@ -192,4 +192,6 @@ PROVIDER = Provider(
         "user-agent",
         "content-type",
     ),
+    # Signing-token mode's headers; never X-Gitlab-Token, which is the secret token itself (kept nowhere).
+    signature_headers=SIGNING_HEADERS,
 )

@@ -118,4 +118,6 @@ PROVIDER = Provider(
     ),
     samples="webhook_gateway.verifiers.samples.linear",
     forwarded_headers=("linear-delivery", "linear-event", "content-type", "user-agent"),
+    # The signed time is the body's webhookTimestamp, not a header.
+    signature_headers=(SIGNATURE_HEADER,),
 )

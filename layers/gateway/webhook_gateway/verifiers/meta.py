@@ -205,4 +205,5 @@ PROVIDER = Provider(
     ),
     samples="webhook_gateway.verifiers.samples.meta",
     forwarded_headers=("content-type", "user-agent"),
+    signature_headers=(SIGNATURE_HEADER,),
 )

@@ -108,4 +108,5 @@ PROVIDER = Provider(
     ),
     samples="webhook_gateway.verifiers.samples.paddle",
     forwarded_headers=("content-type", "user-agent"),
+    signature_headers=(SIGNATURE_HEADER,),
 )

@@ -50,6 +50,8 @@ WEBHOOKS_PREFIX = "x-shopify-"
 EVENTS_PREFIX = "shopify-"
 SIGNATURE_HEADER = WEBHOOKS_PREFIX + "hmac-sha256"
 EVENTS_SIGNATURE_HEADER = EVENTS_PREFIX + "hmac-sha256"
+# The spelling a delivery may lack (Provider.signature_headers keeps both; a delivery carries one).
+OPTIONAL_SIGNATURE_HEADERS = (EVENTS_SIGNATURE_HEADER,)
 # Standard base64 (with its padding) of a 32-byte digest: 43 characters and "=".
 _SIGNATURE_FORMAT = re.compile(r"[A-Za-z0-9+/]{43}=")
 
@@ -113,4 +115,6 @@ PROVIDER = Provider(
         "content-type",
         "user-agent",
     ),
+    # Both spellings (a delivery carries one; OPTIONAL_SIGNATURE_HEADERS: the Events one, which no sample sends).
+    signature_headers=(SIGNATURE_HEADER, EVENTS_SIGNATURE_HEADER),
 )

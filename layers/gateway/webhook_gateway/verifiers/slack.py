@@ -146,4 +146,5 @@ PROVIDER = Provider(
     ),
     samples="webhook_gateway.verifiers.samples.slack",
     forwarded_headers=("x-slack-retry-num", "x-slack-retry-reason", "content-type", "user-agent"),
+    signature_headers=(SIGNATURE_HEADER, TIMESTAMP_HEADER),
 )

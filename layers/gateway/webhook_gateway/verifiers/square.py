@@ -88,4 +88,5 @@ PROVIDER = Provider(
         "content-type",
         "user-agent",
     ),
+    signature_headers=(SIGNATURE_HEADER,),
 )

@@ -48,6 +48,8 @@ HEADER_SETS = (
     ("webhook-id", "webhook-timestamp", "webhook-signature"),
     ("svix-id", "svix-timestamp", "svix-signature"),
 )
+# The set a delivery may lack (Provider.signature_headers keeps both sets; a sender uses one).
+OPTIONAL_SIGNATURE_HEADERS = HEADER_SETS[1]
 SECRET_PREFIX = "whsec_"
 PUBLIC_KEY_PREFIX = "whpk_"
 # Signature version -> length of its decoded signature.
@@ -305,4 +307,6 @@ PROVIDER = Provider(
     ),
     samples="webhook_gateway.verifiers.samples.standard_webhooks",
     forwarded_headers=("content-type", "user-agent", "webhook-timestamp", "svix-timestamp"),
+    # Both sets; a delivery carries one (OPTIONAL_SIGNATURE_HEADERS: Svix's, which the samples do not send).
+    signature_headers=(*HEADER_SETS[0], *HEADER_SETS[1]),
 )

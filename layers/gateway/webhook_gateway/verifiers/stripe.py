@@ -92,4 +92,5 @@ PROVIDER = Provider(
     ),
     samples="webhook_gateway.verifiers.samples.stripe",
     forwarded_headers=("content-type", "user-agent"),
+    signature_headers=(SIGNATURE_HEADER,),
 )

@@ -236,4 +236,6 @@ PROVIDER = Provider(
     samples="webhook_gateway.verifiers.samples.twilio",
     acknowledge=acknowledge,
     forwarded_headers=(IDEMPOTENCY_HEADER, "content-type", "user-agent", SETTINGS_HEADER),
+    # SETTINGS_HEADER (a shared-key signature's algorithm) is in forwarded_headers already.
+    signature_headers=(SIGNATURE_HEADER,),
 )

@@ -109,4 +109,5 @@ PROVIDER = Provider(
     ),
     samples="webhook_gateway.verifiers.samples.zoom",
     forwarded_headers=("content-type", "user-agent", "x-zm-trackingid", "x-zm-request-timestamp"),
+    signature_headers=(SIGNATURE_HEADER, TIMESTAMP_HEADER),
 )
