@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from hookctl.context import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, CommandContext
-from hookctl.deliveries import parse_since
+from hookctl.deliveries import parse_since, positive_float
 from hookctl.output import Column, render_record, render_table
 from webhook_gateway.reconcile import (
     DEFAULT_SETTLE,
@@ -73,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
     )
     github.add_argument(
         "--rate",
-        type=_positive_float,
+        type=positive_float,
         default=gh.DEFAULT_REDELIVERIES_PER_MINUTE,
         metavar="PER_MINUTE",
         help=f"redeliveries a minute at most (default {gh.DEFAULT_REDELIVERIES_PER_MINUTE:g})",
@@ -119,7 +119,7 @@ def _common(parser: argparse.ArgumentParser, *, default_provider: str) -> None:
     )
     parser.add_argument(
         "--settle",
-        type=_positive_float,
+        type=positive_float,
         default=DEFAULT_SETTLE.total_seconds(),
         metavar="SECONDS",
         help="leave alone what the provider delivered this recently (default 300)",
@@ -128,16 +128,6 @@ def _common(parser: argparse.ArgumentParser, *, default_provider: str) -> None:
         "--token-secret", metavar="NAME_OR_ARN", help="read the token from this Secrets Manager secret instead"
     )
     parser.add_argument("--all", action="store_true", help="list every item, not only those that needed action")
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be above 0")
-    return value
 
 
 def _window(args: argparse.Namespace, horizon: timedelta, what: str) -> datetime:

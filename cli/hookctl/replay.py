@@ -57,7 +57,7 @@ from hookctl.context import (
     CommandContext,
     describe_client_error,
 )
-from hookctl.deliveries import get_delivery, list_deliveries, parse_since, positive_int
+from hookctl.deliveries import get_delivery, list_deliveries, parse_since, positive_float, positive_int
 from hookctl.dlq import message_attribute_names, release_messages
 from hookctl.output import Column, iso_utc, render_record, render_table
 from webhook_gateway.consumer.ledger import (
@@ -672,23 +672,13 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
     bulk.add_argument("--dry-run", action="store_true", help="list what would be replayed; send nothing")
     bulk.add_argument(
         "--rate",
-        type=_positive_float,
+        type=positive_float,
         default=DEFAULT_RATE,
         metavar="PER_SECOND",
         help=f"replays sent per second at most (default {DEFAULT_RATE:g})",
     )
     bulk.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     parser.set_defaults(handler=run_replay)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be above 0")
-    return value
 
 
 # Bulk options (argparse dest -> flag): refused next to PROVIDER DELIVERY_ID.
