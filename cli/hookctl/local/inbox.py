@@ -301,8 +301,10 @@ class InboxRing:
                 already_done = entry.status not in ("received", "rejected", "not queued", "error")
                 if not (already_done and status == "received"):  # a provider's retry of a processed delivery
                     entry.status, entry.detail = status, detail
+                # the event's title already names the status: the detail says the rest
+                rest = detail.removeprefix(f"HTTP {exchange.status}").removeprefix(str(exchange.status)).lstrip(", ")
                 entry.events.append(
-                    {"at": iso(self.clock()), "what": f"HTTP {exchange.status}", "detail": detail, "source": "gateway"}
+                    {"at": iso(self.clock()), "what": f"HTTP {exchange.status}", "detail": rest, "source": "gateway"}
                 )
                 entry.logs.extend(logs)
             self._changed_now()
