@@ -72,6 +72,9 @@ class LocalConfig:
     backoff_scale: float = 1.0
     audit: bool = False
     seed: int | None = None
+    # Start one instance of each function at start-up, so that a broken function fails `hookctl dev` at once. Tests
+    # that call a few of the 17 functions turn it off: each cold start is a Python process importing the layer.
+    prewarm: bool = True
 
 
 class LocalPipeline:
@@ -192,7 +195,7 @@ class LocalPipeline:
         used = [
             lid
             for lid, spec in self.stack.functions.items()
-            if (spec.routes and self.api) or (spec.sqs_sources and config.consumers)
+            if config.prewarm and ((spec.routes and self.api) or (spec.sqs_sources and config.consumers))
         ]
         with ThreadPoolExecutor(max_workers=max(1, len(used))) as executor:  # cold starts in parallel
             for future in [executor.submit(self.pools[lid].prewarm) for lid in used]:

@@ -41,6 +41,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline
         endpoint_port=0,
         log_dir=work / "logs",
         environ={},
+        prewarm=False,  # these tests call a few of the functions: cold-start only those
     )
     with LocalPipeline(config) as running:
         yield running

@@ -42,6 +42,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, browser_paths: tuple[str,
         instances=1,
         log_dir=tmp_path_factory.mktemp("inbox") / "logs",
         environ={},
+        prewarm=False,  # these tests call a few of the functions: cold-start only those
     )
     with LocalPipeline(config) as running:
         yield running

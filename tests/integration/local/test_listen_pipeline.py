@@ -47,6 +47,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline
         parameter_overrides={"ListenerTap": "Enabled"},
         log_dir=work / "logs",
         environ={},
+        prewarm=False,  # these tests call a few of the functions: cold-start only those
     )
     with LocalPipeline(config) as running:
         yield running

@@ -44,6 +44,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline
         prepend_paths={"ConsumerFunction": [HANDLERS]},
         log_dir=work / "logs",
         environ={},
+        prewarm=False,  # these tests call a few of the functions: cold-start only those
     )
     with LocalPipeline(config) as running:
         running.work = work  # type: ignore[attr-defined]
