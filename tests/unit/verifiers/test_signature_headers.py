@@ -152,3 +152,33 @@ def test_a_generic_hmac_instance_declares_its_configured_headers() -> None:
     assert instance.signature_headers == ("x-acme-signature", "x-acme-timestamp")
     assert failing == set(instance.signature_headers)
     assert generic_hmac.PROVIDER.signature_headers == ("x-signature",)
+
+
+def test_a_generic_hmac_instance_that_signs_its_delivery_id_declares_that_header() -> None:
+    """Given a Generic HMAC instance whose signed_payload covers the delivery id header (and no timestamp)
+    When its signature_headers are read, and a request signed independently (hmac over <id>.<body>) loses each
+    header in turn
+    Then they are the signature header and the delivery id header, exactly those whose removal fails verification"""
+    options = {
+        "signature_header": "X-Acme-Signature",
+        "signed_payload": "{delivery_id}.{body}",
+        "delivery_id_header": "X-Acme-Delivery",
+    }
+    instance = provider_instance(generic_hmac.PROVIDER, "acme", options)
+    body, delivery_id, secret = b'{"id":"a1"}', "d-1", "acme-secret"
+    digest = hmac.new(secret.encode(), delivery_id.encode() + b"." + body, hashlib.sha256).hexdigest()
+    headers = {"x-acme-signature": digest, "x-acme-delivery": delivery_id, "content-type": "application/json"}
+    assert verifies(instance, WebhookRequest(body=body, headers=headers), secret, 1_700_000_000)
+
+    failing = {
+        name
+        for name in headers
+        if not verifies(
+            instance,
+            WebhookRequest(body=body, headers={k: v for k, v in headers.items() if k != name}),
+            secret,
+            1_700_000_000,
+        )
+    }
+    assert instance.signature_headers == ("x-acme-signature", "x-acme-delivery")
+    assert failing == set(instance.signature_headers)
