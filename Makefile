@@ -20,11 +20,10 @@ $(STAMP): requirements-dev.txt constraints.txt layers/gateway/requirements.txt p
 install: $(STAMP)  ## Create .venv with the pinned dependencies
 
 # Test files are spread over TEST_WORKERS processes (pytest-xdist; a file's tests stay in one process, so its
-# module-scoped servers start once), in collection order: the longest file first (tests/conftest.py).
-# TEST_WORKERS=0 runs everything in this process.
+# module-scoped servers start once). TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= auto
 test: $(STAMP)  ## Run every test suite (unit, integration, contract, e2e)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 events: $(STAMP)  ## Re-sign the sample events in events/ (Stripe's carry a timestamp: re-sign before sam local invoke)
 	$(PY) -m tools.make_events

@@ -38,13 +38,3 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG0
     for text in _REPORTS:
         terminalreporter.write_sep("-", "end-to-end reliability")
         terminalreporter.write_line(text)
-
-
-# The end-to-end run is the longest test file by far (about three minutes). `make test` spreads files over workers
-# in collection order (--no-loadscope-reorder: xdist would otherwise sort files by their number of tests and start
-# this one-test file last, leaving the other workers idle while it runs alone). So it is collected first.
-LONGEST_FIRST = ("tests/e2e/",)
-
-
-def pytest_collection_modifyitems(session, config, items):  # noqa: ARG001 (pytest's hook signature)
-    items.sort(key=lambda item: not item.nodeid.startswith(LONGEST_FIRST))  # stable: each file keeps its order
