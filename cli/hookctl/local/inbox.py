@@ -106,9 +106,10 @@ def _is_ip(host: str) -> bool:
 
 
 def iso(epoch: float) -> str:
-    """Epoch seconds as the ledger writes times: ISO-8601 UTC, milliseconds, 'Z' (so both sort together)."""
-    moment = datetime.fromtimestamp(epoch, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """Epoch seconds as the ledger writes times (so both sort together): ``deliveries.ledger_time``."""
+    from hookctl.deliveries import ledger_time
+
+    return ledger_time(datetime.fromtimestamp(epoch, UTC))
 
 
 # -- what the Tracker saw ------------------------------------------------------------------------------------------
