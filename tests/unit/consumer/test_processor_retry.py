@@ -65,6 +65,20 @@ def failures(response) -> list[str]:
     return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
 
 
+def request_replay(dynamodb, clock, provider, delivery_id, *, requested_by=""):
+    """What ``hookctl replay`` records before it re-enqueues the copy (replay request r-1)."""
+    ledger.request_replay(
+        DELIVERIES_TABLE,
+        provider,
+        delivery_id,
+        replay_id=REPLAY.id,
+        requested_by=requested_by,
+        now=clock.now,
+        ttl_days=30,
+        client=dynamodb,
+    )
+
+
 def record(envelope=None, *, receive_count=1, message_id="m-1", sent_at=None, **fields):
     result = sqs_record(
         envelope or make_envelope(),
@@ -372,16 +386,7 @@ def test_a_replay_copy_is_not_archived_again_and_skips_the_body_check(
     envelope = make_envelope("github", "d-1", "push", raw=b'{"ref": "main"}', delivery_id_signed=False)
     process_batch(sqs_event([record(envelope)]), context, consumer)
     archived_item = dict(dynamodb.items[DELIVERIES_TABLE][("github#archive", "d-1")])
-    ledger.request_replay(
-        DELIVERIES_TABLE,
-        "github",
-        "d-1",
-        replay_id="r-1",
-        requested_by="alice",
-        now=clock.now,
-        ttl_days=30,
-        client=dynamodb,
-    )
+    request_replay(dynamodb, clock, "github", "d-1", requested_by="alice")
     dynamodb.calls.clear()
     clock.advance(3600)
 
@@ -404,16 +409,7 @@ def test_a_replayed_s3_body_is_read_from_the_archive_bucket(consumer, registry, 
     handler = registry.on(*PAID)(Recorder())
     raw = b"\x80" * (consumer.settings.archive_inline_max_bytes + 1)
     process_batch(sqs_event([record(make_envelope(raw=raw))]), context, consumer)
-    ledger.request_replay(
-        DELIVERIES_TABLE,
-        "stripe",
-        "evt_1",
-        replay_id="r-1",
-        requested_by="",
-        now=clock.now,
-        ttl_days=30,
-        client=dynamodb,
-    )
+    request_replay(dynamodb, clock, "stripe", "evt_1")
     archived = load_archived(DELIVERIES_TABLE, "stripe", "evt_1", dynamodb=dynamodb, s3=s3)
     copy = archived.envelope_for_replay(REPLAY)
 
@@ -432,16 +428,7 @@ def test_a_replayed_delivery_failing_gets_the_whole_schedule_again(consumer, reg
     for receive in (1, 2):
         process_batch(sqs_event([record(receive_count=receive)]), context, consumer)
     clock.advance(600)
-    ledger.request_replay(
-        DELIVERIES_TABLE,
-        "stripe",
-        "evt_1",
-        replay_id="r-1",
-        requested_by="",
-        now=clock.now,
-        ttl_days=30,
-        client=dynamodb,
-    )
+    request_replay(dynamodb, clock, "stripe", "evt_1")
     sqs.calls.clear()
 
     # When the replay copy fails
